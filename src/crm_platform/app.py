@@ -1,0 +1,74 @@
+"""Settings in, a CDK app with every stack out. ``cdk.json`` runs this module.
+
+Deployment order (encoded as stack dependencies): global, DR foundation, primary,
+DR database. The primary replicates into the DR region (bucket, secrets, backups), so
+the DR foundation must exist first; the DR replica needs the primary database, so it
+comes last, in its own stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from crm_platform.compliance.packs import add_nag_packs
+from crm_platform.naming import Names
+from crm_platform.settings import Settings, load_settings
+from crm_platform.settings.loader import config_path
+from crm_platform.stacks.dr import DrStack
+from crm_platform.stacks.global_ import GlobalStack
+from crm_platform.stacks.primary import PrimaryStack
+
+DEFAULT_ENV = "prod"
+
+
+def feature_flags() -> dict[str, object]:
+    """aws-cdk-lib's recommended flags for new projects (template validation included)."""
+    flags: dict[str, object] = json.loads(
+        resources.files("crm_platform").joinpath("feature_flags.json").read_text()
+    )
+    return flags
+
+
+def new_app(outdir: str | None = None) -> cdk.App:
+    """An App with the project's feature flags; the CDK CLI's CDK_OUTDIR wins when set."""
+    return cdk.App(
+        outdir=outdir,
+        context=feature_flags(),
+        analytics_reporting=False,
+        stack_traces=False,
+    )
+
+
+def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
+    """Add every stack for ``settings`` to ``app`` and attach the compliance gates."""
+    names = Names(settings)
+    global_ = GlobalStack(app, names.global_stack, names=names)
+    dr = DrStack(app, names.dr_stack, names=names)
+    primary = PrimaryStack(app, names.primary_stack, names=names)
+    primary.add_dependency(dr, "the primary replicates secrets, objects and backups into DR")
+    for key, value in (
+        ("project", settings.project),
+        ("environment", settings.environment),
+        ("cost-centre", settings.cost_centre),
+    ):
+        cdk.Tags.of(app).add(key, value)
+    add_nag_packs(app)
+    return {"global": global_, "dr": dr, "primary": primary}
+
+
+def main() -> None:
+    """Entry point for ``cdk synth`` (``-c env=NAME`` picks config/NAME.yaml)."""
+    app = new_app()
+    env = app.node.try_get_context("env") or DEFAULT_ENV
+    config_dir = Path(os.environ.get("CRM_PLATFORM_CONFIG_DIR", "config"))
+    compose(app, load_settings(config_path(env, config_dir)))
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

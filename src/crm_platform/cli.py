@@ -1,0 +1,173 @@
+"""The ``crm-platform`` command: thin argument parsing over ``crm_platform.ops``.
+
+Exit codes: 0 success, 1 a gate found something, 2 bad input (configuration, usage,
+missing credentials). Nothing here prints a traceback for an expected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crm_platform.settings import ConfigError, Settings, load_settings
+from crm_platform.settings.loader import CONFIG_DIR, config_path
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path(args.env, Path(args.config_dir)))
+
+
+def _synth(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from crm_platform.ops.synth import synthesize
+
+    settings = _settings(args)
+    started = time.perf_counter()
+    with err.status(f"synthesizing {settings.project}-{settings.environment} (3 regions)..."):
+        result = synthesize(settings, Path(args.out))
+    elapsed = time.perf_counter() - started
+    _print_synth(result, elapsed)
+    return result
+
+
+def _print_synth(result, elapsed: float) -> None:  # type: ignore[no-untyped-def]
+    if not result.ok:
+        table = Table(title="Unacknowledged cdk-nag findings (nothing was written)")
+        for column in ("pack", "rule", "construct", "finding"):
+            table.add_column(column)
+        for f in result.findings:
+            table.add_row(f.pack, f.rule, f.path, f.description)
+        out.print(table)
+        return
+    table = Table(title=f"Assembly in {result.outdir} ({elapsed:.1f} s)")
+    for column in ("stack", "region", "resources", "nag findings", "acknowledged"):
+        table.add_column(column, justify="right" if column != "stack" else "left")
+    for s in result.stacks:
+        table.add_row(s.name, s.region, str(s.resources), "0", str(s.acknowledged))
+    out.print(table)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    return EXIT_OK if _synth(args).ok else EXIT_FINDINGS
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from crm_platform.ops.checks import run_cfn_lint, run_checkov
+
+    result = _synth(args)
+    if not result.ok:
+        return EXIT_FINDINGS
+    checks = []
+    with err.status("cfn-lint..."):
+        checks.append(run_cfn_lint(result.outdir))
+    if not args.skip_checkov:
+        with err.status("checkov..."):
+            checks.append(run_checkov(result.outdir, progress=err.print))
+    summary = Table(title="Gates")
+    for column in ("gate", "passed", "skipped with reason", "unexplained findings"):
+        summary.add_column(column)
+    summary.add_row("cdk-nag (AwsSolutions, NIST 800-53 r5)", "yes", str(
+        sum(s.acknowledged for s in result.stacks)), "0")
+    for c in checks:
+        summary.add_row(c.tool, str(c.passed), str(c.skipped + len(c.ignored)), str(len(c.findings)))
+    out.print(summary)
+    for c in checks:
+        for rule, reason in c.ignored.items():
+            out.print(f"  {c.tool} ignores {rule}: {reason}")
+        for f in c.findings:
+            out.print(f"  [red]{f.tool} {f.rule}[/red] {f.location}: {f.message}")
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FINDINGS
+
+
+def _cdk(verb: str, args: argparse.Namespace) -> int:
+    from crm_platform.ops.cdk_cli import NoCredentialsError, ensure_credentials, run_cdk
+
+    _settings(args)  # configuration problems first: they need no AWS access to report
+    try:
+        ensure_credentials()
+    except NoCredentialsError as e:
+        err.print(f"[red]error:[/red] {e}")
+        return EXIT_USAGE
+    result = _synth(args)
+    if not result.ok:
+        return EXIT_FINDINGS
+    extra = ["--require-approval", "broadening"] if verb == "deploy" else []
+    return run_cdk(verb, result.outdir, extra, progress=err.print)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    return _cdk("diff", args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    return _cdk("deploy", args)
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    settings = load_settings(Path(args.file))
+    out.print(
+        f"{args.file}: valid ({settings.project}-{settings.environment}, primary "
+        f"{settings.regions.primary}, DR {settings.regions.dr})"
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-platform",
+        description="Synthesize, check and deploy the Twenty CRM platform (AWS CDK, 3 regions).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def env_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--env", default="prod", help="environment: config/ENV.yaml (default prod)")
+        p.add_argument("--config-dir", default=str(CONFIG_DIR), help="folder of ENV.yaml files")
+        p.add_argument("--out", default="cdk.out", help="assembly folder (default cdk.out)")
+        return p
+
+    env_command("synth", "synthesize every stack and run the cdk-nag gate").set_defaults(
+        func=cmd_synth
+    )
+    check = env_command("check", "synthesize, then run cfn-lint and checkov; one summary")
+    check.add_argument("--skip-checkov", action="store_true", help="run cfn-lint only")
+    check.set_defaults(func=cmd_check)
+    env_command("diff", "cdk diff against the deployed stacks (needs AWS credentials)").set_defaults(
+        func=cmd_diff
+    )
+    env_command("deploy", "cdk deploy every stack in order (needs AWS credentials)").set_defaults(
+        func=cmd_deploy
+    )
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    validate = config_commands.add_parser("validate", help="validate one configuration file")
+    validate.add_argument("file", help="path to an environment YAML file")
+    validate.set_defaults(func=cmd_config_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as e:
+        for line in e.lines:
+            err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Compliance gates: cdk-nag rule packs and the per-finding acknowledgement helper."""

@@ -1,0 +1,1 @@
+"""Database tier: RDS for PostgreSQL primary and its cross-region read replica."""

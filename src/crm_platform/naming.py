@@ -1,0 +1,116 @@
+"""The one place that knows how resources are named.
+
+Stacks in different regions refer to each other through these deterministic
+names and ARNs (a replica's source ARN, a replication destination, a key alias)
+instead of CloudFormation cross-region exports, which need custom resources and
+couple stack lifecycles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_platform.settings import Settings
+
+GLOBAL_REGION = "us-east-1"  # CloudFront certificates and WAF scope, CUR, Cost Anomaly Detection
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names and ARNs derived from one environment's settings."""
+
+    settings: Settings
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.settings.project}-{self.settings.environment}"
+
+    # --- stacks -------------------------------------------------------------------------
+    @property
+    def global_stack(self) -> str:
+        return f"{self.prefix}-global"
+
+    @property
+    def dr_stack(self) -> str:
+        return f"{self.prefix}-dr"
+
+    @property
+    def primary_stack(self) -> str:
+        return f"{self.prefix}-primary"
+
+    @property
+    def dr_database_stack(self) -> str:
+        return f"{self.prefix}-dr-database"
+
+    # --- keys and secrets ---------------------------------------------------------------
+    @property
+    def kms_alias(self) -> str:
+        return f"alias/{self.prefix}"
+
+    def kms_alias_arn(self, region: str) -> str:
+        return f"arn:aws:kms:{region}:{self.settings.account}:{self.kms_alias}"
+
+    @property
+    def db_secret(self) -> str:
+        return f"{self.settings.project}/{self.settings.environment}/database/master"
+
+    @property
+    def encryption_key_secret(self) -> str:
+        return f"{self.settings.project}/{self.settings.environment}/app/encryption-key"
+
+    @property
+    def cache_auth_secret(self) -> str:
+        return f"{self.settings.project}/{self.settings.environment}/cache/auth-token"
+
+    # --- database -----------------------------------------------------------------------
+    @property
+    def db_instance(self) -> str:
+        return f"{self.prefix}-postgres"
+
+    @property
+    def db_replica(self) -> str:
+        return f"{self.prefix}-postgres-dr"
+
+    @property
+    def db_instance_arn(self) -> str:
+        s = self.settings
+        return f"arn:aws:rds:{s.regions.primary}:{s.account}:db:{self.db_instance}"
+
+    @property
+    def db_name(self) -> str:
+        return "twenty"
+
+    # --- cache --------------------------------------------------------------------------
+    def cache_group(self, region: str) -> str:
+        suffix = "" if region == self.settings.regions.primary else "-dr"
+        return f"{self.prefix}-cache{suffix}"
+
+    # --- storage ------------------------------------------------------------------------
+    @property
+    def attachments_bucket(self) -> str:
+        return self.settings.storage.attachments_bucket or (
+            f"{self.settings.project}-attachments-{self.settings.account}"
+        )
+
+    @property
+    def attachments_bucket_dr(self) -> str:
+        return f"{self.attachments_bucket}-dr"
+
+    def access_logs_bucket(self, region: str) -> str:
+        return f"{self.prefix}-access-logs-{self.settings.account}-{region}"
+
+    # --- backup -------------------------------------------------------------------------
+    def backup_vault(self, region: str) -> str:
+        suffix = "" if region == self.settings.regions.primary else "-dr"
+        return f"{self.prefix}-backup-vault{suffix}"
+
+    def backup_vault_arn(self, region: str) -> str:
+        return (
+            f"arn:aws:backup:{region}:{self.settings.account}:backup-vault:"
+            f"{self.backup_vault(region)}"
+        )
+
+    # --- compute ------------------------------------------------------------------------
+    def ecs_cluster(self, region: str) -> str:
+        suffix = "" if region == self.settings.regions.primary else "-dr"
+        return f"{self.prefix}-cluster{suffix}"

@@ -1,0 +1,1 @@
+"""Networking: the VPC of one region and the tier security groups."""

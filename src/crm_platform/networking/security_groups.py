@@ -1,0 +1,55 @@
+"""Least-privilege security groups for each tier, and the one place that knows the ports.
+
+Traffic is allowed along one path only: CloudFront -> load balancer -> tasks ->
+database / cache. Nothing allows all outbound traffic by default.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+HTTPS_PORT = 443
+APP_PORT = 3000  # Twenty's server listens here
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+
+
+class TierSecurityGroups(Construct):
+    """Security groups for the load balancer, tasks, database and cache of one region."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, cloudfront_prefix_list_id: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        def group(name: str, description: str) -> ec2.SecurityGroup:
+            return ec2.SecurityGroup(
+                self, name, vpc=vpc, description=description, allow_all_outbound=False
+            )
+
+        self.load_balancer = group("LoadBalancer", "Load balancer: HTTPS from CloudFront only")
+        self.tasks = group("Tasks", "Twenty server and worker tasks")
+        self.database = group("Database", "PostgreSQL: from the tasks only")
+        self.cache = group("Cache", "Redis/Valkey: from the tasks only")
+
+        self.load_balancer.add_ingress_rule(
+            ec2.Peer.prefix_list(cloudfront_prefix_list_id),
+            ec2.Port.tcp(HTTPS_PORT),
+            "HTTPS from CloudFront origin-facing servers",
+        )
+        self.load_balancer.add_egress_rule(
+            self.tasks, ec2.Port.tcp(APP_PORT), "To the Twenty server tasks"
+        )
+        self.tasks.add_ingress_rule(
+            self.load_balancer, ec2.Port.tcp(APP_PORT), "From the load balancer"
+        )
+        self.tasks.add_egress_rule(
+            ec2.Peer.any_ipv4(),
+            ec2.Port.tcp(HTTPS_PORT),
+            "AWS APIs, image pulls and outbound HTTPS via NAT",
+        )
+        self.tasks.add_egress_rule(self.database, ec2.Port.tcp(POSTGRES_PORT), "To PostgreSQL")
+        self.tasks.add_egress_rule(self.cache, ec2.Port.tcp(REDIS_PORT), "To Redis/Valkey")
+        self.database.add_ingress_rule(self.tasks, ec2.Port.tcp(POSTGRES_PORT), "From tasks")
+        self.cache.add_ingress_rule(self.tasks, ec2.Port.tcp(REDIS_PORT), "From tasks")

@@ -1,0 +1,1 @@
+"""What an operator runs: synthesis, static checks, CDK CLI delegation."""

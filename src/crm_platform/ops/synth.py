@@ -1,0 +1,119 @@
+"""Synthesize every stack of an environment into an assembly, or report why not.
+
+Synthesis writes into a scratch folder next to the output folder and moves it into
+place only when it succeeded, so a failed run (bad configuration or a compliance
+finding) never leaves a partial assembly behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crm_platform.compliance.acknowledge import METADATA_KEY
+from crm_platform.settings import Settings
+
+DEFAULT_OUTDIR = Path("cdk.out")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One unacknowledged cdk-nag finding."""
+
+    pack: str
+    rule: str
+    path: str
+    description: str
+
+
+@dataclass(frozen=True)
+class StackSummary:
+    name: str
+    region: str
+    resources: int
+    acknowledged: int
+
+
+@dataclass
+class SynthResult:
+    outdir: Path
+    stacks: list[StackSummary] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def findings_from_report(report_path: Path) -> list[Finding]:
+    """Read CDK's policy-validation report into findings (empty when it is absent)."""
+    if not report_path.exists():
+        return []
+    report = json.loads(report_path.read_text())
+    found = []
+    for plugin in report.get("pluginReports", []):
+        for violation in plugin.get("violations", []):
+            for construct in violation.get("violatingConstructs", []):
+                found.append(
+                    Finding(
+                        pack=plugin["pluginName"],
+                        rule=violation["ruleName"],
+                        path=construct["constructPath"],
+                        description=violation["description"].split(" - (Control IDs")[0],
+                    )
+                )
+    return found
+
+
+def summarize_assembly(outdir: Path) -> list[StackSummary]:
+    """Stack name, region, resource count and acknowledgement count from an assembly."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    summaries = []
+    for name, artifact in manifest.get("artifacts", {}).items():
+        if artifact.get("type") != "aws:cloudformation:stack":
+            continue
+        template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
+        acknowledged = sum(
+            1
+            for entries in artifact.get("metadata", {}).values()
+            for entry in entries
+            if entry.get("type") == METADATA_KEY
+        )
+        region = artifact["environment"].rsplit("/", 1)[-1]
+        summaries.append(
+            StackSummary(name, region, len(template.get("Resources", {})), acknowledged)
+        )
+    return summaries
+
+
+def synthesize(settings: Settings, outdir: Path = DEFAULT_OUTDIR) -> SynthResult:
+    """Synthesize ``settings`` into ``outdir`` (replaced only on success)."""
+    from crm_platform.app import compose, new_app  # imports aws_cdk: keep it lazy for --help
+
+    outdir = outdir.resolve()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".synth-", dir=outdir.parent))
+    try:
+        app = new_app(str(scratch))
+        compose(app, settings)
+        try:
+            app.synth()
+        except RuntimeError as err:
+            if "ValidationFailed" not in str(err):
+                raise
+            findings = findings_from_report(scratch / "validation-report.json")
+            return SynthResult(outdir=outdir, findings=findings or [_unparsed(err)])
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        scratch.rename(outdir)
+        return SynthResult(outdir=outdir, stacks=summarize_assembly(outdir))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _unparsed(err: Any) -> Finding:
+    return Finding("cdk", "ValidationFailed", "(app)", str(err)[:500])

@@ -1,0 +1,219 @@
+"""The typed settings model: every field an environment may set, with its allowed values.
+
+Field-level rules live on the fields; rules that relate several fields live in
+``crm_platform.settings.rules`` so each problem can be reported at its exact path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from crm_platform.settings import validators as v
+
+
+def _pattern(regex: object, what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):  # type: ignore[attr-defined]
+            raise ValueError(f"must be {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _region(value: str) -> str:
+    if value not in v.KNOWN_REGIONS:
+        raise ValueError(f"unknown AWS region; allowed: {', '.join(sorted(v.KNOWN_REGIONS))}")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"must be an IPv4 CIDR block with no host bits set ({err})") from None
+    if net.version != 4:
+        raise ValueError("must be an IPv4 CIDR block")
+    return value
+
+
+def _cron(value: str) -> str:
+    problem = v.cron_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _log_retention(value: int) -> int:
+    if value not in v.LOG_RETENTION_DAYS:
+        raise ValueError(
+            "CloudWatch Logs accepts only "
+            + ", ".join(str(d) for d in sorted(v.LOG_RETENTION_DAYS))
+        )
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Cron = Annotated[str, AfterValidator(_cron)]
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+Email = Annotated[str, _pattern(v.EMAIL, "an e-mail address such as alerts@example.com")]
+DomainName = Annotated[str, _pattern(v.DOMAIN, "a lower-case DNS name such as crm.example.com")]
+BucketName = Annotated[
+    str, _pattern(v.BUCKET, "3-63 lower-case letters, digits or hyphens (no dots)")
+]
+PositiveDays = Annotated[int, Field(ge=1)]
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")]
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Regions(Strict):
+    primary: Region = "ap-northeast-1"
+    dr: Region = "ap-southeast-1"
+
+
+class InterfaceEndpoint(StrEnum):
+    ECR_API = "ecr.api"
+    ECR_DKR = "ecr.dkr"
+    LOGS = "logs"
+    SECRETS_MANAGER = "secretsmanager"
+    SSM = "ssm"
+    KMS = "kms"
+    STS = "sts"
+
+
+class RegionNetwork(Strict):
+    """One region's VPC: two AZs, each with a public, a private and an isolated subnet."""
+
+    vpc_cidr: Cidr
+    availability_zones: Annotated[list[str], Field(min_length=2, max_length=2)]
+    public_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=2)]
+    private_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=2)]
+    isolated_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=2)]
+    nat_gateways: Annotated[int, Field(ge=1, le=2)]
+    interface_endpoints: list[InterfaceEndpoint] = []
+    # The region's "com.amazonaws.global.cloudfront.origin-facing" managed prefix list
+    # (aws ec2 describe-managed-prefix-lists); the load balancer admits only these sources.
+    cloudfront_prefix_list_id: Annotated[str, Field(pattern=r"^pl-[0-9a-f]{8,17}$")]
+
+
+class Network(Strict):
+    primary: RegionNetwork
+    dr: RegionNetwork
+    flow_log_retention_days: LogRetentionDays = 90
+
+
+class Alerts(Strict):
+    email: Email
+
+
+class Domain(Strict):
+    name: DomainName
+
+
+class Database(Strict):
+    engine_version: str = "17.6"
+    instance_class: str = "db.t3.medium"
+    replica_instance_class: str = "db.t3.medium"
+    multi_az: bool = True
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 20
+    max_allocated_storage_gb: Annotated[int, Field(ge=21, le=65536)] = 100
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    # UTC "hh:mm-hh:mm"; must not overlap the AWS Backup plan's start window.
+    backup_window: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = "00:00-00:30"  # noqa: E501
+    maintenance_window: Annotated[
+        str,
+        Field(pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"),  # noqa: E501
+    ] = "sun:18:00-sun:18:30"
+    performance_insights_retention_days: Literal[7, 31, 62, 93, 186, 372, 731] = 7
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    log_retention_days: LogRetentionDays = 30
+    slow_query_ms: Annotated[int, Field(ge=100)] = 1000
+    credentials_rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
+
+
+class Cache(Strict):
+    engine: Literal["valkey", "redis"] = "valkey"
+    engine_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "8.0"
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.small"
+    # The DR region keeps a small standing cache so failover does not wait for one to build.
+    dr_node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.micro"  # noqa: E501
+    snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 1
+
+
+class Storage(Strict):
+    attachments_bucket: BucketName | None = None  # default: crm-attachments-<account>
+    noncurrent_version_expiration_days: PositiveDays = 90
+    replication_time_control: bool = True
+
+
+class TaskSize(Strict):
+    cpu: int
+    memory_mib: int
+    desired_count: Annotated[int, Field(ge=1, le=100)]
+
+
+class Compute(Strict):
+    server: TaskSize
+    worker: TaskSize
+    autoscaling_target_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
+    autoscaling_max_tasks: Annotated[int, Field(ge=1, le=100)] = 6
+
+
+class Budget(Strict):
+    limit: Annotated[float, Field(gt=0)]
+    currency: Annotated[str, _pattern(v.CURRENCY, "an ISO 4217 code such as USD or JPY")]
+    alert_threshold_percent: Annotated[int, Field(ge=1, le=1000)] = 80
+
+
+class VaultLock(Strict):
+    mode: Literal["none", "governance", "compliance"] = "none"
+    min_retention_days: PositiveDays = 7
+    max_retention_days: PositiveDays = 3650
+    # Compliance mode only: days before the lock becomes immutable (AWS minimum 3).
+    changeable_for_days: Annotated[int, Field(ge=3)] = 3
+
+
+class Backup(Strict):
+    schedule: Cron = "cron(0 3 * * ? *)"
+    start_window_minutes: Annotated[int, Field(ge=60, le=1440)] = 60
+    completion_window_minutes: Annotated[int, Field(ge=120)] = 480
+    retention_days: PositiveDays = 35
+    dr_copy_retention_days: PositiveDays = 35
+    continuous_backup: bool = True
+    vault_lock: VaultLock = VaultLock()
+    restore_test_schedule: Cron = "cron(0 5 ? * SUN *)"
+
+
+class DisasterRecovery(Strict):
+    # Recovery point objective: the replica-lag alarm fires above it.
+    rpo_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    rto_minutes: Annotated[int, Field(ge=1)] = 60
+
+
+class Settings(Strict):
+    """One environment's complete configuration (nothing secret lives here)."""
+
+    project: Slug = "crm"
+    environment: Slug
+    account: Annotated[str, Field(pattern=r"^\d{12}$")]
+    cost_centre: Annotated[str, Field(min_length=1, max_length=128)]
+    regions: Regions = Regions()
+    network: Network
+    domain: Domain
+    alerts: Alerts
+    database: Database = Database()
+    cache: Cache = Cache()
+    storage: Storage = Storage()
+    compute: Compute
+    budget: Budget
+    backup: Backup = Backup()
+    dr: DisasterRecovery = DisasterRecovery()

@@ -1,0 +1,1 @@
+"""Stacks compose and wire constructs; they hold no resource code of their own."""

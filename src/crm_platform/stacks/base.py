@@ -1,0 +1,31 @@
+"""What every stack of the platform shares: explicit environment and standard tags."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from crm_platform.naming import Names
+
+
+class PlatformStack(cdk.Stack):
+    """A stack pinned to an account and region, with no context lookups."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        region: str,
+        description: str,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=construct_id,
+            env=cdk.Environment(account=names.settings.account, region=region),
+            description=description,
+            termination_protection=names.settings.environment == "prod",
+        )
+        self.names = names
