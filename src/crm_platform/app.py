@@ -20,6 +20,7 @@ from crm_platform.naming import Names
 from crm_platform.settings import Settings, load_settings
 from crm_platform.settings.loader import config_path
 from crm_platform.stacks.dr import DrStack
+from crm_platform.stacks.dr_database import DrDatabaseStack
 from crm_platform.stacks.global_ import GlobalStack
 from crm_platform.stacks.primary import PrimaryStack
 
@@ -50,7 +51,9 @@ def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     global_ = GlobalStack(app, names.global_stack, names=names)
     dr = DrStack(app, names.dr_stack, names=names)
     primary = PrimaryStack(app, names.primary_stack, names=names)
-    primary.add_dependency(dr, "the primary replicates secrets, objects and backups into DR")
+    primary.add_stack_dependency(dr, "the primary replicates secrets, objects and backups into DR")
+    dr_database = DrDatabaseStack(app, names.dr_database_stack, names=names, dr=dr)
+    dr_database.add_stack_dependency(primary, "the replica's source is the primary database")
     for key, value in (
         ("project", settings.project),
         ("environment", settings.environment),
@@ -58,7 +61,7 @@ def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     ):
         cdk.Tags.of(app).add(key, value)
     add_nag_packs(app)
-    return {"global": global_, "dr": dr, "primary": primary}
+    return {"global": global_, "dr": dr, "primary": primary, "dr_database": dr_database}
 
 
 def main() -> None:

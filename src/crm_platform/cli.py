@@ -11,16 +11,21 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from crm_platform.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from crm_platform.ops.synth import SynthResult
 from crm_platform.settings.loader import CONFIG_DIR, config_path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
-out = Console()
+# Wide enough for the summary tables when output is piped (CI logs), narrower terminals wrap.
+out = Console(width=None if Console().is_terminal else 120)
 err = Console(stderr=True)
 
 
@@ -28,7 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path(args.env, Path(args.config_dir)))
 
 
-def _synth(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _synth(args: argparse.Namespace) -> SynthResult:
     from crm_platform.ops.synth import synthesize
 
     settings = _settings(args)
@@ -40,18 +45,19 @@ def _synth(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return result
 
 
-def _print_synth(result, elapsed: float) -> None:  # type: ignore[no-untyped-def]
+def _print_synth(result: SynthResult, elapsed: float) -> None:
     if not result.ok:
-        table = Table(title="Unacknowledged cdk-nag findings (nothing was written)")
-        for column in ("pack", "rule", "construct", "finding"):
-            table.add_column(column)
+        out.print(
+            f"[red]{len(result.findings)} unacknowledged finding(s); nothing was written[/red]"
+        )
         for f in result.findings:
-            table.add_row(f.pack, f.rule, f.path, f.description)
-        out.print(table)
+            out.print(
+                f"  {f.rule}  {f.path}\n      {f.description}", highlight=False, soft_wrap=True
+            )
         return
     table = Table(title=f"Assembly in {result.outdir} ({elapsed:.1f} s)")
     for column in ("stack", "region", "resources", "nag findings", "acknowledged"):
-        table.add_column(column, justify="right" if column != "stack" else "left")
+        table.add_column(column, justify="left" if column == "stack" else "right", no_wrap=True)
     for s in result.stacks:
         table.add_row(s.name, s.region, str(s.resources), "0", str(s.acknowledged))
     out.print(table)
@@ -76,10 +82,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     summary = Table(title="Gates")
     for column in ("gate", "passed", "skipped with reason", "unexplained findings"):
         summary.add_column(column)
-    summary.add_row("cdk-nag (AwsSolutions, NIST 800-53 r5)", "yes", str(
-        sum(s.acknowledged for s in result.stacks)), "0")
+    summary.add_row(
+        "cdk-nag (AwsSolutions, NIST 800-53 r5)",
+        "yes",
+        str(sum(s.acknowledged for s in result.stacks)),
+        "0",
+    )
     for c in checks:
-        summary.add_row(c.tool, str(c.passed), str(c.skipped + len(c.ignored)), str(len(c.findings)))
+        summary.add_row(
+            c.tool, str(c.passed), str(c.skipped + len(c.ignored)), str(len(c.findings))
+        )
     out.print(summary)
     for c in checks:
         for rule, reason in c.ignored.items():
@@ -142,9 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = env_command("check", "synthesize, then run cfn-lint and checkov; one summary")
     check.add_argument("--skip-checkov", action="store_true", help="run cfn-lint only")
     check.set_defaults(func=cmd_check)
-    env_command("diff", "cdk diff against the deployed stacks (needs AWS credentials)").set_defaults(
-        func=cmd_diff
-    )
+    env_command(
+        "diff", "cdk diff against the deployed stacks (needs AWS credentials)"
+    ).set_defaults(func=cmd_diff)
     env_command("deploy", "cdk deploy every stack in order (needs AWS credentials)").set_defaults(
         func=cmd_deploy
     )

@@ -110,6 +110,11 @@ class Names:
             f"{self.backup_vault(region)}"
         )
 
+    @property
+    def backup_selection_tag(self) -> tuple[str, str]:
+        """The tag AWS Backup selects by; put on the database and the attachment bucket."""
+        return "backup-plan", f"{self.prefix}-daily"
+
     # --- compute ------------------------------------------------------------------------
     def ecs_cluster(self, region: str) -> str:
         suffix = "" if region == self.settings.regions.primary else "-dr"

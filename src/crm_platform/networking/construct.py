@@ -135,9 +135,7 @@ class Network(Construct):
             description="Interface endpoints: HTTPS from inside the VPC only",
             allow_all_outbound=False,
         )
-        sg.add_ingress_rule(
-            ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
-        )
+        sg.add_ingress_rule(ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
         self.endpoint_security_group = sg
         for service in services:
             self.vpc.add_interface_endpoint(

@@ -21,7 +21,7 @@ class FixedSubnetCidrs:
     def allocate_vpc_cidr(self) -> ec2.VpcIpamOptions:
         return ec2.VpcIpamOptions(cidr_block=self._vpc_cidr)
 
-    def allocate_subnets_cidr(self, input: ec2.AllocateCidrRequest) -> ec2.SubnetIpamOptions:  # noqa: A002
+    def allocate_subnets_cidr(self, input: ec2.AllocateCidrRequest) -> ec2.SubnetIpamOptions:
         used: dict[str, int] = {}
         cidrs = []
         for request in input.requested_subnets:
@@ -29,6 +29,4 @@ class FixedSubnetCidrs:
             index = used.get(group, 0)
             used[group] = index + 1
             cidrs.append(self._by_group[group][index])
-        return ec2.SubnetIpamOptions(
-            allocated_subnets=[ec2.AllocatedSubnet(cidr=c) for c in cidrs]
-        )
+        return ec2.SubnetIpamOptions(allocated_subnets=[ec2.AllocatedSubnet(cidr=c) for c in cidrs])

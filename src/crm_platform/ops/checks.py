@@ -98,14 +98,10 @@ def checkov_executable(progress: Callable[[str], None] = print) -> Path:
 def run_checkov(outdir: Path, progress: Callable[[str], None] = print) -> CheckResult:
     """checkov (framework cloudformation) over the assembly's templates."""
     exe = checkov_executable(progress)
+    args = [str(exe), "--framework", "cloudformation", "--output", "json", "--quiet"]
+    args += ["--compact", "--skip-download"]
     proc = subprocess.run(
-        [
-            str(exe),
-            "--directory", str(outdir),
-            "--framework", "cloudformation",
-            "--output", "json",
-            "--quiet", "--compact", "--skip-download",
-        ],  # fmt: skip
+        [*args, "--directory", str(outdir)],
         capture_output=True,
         text=True,
         check=False,

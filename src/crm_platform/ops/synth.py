@@ -69,23 +69,44 @@ def findings_from_report(report_path: Path) -> list[Finding]:
     return found
 
 
+def stack_artifacts(outdir: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's stack artifacts, by stack name."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    return {
+        name: artifact
+        for name, artifact in manifest.get("artifacts", {}).items()
+        if artifact.get("type") == "aws:cloudformation:stack"
+    }
+
+
+def acknowledgements(outdir: Path, stack: str) -> list[dict[str, str]]:
+    """The cdk-nag acknowledgements recorded for ``stack`` (finding and reason each)."""
+    artifact = stack_artifacts(outdir)[stack]
+    metadata = artifact.get("metadata", {})
+    extra = artifact.get("additionalMetadataFile")
+    if extra:
+        metadata = {**metadata, **json.loads((outdir / extra).read_text())}
+    return [
+        entry["data"]
+        for entries in metadata.values()
+        for entry in entries
+        if entry.get("type") == METADATA_KEY
+    ]
+
+
 def summarize_assembly(outdir: Path) -> list[StackSummary]:
     """Stack name, region, resource count and acknowledgement count from an assembly."""
-    manifest = json.loads((outdir / "manifest.json").read_text())
     summaries = []
-    for name, artifact in manifest.get("artifacts", {}).items():
-        if artifact.get("type") != "aws:cloudformation:stack":
-            continue
+    for name, artifact in stack_artifacts(outdir).items():
         template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
-        acknowledged = sum(
-            1
-            for entries in artifact.get("metadata", {}).values()
-            for entry in entries
-            if entry.get("type") == METADATA_KEY
-        )
         region = artifact["environment"].rsplit("/", 1)[-1]
         summaries.append(
-            StackSummary(name, region, len(template.get("Resources", {})), acknowledged)
+            StackSummary(
+                name,
+                region,
+                len(template.get("Resources", {})),
+                len(acknowledgements(outdir, name)),
+            )
         )
     return summaries
 

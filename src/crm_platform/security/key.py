@@ -48,9 +48,7 @@ class RegionKey(Construct):
                     resources=["*"],
                     conditions={
                         "StringEquals": {
-                            "kms:ViaService": [
-                                f"{s}.{region}.amazonaws.com" for s in SERVICES_VIA
-                            ],
+                            "kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in SERVICES_VIA],
                             "kms:CallerAccount": account,
                         }
                     },
@@ -67,6 +65,16 @@ class RegionKey(Construct):
                             )
                         }
                     },
+                ),
+                iam.PolicyStatement(
+                    sid="AlarmsAndEventsPublishToEncryptedTopics",
+                    principals=[
+                        iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                        iam.ServicePrincipal("events.amazonaws.com"),
+                    ],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
                 ),
             ]
         )

@@ -19,7 +19,9 @@ from crm_platform.compliance.acknowledge import acknowledge
 DB_USERNAME = "twenty_admin"
 
 
-def url_safe_generator(length: int, template: dict[str, str] | None = None) -> sm.SecretStringGenerator:
+def url_safe_generator(
+    length: int, template: dict[str, str] | None = None
+) -> sm.SecretStringGenerator:
     """Alphanumeric only: safe unencoded in a connection URL."""
     if template is None:
         return sm.SecretStringGenerator(
@@ -68,7 +70,7 @@ class AppSecrets(Construct):
             self,
             "EncryptionKey",
             secret_name=encryption_key_secret_name,
-            description="Twenty ENCRYPTION_KEY: losing it loses every secret stored in the database",
+            description="Twenty ENCRYPTION_KEY: losing it loses every secret stored in the DB",
             encryption_key=key,
             generate_secret_string=url_safe_generator(64),
             replica_regions=replica,

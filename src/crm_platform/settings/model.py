@@ -128,10 +128,14 @@ class Database(Strict):
     max_allocated_storage_gb: Annotated[int, Field(ge=21, le=65536)] = 100
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
     # UTC "hh:mm-hh:mm"; must not overlap the AWS Backup plan's start window.
-    backup_window: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = "00:00-00:30"  # noqa: E501
+    backup_window: Annotated[
+        str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    ] = "00:00-00:30"
     maintenance_window: Annotated[
         str,
-        Field(pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"),  # noqa: E501
+        Field(
+            pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+        ),
     ] = "sun:18:00-sun:18:30"
     performance_insights_retention_days: Literal[7, 31, 62, 93, 186, 372, 731] = 7
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
@@ -145,7 +149,9 @@ class Cache(Strict):
     engine_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "8.0"
     node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.small"
     # The DR region keeps a small standing cache so failover does not wait for one to build.
-    dr_node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.micro"  # noqa: E501
+    dr_node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = (
+        "cache.t4g.micro"
+    )
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 1
 
 

@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Iterator
 from itertools import combinations
 
+from crm_platform.cache.family import parameter_group_family
 from crm_platform.database import catalog
 from crm_platform.settings import validators as v
 from crm_platform.settings.model import RegionNetwork, Settings
@@ -19,6 +20,7 @@ def problems(s: Settings) -> list[Problem]:
         *_regions(s),
         *_network(s),
         *_database(s),
+        *_cache(s),
         *_compute(s),
         *_backup(s),
     ]
@@ -77,8 +79,7 @@ def _database(s: Settings) -> Iterator[Problem]:
     if version in catalog.deprecated_engine_versions() or "." not in version:
         yield (
             "database.engine_version",
-            f"{version} is retired or not a full minor version; pick a current minor "
-            "such as 17.6",
+            f"{version} is retired or not a full minor version; pick a current minor such as 17.6",
         )
     offered = catalog.instance_classes(version)
     for field in ("instance_class", "replica_instance_class"):
@@ -132,13 +133,21 @@ def _backup_window(s: Settings) -> Iterator[Problem]:
             )
 
 
+def _cache(s: Settings) -> Iterator[Problem]:
+    try:
+        parameter_group_family(s.cache.engine, s.cache.engine_version)
+    except ValueError as err:
+        yield "cache.engine_version", str(err)
+
+
 def _compute(s: Settings) -> Iterator[Problem]:
     for name in ("server", "worker"):
         task = getattr(s.compute, name)
         path = f"compute.{name}"
         if task.cpu not in v.FARGATE_SIZES:
-            yield f"{path}.cpu", "Fargate CPU must be one of " + ", ".join(
-                str(c) for c in v.FARGATE_SIZES
+            yield (
+                f"{path}.cpu",
+                "Fargate CPU must be one of " + ", ".join(str(c) for c in v.FARGATE_SIZES),
             )
         elif task.memory_mib not in v.FARGATE_SIZES[task.cpu]:
             allowed = sorted(v.FARGATE_SIZES[task.cpu])

@@ -19,6 +19,7 @@ class PlatformStack(cdk.Stack):
         names: Names,
         region: str,
         description: str,
+        availability_zones: list[str],
     ) -> None:
         super().__init__(
             scope,
@@ -29,3 +30,9 @@ class PlatformStack(cdk.Stack):
             termination_protection=names.settings.environment == "prod",
         )
         self.names = names
+        self._zones = availability_zones
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The configured zones: CDK would otherwise look them up, which needs credentials."""
+        return self._zones

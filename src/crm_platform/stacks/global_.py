@@ -1,4 +1,4 @@
-"""us-east-1: what AWS offers only there (CloudFront certificate and WAF scope, CUR, anomaly detection)."""
+"""us-east-1: what AWS offers only there (CloudFront certificate, WAF scope, CUR, anomalies)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class GlobalStack(PlatformStack):
             construct_id,
             names=names,
             region=GLOBAL_REGION,
+            availability_zones=[],  # no VPC here: nothing may ask for zones
             description=f"{names.prefix}: us-east-1 services (key; edge and cost to come)",
         )
         self.key = RegionKey(self, "Key", alias=names.kms_alias).key

@@ -1,0 +1,1 @@
+"""AWS Backup: a vault per region, a daily plan that copies to DR at once, tested restores."""

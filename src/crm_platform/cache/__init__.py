@@ -1,0 +1,1 @@
+"""Cache tier: the Redis-compatible ElastiCache replication group Twenty needs to start."""

@@ -1,0 +1,204 @@
+"""The primary PostgreSQL instance: Multi-AZ, encrypted, protected, rotated, observable."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as sm
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.database.parameters import (
+    LOG_EXPORTS,
+    PERFORMANCE_INSIGHTS_RETENTION,
+    acknowledge_monitoring_role,
+    engine,
+    log_groups,
+    parameter_group,
+)
+from crm_platform.functions import OpsFunction
+from crm_platform.networking.security_groups import HTTPS_PORT, POSTGRES_PORT
+from crm_platform.settings.model import Database as DatabaseConfig
+
+RUNTIME_DIR = Path(__file__).parent / "runtime"
+
+
+def instance_type(instance_class: str) -> ec2.InstanceType:
+    """``db.t3.medium`` -> ``t3.medium`` (CDK adds the ``db.`` prefix itself)."""
+    return ec2.InstanceType(instance_class.removeprefix("db."))
+
+
+class PrimaryDatabase(Construct):
+    """RDS for PostgreSQL in the isolated subnets, reachable from the tasks only.
+
+    Credentials come from ``credentials`` (generated URL-safe) and rotate on a schedule;
+    after each rotation the ECS services of ``cluster_name`` are rolled so new tasks read
+    the new password (see docs/decisions.md, "Database credential rotation").
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DatabaseConfig,
+        instance_identifier: str,
+        database_name: str,
+        vpc: ec2.IVpc,
+        isolated_subnets: ec2.SubnetSelection,
+        private_subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        credentials: sm.Secret,
+        cluster_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.parameters = parameter_group(
+            self, "Parameters", config.engine_version, config.slow_query_ms
+        )
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Instance",
+            instance_identifier=instance_identifier,
+            engine=engine(config.engine_version),
+            instance_type=instance_type(config.instance_class),
+            vpc=vpc,
+            vpc_subnets=isolated_subnets,
+            security_groups=[security_group],
+            credentials=rds.Credentials.from_secret(credentials),
+            database_name=database_name,
+            parameter_group=self.parameters,
+            multi_az=config.multi_az,
+            storage_type=rds.StorageType.GP3,
+            allocated_storage=config.allocated_storage_gb,
+            max_allocated_storage=config.max_allocated_storage_gb,
+            storage_encrypted=True,
+            storage_encryption_key=key,
+            backup_retention=cdk.Duration.days(config.backup_retention_days),
+            preferred_backup_window=config.backup_window,
+            preferred_maintenance_window=config.maintenance_window,
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+            delete_automated_backups=False,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            publicly_accessible=False,
+            iam_authentication=True,
+            ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=key,
+            performance_insight_retention=PERFORMANCE_INSIGHTS_RETENTION[
+                config.performance_insights_retention_days
+            ],
+            monitoring_interval=cdk.Duration.seconds(config.monitoring_interval_seconds),
+            cloudwatch_logs_exports=LOG_EXPORTS,
+        )
+        for group in log_groups(self, instance_identifier, key, config.log_retention_days):
+            self.instance.node.add_dependency(group)
+        acknowledge_monitoring_role(self.instance)
+        self._rotation(config, credentials, vpc, private_subnets)
+        self._roll_services_after_rotation(credentials, cluster_name, key)
+        acknowledge(
+            self.instance,
+            "AwsSolutions-RDS11",
+            "Twenty and every PostgreSQL client default to 5432; the instance is reachable "
+            "only from the task security group, so a non-default port adds no protection",
+        )
+
+    def _rotation(
+        self,
+        config: DatabaseConfig,
+        credentials: sm.Secret,
+        vpc: ec2.IVpc,
+        private_subnets: ec2.SubnetSelection,
+    ) -> None:
+        """Single-user rotation by the Secrets Manager hosted Lambda, URL-safe passwords."""
+        rotation_sg = ec2.SecurityGroup(
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description="Secrets Manager rotation function for the database credentials",
+            allow_all_outbound=False,
+        )
+        rotation_sg.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "Secrets Manager API"
+        )
+        self.instance.connections.allow_from(
+            rotation_sg, ec2.Port.tcp(POSTGRES_PORT), "Credential rotation"
+        )
+        self.rotation = credentials.add_rotation_schedule(
+            "Rotation",
+            hosted_rotation=sm.HostedRotation.postgre_sql_single_user(
+                vpc=vpc,
+                vpc_subnets=private_subnets,
+                security_groups=[rotation_sg],
+                # Same alphabet as the generated password: no URL-special characters.
+                exclude_characters=string.punctuation + " ",
+            ),
+            automatically_after=cdk.Duration.days(config.credentials_rotation_days),
+        )
+
+    def _roll_services_after_rotation(
+        self, credentials: sm.ISecret, cluster_name: str, key: kms.IKey
+    ) -> None:
+        stack = cdk.Stack.of(self)
+        roller = OpsFunction(
+            self,
+            "RollServices",
+            code=RUNTIME_DIR,
+            handler="roll_services.handler",
+            description="Rolls the ECS services after the database password rotated",
+            key=key,
+            environment={"CLUSTER_NAME": cluster_name},
+        )
+        roller.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:ListServices"],
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {
+                        "ecs:cluster": stack.format_arn(
+                            service="ecs", resource="cluster", resource_name=cluster_name
+                        )
+                    }
+                },
+            )
+        )
+        roller.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:UpdateService"],
+                resources=[
+                    stack.format_arn(
+                        service="ecs", resource="service", resource_name=f"{cluster_name}/*"
+                    )
+                ],
+            )
+        )
+        acknowledge(
+            roller.role,
+            f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{stack.region}:{stack.account}:service/{cluster_name}/*]",
+            "Services are created by the compute tier and rolled as a set; the wildcard is "
+            "bounded to this one cluster",
+        )
+        events.Rule(
+            self,
+            "RotationSucceeded",
+            description="Database credentials rotated: roll the services",
+            event_pattern=events.EventPattern(
+                source=["aws.secretsmanager"],
+                detail_type=["AWS Service Event via CloudTrail"],
+                detail={
+                    "eventName": ["RotationSucceeded"],
+                    "additionalEventData": {"SecretId": [credentials.secret_arn]},
+                },
+            ),
+            targets=[targets.LambdaFunction(roller.function, retry_attempts=4)],
+        )

@@ -1,0 +1,88 @@
+"""PostgreSQL parameters shared by the primary and the replica (kept identical on purpose)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.retention import log_retention
+
+
+def engine(version: str) -> rds.IInstanceEngine:
+    """The RDS PostgreSQL engine for a full ``major.minor`` version string."""
+    major = version.split(".", 1)[0]
+    return rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.of(version, major))
+
+
+def parameter_group(
+    scope: Construct, construct_id: str, version: str, slow_query_ms: int
+) -> rds.ParameterGroup:
+    """TLS forced, slow statements logged; never ``log_statement = all``.
+
+    ``log_statement`` stays ``none``: ``all`` (the seed's choice) and even ``ddl`` write
+    statements such as ``ALTER ROLE ... PASSWORD`` to the logs.
+    """
+    return rds.ParameterGroup(
+        scope,
+        construct_id,
+        engine=engine(version),
+        description=f"Twenty on PostgreSQL {version}: TLS only, slow-query log",
+        parameters={
+            "rds.force_ssl": "1",
+            "log_min_duration_statement": str(slow_query_ms),
+            "log_statement": "none",
+            "log_connections": "1",
+            "log_disconnections": "1",
+            "password_encryption": "scram-sha-256",
+        },
+    )
+
+
+PERFORMANCE_INSIGHTS_RETENTION = {
+    7: rds.PerformanceInsightRetention.DEFAULT,
+    31: rds.PerformanceInsightRetention.MONTHS_1,
+    62: rds.PerformanceInsightRetention.MONTHS_2,
+    93: rds.PerformanceInsightRetention.MONTHS_3,
+    186: rds.PerformanceInsightRetention.MONTHS_6,
+    372: rds.PerformanceInsightRetention.MONTHS_12,
+    731: rds.PerformanceInsightRetention.LONG_TERM,
+}
+
+LOG_EXPORTS = ["postgresql", "upgrade"]
+
+
+def log_groups(
+    scope: Construct, instance_identifier: str, key: kms.IKey, retention_days: int
+) -> list[logs.LogGroup]:
+    """The exported-log groups, created by us (encrypted, retained) before RDS would.
+
+    Letting RDS create them means no encryption, and CDK's retention setter would add a
+    custom-resource Lambda; naming them up front avoids both.
+    """
+    return [
+        logs.LogGroup(
+            scope,
+            f"Logs-{export}",
+            log_group_name=f"/aws/rds/instance/{instance_identifier}/{export}",
+            encryption_key=key,
+            retention=log_retention(retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        for export in LOG_EXPORTS
+    ]
+
+
+def acknowledge_monitoring_role(instance: rds.DatabaseInstanceBase) -> None:
+    """Enhanced monitoring's role must carry the AWS policy RDS documents for it."""
+    role = instance.node.try_find_child("MonitoringRole")
+    if role is not None:
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+            "RDS enhanced monitoring requires this AWS-maintained policy; it only lets RDS "
+            "write OS metrics to the RDSOSMetrics log group",
+        )

@@ -1,0 +1,150 @@
+"""The cross-region read replica in the DR region, and the alarm that guards the RPO.
+
+A cross-region encrypted replica needs the *source ARN* and DR-region resources only:
+its own subnet group, security group, parameter group and KMS key (the seed referenced
+primary-region ones, which cannot work). Replication traffic between regions is billed
+as inter-region data transfer (see docs/cost.md).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.database.construct import instance_type
+from crm_platform.database.parameters import (
+    LOG_EXPORTS,
+    PERFORMANCE_INSIGHTS_RETENTION,
+    acknowledge_monitoring_role,
+    log_groups,
+    parameter_group,
+)
+from crm_platform.settings.model import Database as DatabaseConfig
+
+
+class ReplicaDatabase(Construct):
+    """``instance`` replicates ``source_arn``; ``lag_alarm`` fires above ``rpo_seconds``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DatabaseConfig,
+        source_arn: str,
+        instance_identifier: str,
+        vpc: ec2.IVpc,
+        isolated_subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        rpo_seconds: int,
+        alerts: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        parameters = parameter_group(
+            self, "Parameters", config.engine_version, config.slow_query_ms
+        )
+        # The L2 replica wants an IDatabaseInstance in this region; the real source is named
+        # by ARN below, so this stand-in only satisfies the type.
+        source = rds.DatabaseInstance.from_database_instance_attributes(
+            self,
+            "Source",
+            instance_identifier=source_arn.rsplit(":", 1)[-1],
+            instance_endpoint_address="source.invalid",
+            port=5432,
+            security_groups=[],
+        )
+        self.instance = rds.DatabaseInstanceReadReplica(
+            self,
+            "Instance",
+            source_database_instance=source,
+            instance_identifier=instance_identifier,
+            instance_type=instance_type(config.replica_instance_class),
+            vpc=vpc,
+            vpc_subnets=isolated_subnets,
+            security_groups=[security_group],
+            parameter_group=parameters,
+            storage_encrypted=True,
+            storage_encryption_key=key,
+            storage_type=rds.StorageType.GP3,
+            max_allocated_storage=config.max_allocated_storage_gb,
+            multi_az=False,
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+            auto_minor_version_upgrade=True,
+            publicly_accessible=False,
+            iam_authentication=True,
+            ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=key,
+            performance_insight_retention=PERFORMANCE_INSIGHTS_RETENTION[
+                config.performance_insights_retention_days
+            ],
+            monitoring_interval=cdk.Duration.seconds(config.monitoring_interval_seconds),
+            cloudwatch_logs_exports=LOG_EXPORTS,
+            preferred_maintenance_window=config.maintenance_window,
+            copy_tags_to_snapshot=True,
+        )
+        cfn = self.instance.node.default_child
+        assert isinstance(cfn, rds.CfnDBInstance)
+        cfn.source_db_instance_identifier = source_arn
+        # Encryption is inherited from the source; CloudFormation rejects the flag on a
+        # replica (the KMS key id still selects the DR-region key).
+        cfn.add_property_deletion_override("StorageEncrypted")
+        for group in log_groups(self, instance_identifier, key, config.log_retention_days):
+            self.instance.node.add_dependency(group)
+        acknowledge_monitoring_role(self.instance)
+        self.lag_alarm = cloudwatch.Alarm(
+            self,
+            "ReplicaLag",
+            alarm_description=(
+                f"Replica {instance_identifier} is more than {rpo_seconds}s behind the primary: "
+                "the recovery point objective is at risk"
+            ),
+            metric=cloudwatch.Metric(
+                namespace="AWS/RDS",
+                metric_name="ReplicaLag",
+                dimensions_map={"DBInstanceIdentifier": instance_identifier},
+                statistic="Maximum",
+                period=cdk.Duration.minutes(1),
+            ),
+            threshold=rpo_seconds,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            # No data means replication stopped or the replica is gone: that is a breach.
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        self.lag_alarm.add_alarm_action(actions.SnsAction(alerts))
+        self.lag_alarm.add_ok_action(actions.SnsAction(alerts))
+        acknowledge(
+            self.instance,
+            "AwsSolutions-RDS11",
+            "Same port as the primary it replicates (5432), reachable only from the DR "
+            "task security group",
+        )
+        standby = (
+            "A standby replica: single-AZ keeps the DR region cheap until it is needed; "
+            "the failover runbook converts the promoted instance to Multi-AZ"
+        )
+        acknowledge(self.instance, "AwsSolutions-RDS3", standby)
+        acknowledge(self.instance, "NIST.800.53.R5-RDSMultiAZSupport", standby)
+        acknowledge(
+            self.instance,
+            "NIST.800.53.R5-RDSInBackupPlan",
+            "A replica holds no data of its own; the primary is in the backup plan and "
+            "every recovery point is copied to this region's vault",
+        )
+        acknowledge(
+            self.instance,
+            "NIST.800.53.R5-RDSInstanceBackupEnabled",
+            "A read replica takes no automated backups while replicating; the primary's "
+            "backups and their DR-vault copies cover it, and promotion enables them",
+        )

@@ -1,0 +1,1 @@
+"""Monitoring: alert topics and alarms."""

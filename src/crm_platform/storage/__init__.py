@@ -1,0 +1,1 @@
+"""Storage: the attachment buckets (replicated primary to DR) and their access-log targets."""

@@ -1,0 +1,71 @@
+"""One synthesized assembly per test session, shared by every test that reads templates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from crm_platform.ops.synth import SynthResult, synthesize
+from crm_platform.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config"
+
+
+@dataclass
+class Assembly:
+    """The synthesized prod assembly, with templates parsed once."""
+
+    result: SynthResult
+
+    @property
+    def outdir(self) -> Path:
+        return self.result.outdir
+
+    def manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.outdir / "manifest.json").read_text())
+        return data
+
+    def template(self, stack: str) -> Template:
+        return Template.from_json(self.raw(stack))
+
+    def raw(self, stack: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.outdir / f"{stack}.template.json").read_text())
+        return data
+
+
+@pytest.fixture(scope="session")
+def prod_settings() -> Settings:
+    return load_settings(CONFIG / "prod.yaml")
+
+
+@pytest.fixture(scope="session")
+def assembly(prod_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    result = synthesize(prod_settings, tmp_path_factory.mktemp("assembly") / "cdk.out")
+    assert result.ok, f"unacknowledged findings: {result.findings}"
+    return Assembly(result)
+
+
+@pytest.fixture(scope="session")
+def primary(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-primary")
+
+
+@pytest.fixture(scope="session")
+def dr(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-dr")
+
+
+@pytest.fixture(scope="session")
+def dr_database(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-dr-database")
+
+
+@pytest.fixture(scope="session")
+def global_(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-global")

@@ -1,0 +1,440 @@
+"""Backup vaults and plan: what the templates must say, and that cdk-nag has nothing left.
+
+The plan's copy to DR is the point of the design (the original "copy after 90 days" with
+35-day retention never copied anything), so it is checked from several angles.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.backup.construct import BACKUP_MANAGED_POLICIES, BackupPlan, BackupVault
+from crm_platform.compliance.acknowledge import METADATA_KEY
+from crm_platform.monitoring.alerts import AlertTopic
+from crm_platform.naming import Names
+from crm_platform.security.key import RegionKey
+from crm_platform.settings import Settings
+from crm_platform.settings.model import Backup, VaultLock
+from tests.support import nag_findings, scratch_stack, template_of
+
+SELECTION_TAG = ("backup", "crm-daily")
+
+
+@pytest.fixture(scope="module")
+def names(prod_settings: Settings) -> Names:
+    return Names(prod_settings)
+
+
+def plan_builder(names: Names, config: Backup) -> Any:
+    s = names.settings
+
+    def build(stack: cdk.Stack) -> BackupPlan:
+        key = RegionKey(stack, "Key", alias="alias/test").key
+        topic = AlertTopic(stack, "Alerts", key=key, email="alerts@example.com").topic
+        vault = BackupVault(
+            stack,
+            "Vault",
+            vault_name=names.backup_vault(s.regions.primary),
+            key=key,
+            lock=config.vault_lock,
+        )
+        return BackupPlan(
+            stack,
+            "Backup",
+            config=config,
+            vault=vault.vault,
+            dr_vault_arn=names.backup_vault_arn(s.regions.dr),
+            selection_tag=SELECTION_TAG,
+            database_arn=names.db_instance_arn,
+            alerts=topic,
+        )
+
+    return build
+
+
+def vault_builder(names: Names, lock: VaultLock) -> Any:
+    def build(stack: cdk.Stack) -> BackupVault:
+        key = RegionKey(stack, "Key", alias="alias/test").key
+        region = names.settings.regions.dr
+        return BackupVault(
+            stack, "Vault", vault_name=names.backup_vault(region), key=key, lock=lock
+        )
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def plan(names: Names) -> Template:
+    return template_of(plan_builder(names, names.settings.backup), names.settings.regions.primary)
+
+
+@pytest.fixture(scope="module")
+def rule(plan: Template) -> dict[str, Any]:
+    plans = plan.find_resources("AWS::Backup::BackupPlan")
+    assert len(plans) == 1
+    (only,) = plans.values()
+    rules = only["Properties"]["BackupPlan"]["BackupPlanRule"]
+    assert len(rules) == 1
+    found: dict[str, Any] = rules[0]
+    return found
+
+
+def lock(mode: str) -> VaultLock:
+    return VaultLock(mode=mode, min_retention_days=7, max_retention_days=400)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def dr_vaults(names: Names) -> dict[str, Template]:
+    region = names.settings.regions.dr
+    return {
+        mode: template_of(vault_builder(names, lock(mode)), region)
+        for mode in ("none", "governance", "compliance")
+    }
+
+
+# --- vaults ----------------------------------------------------------------------------
+def test_vault_is_encrypted_with_the_region_key_and_retained(
+    dr_vaults: dict[str, Template], names: Names
+) -> None:
+    template = dr_vaults["governance"]
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    template.has_resource(
+        "AWS::Backup::BackupVault",
+        {
+            "Properties": Match.object_like(
+                {
+                    "BackupVaultName": names.backup_vault(names.settings.regions.dr),
+                    "EncryptionKeyArn": {"Fn::GetAtt": [key_id, "Arn"]},
+                }
+            ),
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+
+
+def test_dr_vault_name_is_what_the_primary_copies_to(names: Names) -> None:
+    dr = names.settings.regions.dr
+    assert names.backup_vault_arn(dr).endswith(f":backup-vault:{names.backup_vault(dr)}")
+
+
+def test_governance_lock_has_no_cooling_off_period(dr_vaults: dict[str, Template]) -> None:
+    dr_vaults["governance"].has_resource_properties(
+        "AWS::Backup::BackupVault",
+        {
+            "LockConfiguration": {
+                "MinRetentionDays": 7,
+                "MaxRetentionDays": 400,
+                "ChangeableForDays": Match.absent(),
+            }
+        },
+    )
+
+
+def test_compliance_lock_sets_changeable_for_days(dr_vaults: dict[str, Template]) -> None:
+    dr_vaults["compliance"].has_resource_properties(
+        "AWS::Backup::BackupVault",
+        {
+            "LockConfiguration": {
+                "MinRetentionDays": 7,
+                "MaxRetentionDays": 400,
+                "ChangeableForDays": 3,
+            }
+        },
+    )
+
+
+def test_no_lock_when_mode_is_none(dr_vaults: dict[str, Template]) -> None:
+    dr_vaults["none"].has_resource_properties(
+        "AWS::Backup::BackupVault", {"LockConfiguration": Match.absent()}
+    )
+
+
+def test_locked_dr_vault_passes_nag(names: Names) -> None:
+    build = vault_builder(names, lock("compliance"))
+    assert nag_findings(build, names.settings.regions.dr) == []
+
+
+# --- plan rule -------------------------------------------------------------------------
+def test_rule_runs_daily_at_three_utc_with_windows(rule: dict[str, Any]) -> None:
+    assert rule["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert rule["StartWindowMinutes"] == 60
+    assert rule["CompletionWindowMinutes"] == 480
+    assert rule["Lifecycle"] == {"DeleteAfterDays": 35}
+
+
+def test_rule_backs_up_into_the_primary_vault(plan: Template, rule: dict[str, Any]) -> None:
+    (vault_id,) = plan.find_resources("AWS::Backup::BackupVault")
+    assert rule["TargetBackupVault"] == {"Fn::GetAtt": [vault_id, "BackupVaultName"]}
+
+
+def test_every_recovery_point_is_copied_to_the_dr_vault(rule: dict[str, Any], names: Names) -> None:
+    (copy,) = rule["CopyActions"]
+    assert copy["DestinationBackupVaultArn"] == names.backup_vault_arn(names.settings.regions.dr)
+    assert copy["Lifecycle"] == {"DeleteAfterDays": 35}
+
+
+def test_copy_is_not_deferred_and_outlives_the_source(rule: dict[str, Any]) -> None:
+    """The original bug: cold storage / "copy after 90 days" past a 35-day retention."""
+    (copy,) = rule["CopyActions"]
+    for lifecycle in (rule["Lifecycle"], copy["Lifecycle"]):
+        assert "MoveToColdStorageAfterDays" not in lifecycle
+        assert "OptInToArchiveForSupportedResources" not in lifecycle
+    assert copy["Lifecycle"]["DeleteAfterDays"] >= rule["Lifecycle"]["DeleteAfterDays"]
+
+
+def test_continuous_backup_follows_settings(rule: dict[str, Any], names: Names) -> None:
+    assert rule["EnableContinuousBackup"] is True
+    off = names.settings.backup.model_copy(update={"continuous_backup": False})
+    template = template_of(plan_builder(names, off), names.settings.regions.primary)
+    template.has_resource_properties(
+        "AWS::Backup::BackupPlan",
+        {"BackupPlan": {"BackupPlanRule": [Match.object_like({"EnableContinuousBackup": False})]}},
+    )
+
+
+def test_dr_retention_shorter_than_source_is_refused(names: Names) -> None:
+    short = names.settings.backup.model_copy(update={"dr_copy_retention_days": 7})
+    with pytest.raises(ValueError, match="dr_copy_retention_days"):
+        template_of(plan_builder(names, short), names.settings.regions.primary)
+
+
+# --- selection and role ----------------------------------------------------------------
+def backup_role_id(template: Template) -> str:
+    roles = template.find_resources(
+        "AWS::IAM::Role",
+        {
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        Match.object_like({"Principal": {"Service": "backup.amazonaws.com"}})
+                    ]
+                }
+            }
+        },
+    )
+    assert len(roles) == 1
+    (role_id,) = roles
+    return role_id
+
+
+def test_selection_is_by_tag_with_the_backup_role(plan: Template) -> None:
+    key, value = SELECTION_TAG
+    plan.has_resource_properties(
+        "AWS::Backup::BackupSelection",
+        {
+            "BackupSelection": Match.object_like(
+                {
+                    "IamRoleArn": {"Fn::GetAtt": [backup_role_id(plan), "Arn"]},
+                    "ListOfTags": [
+                        {
+                            "ConditionKey": key,
+                            "ConditionType": "STRINGEQUALS",
+                            "ConditionValue": value,
+                        }
+                    ],
+                    "Resources": Match.absent(),
+                }
+            )
+        },
+    )
+
+
+def test_backup_role_has_the_four_managed_policies(plan: Template) -> None:
+    role = plan.find_resources("AWS::IAM::Role")[backup_role_id(plan)]
+    arns = [json.dumps(arn) for arn in role["Properties"]["ManagedPolicyArns"]]
+    assert len(arns) == 4
+    for name in (
+        "service-role/AWSBackupServiceRolePolicyForBackup",
+        "service-role/AWSBackupServiceRolePolicyForRestores",
+        "AWSBackupServiceRolePolicyForS3Backup",
+        "AWSBackupServiceRolePolicyForS3Restore",
+    ):
+        assert name in BACKUP_MANAGED_POLICIES
+        assert any(f':iam::aws:policy/{name}"' in arn for arn in arns), name
+
+
+# --- restore testing -------------------------------------------------------------------
+def test_restore_testing_plan_uses_latest_snapshot_of_the_primary_vault(plan: Template) -> None:
+    (vault_id,) = plan.find_resources("AWS::Backup::BackupVault")
+    plan.has_resource_properties(
+        "AWS::Backup::RestoreTestingPlan",
+        {
+            "ScheduleExpression": "cron(0 5 ? * SUN *)",
+            "RecoveryPointSelection": {
+                "Algorithm": "LATEST_WITHIN_WINDOW",
+                "IncludeVaults": [{"Fn::GetAtt": [vault_id, "BackupVaultArn"]}],
+                "RecoveryPointTypes": ["SNAPSHOT"],
+                "SelectionWindowDays": 7,
+            },
+        },
+    )
+
+
+def test_restore_testing_selection_tests_the_database(plan: Template, names: Names) -> None:
+    (testing_plan,) = plan.find_resources("AWS::Backup::RestoreTestingPlan").values()
+    plan.has_resource_properties(
+        "AWS::Backup::RestoreTestingSelection",
+        {
+            "ProtectedResourceType": "RDS",
+            "ProtectedResourceArns": [names.db_instance_arn],
+            "IamRoleArn": {"Fn::GetAtt": [backup_role_id(plan), "Arn"]},
+            "RestoreTestingPlanName": testing_plan["Properties"]["RestoreTestingPlanName"],
+            "ValidationWindowHours": 6,
+        },
+    )
+
+
+def test_completed_restore_tests_invoke_the_validator(plan: Template) -> None:
+    (function_id,) = plan.find_resources("AWS::Lambda::Function")
+    plan.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.backup"],
+                "detail-type": ["Restore Job State Change"],
+                "detail": {
+                    "status": ["COMPLETED"],
+                    "resourceType": ["RDS"],
+                    "restoreTestingPlanArn": [{"exists": True}],
+                },
+            },
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [function_id, "Arn"]}})],
+        },
+    )
+
+
+def test_validator_is_small_logged_and_dead_letters_to_alerts(plan: Template) -> None:
+    (log_group_id,) = plan.find_resources("AWS::Logs::LogGroup")
+    (topic_id,) = plan.find_resources("AWS::SNS::Topic")
+    plan.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": Match.string_like_regexp(r"^python3\.1[234]$"),
+            "Handler": "validate_restore.handler",
+            "ReservedConcurrentExecutions": 1,
+            "LoggingConfig": {"LogGroup": {"Ref": log_group_id}},
+            "DeadLetterConfig": {"TargetArn": {"Ref": topic_id}},
+        },
+    )
+    plan.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"RetentionInDays": Match.any_value(), "KmsKeyId": Match.any_value()},
+    )
+
+
+def test_validator_policy_is_least_privilege(plan: Template) -> None:
+    policies = plan.find_resources("AWS::IAM::ManagedPolicy")
+    assert len(policies) == 1
+    (policy,) = policies.values()
+    actions = sorted(
+        action
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    )
+    assert actions == [
+        "backup:PutRestoreValidationResult",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "rds:DescribeDBInstances",
+        "sns:Publish",
+    ]
+    # No inline (CDK default) policy was added behind the managed one.
+    assert plan.find_resources("AWS::IAM::Policy") == {}
+
+
+# --- alarms and failure events ---------------------------------------------------------
+@pytest.mark.parametrize("metric", ["NumberOfBackupJobsFailed", "NumberOfCopyJobsFailed"])
+def test_failed_job_alarms_notify_the_alert_topic(plan: Template, metric: str) -> None:
+    (topic_id,) = plan.find_resources("AWS::SNS::Topic")
+    plan.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Backup",
+            "MetricName": metric,
+            "Statistic": "Sum",
+            "Period": 3600,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": topic_id}],
+        },
+    )
+
+
+def test_failed_restore_validation_alarms(plan: Template) -> None:
+    (topic_id,) = plan.find_resources("AWS::SNS::Topic")
+    plan.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {"FilterPattern": Match.string_like_regexp(r'\$\.validation = "FAILED"')},
+    )
+    plan.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "RestoreValidationFailed", "AlarmActions": [{"Ref": topic_id}]},
+    )
+
+
+def test_failed_backup_and_copy_jobs_are_sent_to_the_topic(plan: Template) -> None:
+    (topic_id,) = plan.find_resources("AWS::SNS::Topic")
+    plan.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.backup"],
+                "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+                "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": topic_id}})],
+        },
+    )
+
+
+def test_failed_restores_are_sent_to_the_topic(plan: Template) -> None:
+    (topic_id,) = plan.find_resources("AWS::SNS::Topic")
+    plan.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.backup"],
+                "detail-type": ["Restore Job State Change"],
+                "detail": {"status": Match.array_with(["FAILED"])},
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": topic_id}})],
+        },
+    )
+
+
+# --- compliance ------------------------------------------------------------------------
+def test_plan_passes_nag(names: Names) -> None:
+    build = plan_builder(names, names.settings.backup)
+    assert nag_findings(build, names.settings.regions.primary) == []
+
+
+def test_acknowledgements_sit_on_the_exact_constructs(names: Names) -> None:
+    _, stack = scratch_stack(names.settings.regions.primary)
+    plan_builder(names, names.settings.backup)(stack)
+    found = {
+        (node.node.path, entry.data["finding"])
+        for node in stack.node.find_all()
+        for entry in node.node.metadata
+        if entry.type == METADATA_KEY
+    }
+    managed = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+    assert found == {
+        *(("Scratch/Backup/Role", f"{managed}{name}]") for name in BACKUP_MANAGED_POLICIES),
+        ("Scratch/Backup/ValidatorPolicy", "AwsSolutions-IAM5[Resource::*]"),
+        (
+            "Scratch/Backup/ValidatorPolicy",
+            "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-1:123456789012:db:*]",
+        ),
+        ("Scratch/Backup/Validator", "NIST.800.53.R5-LambdaInsideVPC"),
+    }

@@ -1,0 +1,87 @@
+"""The command line: help everywhere, bad input exits 2 with nothing written, no tracebacks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crm_platform import cli
+from tests.conftest import CONFIG
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["synth"], ["check"], ["diff"], ["deploy"], ["config"], ["config", "validate"]],
+)
+def test_help_is_available_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main([*argv, "--help"])
+    assert done.value.code == 0
+    assert "usage: crm-platform" in capsys.readouterr().out
+
+
+def _bad_config_dir(tmp_path: Path) -> Path:
+    data = yaml.safe_load((CONFIG / "prod.yaml").read_text())
+    data["network"]["dr"]["vpc_cidr"] = data["network"]["primary"]["vpc_cidr"]
+    data["backup"]["dr_copy_retention_days"] = 1
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "prod.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["synth", "check", "diff", "deploy"])
+def test_bad_configuration_exits_2_and_writes_nothing(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_dir = _bad_config_dir(tmp_path / "config")
+    out = tmp_path / "cdk.out"
+    code = cli.main([command, "--config-dir", str(config_dir), "--out", str(out)])
+    assert code == 2
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["config"]  # no scratch left behind either
+    err = capsys.readouterr().err
+    assert "network.dr.vpc_cidr" in err and "backup.dr_copy_retention_days" in err
+    assert "Traceback" not in err
+
+
+def test_config_validate_accepts_good_and_rejects_bad(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["config", "validate", str(CONFIG / "staging.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+    bad = _bad_config_dir(tmp_path) / "prod.yaml"
+    assert cli.main(["config", "validate", str(bad)]) == 2
+    assert f"{bad}: network.dr.vpc_cidr:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["diff", "deploy"])
+def test_diff_and_deploy_without_credentials_exit_2_with_one_message(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    out = tmp_path / "cdk.out"
+    code = cli.main([command, "--config-dir", str(CONFIG), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no AWS credentials found" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_synth_replaces_the_assembly_only_on_success(tmp_path: Path) -> None:
+    out = tmp_path / "cdk.out"
+    out.mkdir()
+    (out / "marker").write_text("previous assembly")
+    config_dir = _bad_config_dir(tmp_path / "config")
+    assert cli.main(["synth", "--config-dir", str(config_dir), "--out", str(out)]) == 2
+    assert (out / "marker").read_text() == "previous assembly"
+    shutil.rmtree(config_dir)

@@ -1,0 +1,124 @@
+"""PostgreSQL primary and its cross-region replica."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.settings import Settings
+
+
+def _instance(template: Template, identifier: str) -> dict:
+    found = template.find_resources(
+        "AWS::RDS::DBInstance", {"Properties": {"DBInstanceIdentifier": identifier}}
+    )
+    assert len(found) == 1
+    return next(iter(found.values()))
+
+
+def test_primary_properties(primary: Template, prod_settings: Settings) -> None:
+    db = prod_settings.database
+    primary.has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {
+            "DBInstanceIdentifier": "crm-prod-postgres",
+            "Engine": "postgres",
+            "EngineVersion": db.engine_version,
+            "DBInstanceClass": db.instance_class,
+            "MultiAZ": True,
+            "StorageType": "gp3",
+            "AllocatedStorage": str(db.allocated_storage_gb),
+            "MaxAllocatedStorage": db.max_allocated_storage_gb,
+            "StorageEncrypted": True,
+            "KmsKeyId": Match.any_value(),
+            "DeletionProtection": True,
+            "BackupRetentionPeriod": db.backup_retention_days,
+            "PreferredBackupWindow": db.backup_window,
+            "PreferredMaintenanceWindow": db.maintenance_window,
+            "EnablePerformanceInsights": True,
+            "PerformanceInsightsKMSKeyId": Match.any_value(),
+            "MonitoringInterval": db.monitoring_interval_seconds,
+            "EnableCloudwatchLogsExports": ["postgresql", "upgrade"],
+            "PubliclyAccessible": False,
+            "DBName": "twenty",
+        },
+    )
+
+
+def test_primary_is_snapshotted_not_deleted(primary: Template) -> None:
+    resource = _instance(primary, "crm-prod-postgres")
+    assert resource["DeletionPolicy"] == "Snapshot"
+    assert resource["UpdateReplacePolicy"] == "Snapshot"
+
+
+def test_primary_is_in_isolated_subnets(primary: Template, prod_settings: Settings) -> None:
+    group = next(iter(primary.find_resources("AWS::RDS::DBSubnetGroup").values()))
+    subnet_ids = {ref["Ref"] for ref in group["Properties"]["SubnetIds"]}
+    subnets = primary.find_resources("AWS::EC2::Subnet")
+    cidrs = {subnets[s]["Properties"]["CidrBlock"] for s in subnet_ids}
+    assert cidrs == set(prod_settings.network.primary.isolated_subnets)
+
+
+def test_parameter_group_forces_tls_logs_slow_queries_never_all(
+    primary: Template, dr_database: Template
+) -> None:
+    for template in (primary, dr_database):
+        template.has_resource_properties(
+            "AWS::RDS::DBParameterGroup",
+            {
+                "Family": "postgres17",
+                "Parameters": Match.object_like(
+                    {
+                        "rds.force_ssl": "1",
+                        "log_min_duration_statement": "1000",
+                        "log_statement": "none",
+                    }
+                ),
+            },
+        )
+
+
+def test_exported_logs_are_encrypted_and_retained(primary: Template) -> None:
+    for export in ("postgresql", "upgrade"):
+        primary.has_resource(
+            "AWS::Logs::LogGroup",
+            {
+                "Properties": {
+                    "LogGroupName": f"/aws/rds/instance/crm-prod-postgres/{export}",
+                    "KmsKeyId": Match.any_value(),
+                    "RetentionInDays": 30,
+                },
+                "DeletionPolicy": "Retain",
+            },
+        )
+
+
+def test_replica_source_is_the_primary_arn_and_resources_are_dr_local(
+    dr_database: Template,
+) -> None:
+    replica = _instance(dr_database, "crm-prod-postgres-dr")
+    props = replica["Properties"]
+    assert props["SourceDBInstanceIdentifier"] == (
+        "arn:aws:rds:ap-northeast-1:123456789012:db:crm-prod-postgres"
+    )
+    assert "StorageEncrypted" not in props
+    # The key comes from the DR foundation stack, in the same region.
+    assert "'StackName': 'crm-prod-dr', 'Region': 'ap-southeast-1'" in str(props["KmsKeyId"])
+    assert "Ref" in props["DBSubnetGroupName"]  # a DR-local subnet group, defined here
+    dr_group = dr_database.find_resources("AWS::RDS::DBSubnetGroup")
+    assert len(dr_group) == 1
+    assert replica["DeletionPolicy"] == "Snapshot"
+    assert props["DeletionProtection"] is True
+
+
+def test_replica_lag_alarm_uses_the_rpo(dr_database: Template, prod_settings: Settings) -> None:
+    dr_database.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ReplicaLag",
+            "Namespace": "AWS/RDS",
+            "Threshold": prod_settings.dr.rpo_seconds,
+            "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "crm-prod-postgres-dr"}],
+            "TreatMissingData": "breaching",
+            "AlarmActions": Match.any_value(),
+        },
+    )

@@ -1,0 +1,125 @@
+"""Networking in both regions: exact subnets, NAT count, flow logs, endpoints, tight groups."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.settings import Settings
+
+
+def _region_templates(primary: Template, dr: Template) -> dict[str, Template]:
+    return {"primary": primary, "dr": dr}
+
+
+@pytest.mark.parametrize("side", ["primary", "dr"])
+def test_vpc_and_subnets_match_configuration(
+    side: str, primary: Template, dr: Template, prod_settings: Settings
+) -> None:
+    template = _region_templates(primary, dr)[side]
+    net = getattr(prod_settings.network, side)
+    template.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": net.vpc_cidr})
+    subnets = template.find_resources("AWS::EC2::Subnet")
+    by_cidr = {r["Properties"]["CidrBlock"]: r["Properties"] for r in subnets.values()}
+    expected = [*net.public_subnets, *net.private_subnets, *net.isolated_subnets]
+    assert sorted(by_cidr) == sorted(expected)
+    for i, az in enumerate(net.availability_zones):
+        for tier in (net.public_subnets, net.private_subnets, net.isolated_subnets):
+            assert by_cidr[tier[i]]["AvailabilityZone"] == az
+    for cidr in net.public_subnets:
+        assert by_cidr[cidr]["MapPublicIpOnLaunch"] is False
+
+
+@pytest.mark.parametrize(("side", "nats"), [("primary", 2), ("dr", 1)])
+def test_nat_gateway_count(side: str, nats: int, primary: Template, dr: Template) -> None:
+    _region_templates(primary, dr)[side].resource_count_is("AWS::EC2::NatGateway", nats)
+
+
+@pytest.mark.parametrize("side", ["primary", "dr"])
+def test_flow_logs_to_encrypted_retained_log_group(
+    side: str, primary: Template, dr: Template, prod_settings: Settings
+) -> None:
+    template = _region_templates(primary, dr)[side]
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
+    )
+    template.has_resource(
+        "AWS::Logs::LogGroup",
+        {
+            "Properties": {
+                "KmsKeyId": Match.any_value(),
+                "RetentionInDays": prod_settings.network.flow_log_retention_days,
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )
+
+
+def test_default_security_group_is_closed(primary: Template, dr: Template) -> None:
+    for template in (primary, dr):
+        template.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
+
+
+def test_s3_gateway_and_configured_interface_endpoints(primary: Template, dr: Template) -> None:
+    endpoints = primary.find_resources("AWS::EC2::VPCEndpoint")
+    kinds = sorted(r["Properties"].get("VpcEndpointType", "Gateway") for r in endpoints.values())
+    assert kinds.count("Gateway") == 1
+    assert kinds.count("Interface") == 5
+    dr_endpoints = dr.find_resources("AWS::EC2::VPCEndpoint")
+    assert len(dr_endpoints) == 1  # DR config asks for no interface endpoints
+
+
+def _group(template: Template, description: str) -> dict:
+    groups = template.find_resources(
+        "AWS::EC2::SecurityGroup", {"Properties": {"GroupDescription": description}}
+    )
+    assert len(groups) == 1, description
+    return next(iter(groups.values()))["Properties"]
+
+
+def test_load_balancer_admits_only_cloudfront(primary: Template, prod_settings: Settings) -> None:
+    lb = _group(primary, "Load balancer: HTTPS from CloudFront only")
+    assert "SecurityGroupIngress" not in lb
+    ingress = [
+        r["Properties"]
+        for r in primary.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if "LoadBalancer" in str(r["Properties"]["GroupId"])
+    ]
+    assert ingress == [
+        {
+            "SourcePrefixListId": prod_settings.network.primary.cloudfront_prefix_list_id,
+            "Description": "HTTPS from CloudFront origin-facing servers",
+            "FromPort": 443,
+            "GroupId": ingress[0]["GroupId"],
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
+
+
+def test_no_group_is_open_to_the_internet_inbound(primary: Template, dr: Template) -> None:
+    for template in (primary, dr):
+        for group in template.find_resources("AWS::EC2::SecurityGroup").values():
+            for rule in group["Properties"].get("SecurityGroupIngress", []):
+                assert rule.get("CidrIp") != "0.0.0.0/0", rule
+        for rule in template.find_resources("AWS::EC2::SecurityGroupIngress").values():
+            assert rule["Properties"].get("CidrIp") != "0.0.0.0/0"
+
+
+def test_database_and_cache_admit_only_the_tasks(primary: Template) -> None:
+    groups = primary.find_resources("AWS::EC2::SecurityGroup")
+    description = {k: g["Properties"]["GroupDescription"] for k, g in groups.items()}
+    sources: dict[int, list[str]] = {}
+    for rule in primary.find_resources("AWS::EC2::SecurityGroupIngress").values():
+        p = rule["Properties"]
+        assert "CidrIp" not in p, p
+        if "SourcePrefixListId" in p:
+            continue  # CloudFront to the load balancer, asserted above
+        source = description[p["SourceSecurityGroupId"]["Fn::GetAtt"][0]]
+        sources.setdefault(p["FromPort"], []).append(source)
+    assert sources[6379] == ["Twenty server and worker tasks"]
+    assert sorted(sources[5432]) == [
+        "Secrets Manager rotation function for the database credentials",
+        "Twenty server and worker tasks",
+    ]
+    assert sources[3000] == ["Load balancer: HTTPS from CloudFront only"]

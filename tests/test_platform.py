@@ -1,0 +1,115 @@
+"""The assembly as a whole: stacks, regions, order, tags, no lookups, clean gates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.ops.synth import acknowledgements
+from tests.conftest import ROOT, Assembly
+
+EXPECTED = {
+    "crm-prod-global": "us-east-1",
+    "crm-prod-dr": "ap-southeast-1",
+    "crm-prod-primary": "ap-northeast-1",
+    "crm-prod-dr-database": "ap-southeast-1",
+}
+
+
+def test_stacks_live_in_their_regions_with_an_explicit_account(assembly: Assembly) -> None:
+    artifacts = assembly.manifest()["artifacts"]
+    found = {
+        name: a["environment"]
+        for name, a in artifacts.items()
+        if a["type"] == "aws:cloudformation:stack"
+    }
+    assert found == {name: f"aws://123456789012/{region}" for name, region in EXPECTED.items()}
+
+
+def test_deployment_order_dr_foundation_then_primary_then_replica(assembly: Assembly) -> None:
+    artifacts = assembly.manifest()["artifacts"]
+    assert "crm-prod-dr" in artifacts["crm-prod-primary"]["dependencies"]
+    assert "crm-prod-primary" in artifacts["crm-prod-dr-database"]["dependencies"]
+
+
+def test_no_context_lookups_were_needed(assembly: Assembly) -> None:
+    manifest = assembly.manifest()
+    assert manifest.get("missing", []) == []
+
+
+def test_nag_gate_has_zero_unacknowledged_findings(assembly: Assembly) -> None:
+    assert assembly.result.findings == []
+    assert not (assembly.outdir / "validation-report.json").exists() or (
+        "failure" not in (assembly.outdir / "validation-report.json").read_text()
+    )
+
+
+def test_every_acknowledgement_names_a_finding_and_a_reason(assembly: Assembly) -> None:
+    entries = [entry for stack in EXPECTED for entry in acknowledgements(assembly.outdir, stack)]
+    assert entries, "expected some reviewed acknowledgements"
+    for entry in entries:
+        assert entry["finding"].startswith(("AwsSolutions-", "NIST.800.53.R5-")), entry
+        assert len(entry["reason"]) >= 25, entry
+
+
+def test_standard_tags_on_taggable_resources(assembly: Assembly) -> None:
+    for stack in EXPECTED:
+        template = assembly.template(stack)
+        for resource_type in (
+            "AWS::KMS::Key" if "database" not in stack else "AWS::RDS::DBInstance",
+        ):
+            template.has_resource_properties(
+                resource_type,
+                {
+                    "Tags": Match.array_with(
+                        [
+                            {"Key": "cost-centre", "Value": "crm-platform"},
+                            {"Key": "environment", "Value": "prod"},
+                            {"Key": "project", "Value": "crm"},
+                        ]
+                    )
+                },
+            )
+
+
+def test_production_stacks_have_termination_protection(assembly: Assembly) -> None:
+    artifacts = assembly.manifest()["artifacts"]
+    for stack in EXPECTED:
+        assert artifacts[stack]["properties"].get("terminationProtection") is True
+
+
+def test_synthesis_needs_no_credentials(tmp_path: Path) -> None:
+    """A cold process with every AWS credential source pointed at nothing still synthesizes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))} | {
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    out = tmp_path / "cdk.out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm_platform.cli", "synth", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("*.template.json")) == sorted(
+        f"{s}.template.json" for s in EXPECTED
+    )
+
+
+def test_templates_hold_no_secret_material(assembly: Assembly) -> None:
+    for stack in EXPECTED:
+        text = (assembly.outdir / f"{stack}.template.json").read_text().lower()
+        for needle in ('"secretstring"', 'masteruserpassword": "', "-----begin", 'authtoken": "'):
+            assert needle not in text, (stack, needle)
+
+
+def _template(assembly: Assembly, stack: str) -> Template:
+    return assembly.template(stack)

@@ -1,0 +1,185 @@
+"""Every class of bad configuration fails with one line naming file, field and rule."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from crm_platform.settings import ConfigError, load_settings
+from crm_platform.settings.loader import parse_settings
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+PROD: dict[str, Any] = yaml.safe_load((CONFIG / "prod.yaml").read_text())
+
+
+def mutated(path: str, value: Any) -> dict[str, Any]:
+    """A copy of prod.yaml with ``path`` (dotted, [i] for lists) set to ``value``."""
+    data = copy.deepcopy(PROD)
+    node: Any = data
+    parts = path.replace("]", "").replace("[", ".").split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    last = parts[-1]
+    if value is KeyError:
+        del node[last]
+    elif last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return data
+
+
+def errors_for(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data, "config/test.yaml")
+    return caught.value.lines
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_shipped_configurations_are_valid(env: str) -> None:
+    settings = load_settings(CONFIG / f"{env}.yaml")
+    assert settings.environment == env
+
+
+BAD = [
+    ("account", "12345", "account", "pattern"),
+    ("account", KeyError, "account", "is required"),
+    ("regions.primary", "ap-northeast-9", "regions.primary", "unknown AWS region"),
+    ("regions.dr", "ap-northeast-1", "regions.dr", "must differ"),
+    ("network.primary.vpc_cidr", "10.0.0.1/16", "network.primary.vpc_cidr", "host bits"),
+    ("network.primary.vpc_cidr", "not-a-cidr", "network.primary.vpc_cidr", "CIDR"),
+    (
+        "network.primary.public_subnets[1]",
+        "10.9.2.0/24",
+        "network.primary.public_subnets[1]",
+        "not inside",
+    ),
+    (
+        "network.primary.private_subnets[0]",
+        "10.0.1.0/24",
+        "network.primary.private_subnets[0]",
+        "overlaps",
+    ),
+    ("network.dr.vpc_cidr", "10.0.0.0/8", "network.dr.vpc_cidr", "overlaps network.primary"),
+    (
+        "network.primary.availability_zones[1]",
+        "ap-southeast-1b",
+        "network.primary.availability_zones[1]",
+        "not a zone",
+    ),
+    ("network.primary.nat_gateways", 0, "network.primary.nat_gateways", "greater than or equal"),
+    (
+        "network.flow_log_retention_days",
+        10,
+        "network.flow_log_retention_days",
+        "CloudWatch Logs accepts only",
+    ),
+    ("alerts.email", "not-an-email", "alerts.email", "e-mail address"),
+    ("domain.name", "CRM..example", "domain.name", "DNS name"),
+    ("budget.limit", 0, "budget.limit", "greater than 0"),
+    ("budget.currency", "yen", "budget.currency", "ISO 4217"),
+    ("compute.server.memory_mib", 1000, "compute.server.memory_mib", "not valid with 1024 CPU"),
+    ("compute.worker.cpu", 300, "compute.worker.cpu", "Fargate CPU must be one of"),
+    ("backup.schedule", "cron(0 3 * * *)", "backup.schedule", "6 fields"),
+    ("backup.schedule", "cron(0 3 * * 1 *)", "backup.schedule", "exactly one of day-of-month"),
+    ("backup.schedule", "daily", "backup.schedule", "must look like cron"),
+    ("backup.retention_days", 0, "backup.retention_days", "greater than or equal to 1"),
+    (
+        "backup.dr_copy_retention_days",
+        7,
+        "backup.dr_copy_retention_days",
+        "shorter than backup.retention_days",
+    ),
+    (
+        "database.backup_retention_days",
+        0,
+        "database.backup_retention_days",
+        "greater than or equal to 1",
+    ),
+    ("database.engine_version", "14.17", "database.engine_version", "below 15"),
+    ("database.engine_version", "15.5", "database.engine_version", "retired"),
+    ("database.engine_version", "99.1", "database.engine_version", "not a PostgreSQL version"),
+    (
+        "database.instance_class",
+        "db.x9.huge",
+        "database.instance_class",
+        "not offered for PostgreSQL",
+    ),
+    (
+        "database.backup_window",
+        "03:00-06:00",
+        "database.backup_window",
+        "overlaps the AWS Backup plan",
+    ),
+    ("database.allocated_storage_gb", 100, "database.max_allocated_storage_gb", "must exceed"),
+    ("database.password", "hunter2", "database.password", "not a known setting"),
+    ("storage.attachments_bucket", "Bad_Bucket", "storage.attachments_bucket", "lower-case"),
+    (
+        "cache.engine_version",
+        "6.2",
+        "cache.engine_version",
+        "no ElastiCache parameter group family",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "message"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD]
+)
+def test_bad_value_is_reported_at_its_field(
+    path: str, value: Any, field: str, message: str
+) -> None:
+    lines = errors_for(mutated(path, value))
+    matching = [line for line in lines if line.startswith(f"config/test.yaml: {field}: ")]
+    assert matching, lines
+    assert any(message in line for line in matching), matching
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    data = mutated("backup.dr_copy_retention_days", 7)
+    data["regions"]["dr"] = data["regions"]["primary"]
+    lines = errors_for(data)
+    assert len(lines) >= 2
+    assert all(line.startswith("config/test.yaml: ") for line in lines)
+
+
+def test_vault_lock_bounds_must_admit_the_retentions() -> None:
+    data = mutated("backup.vault_lock.max_retention_days", 30)
+    lines = errors_for(data)
+    assert any(line.startswith("config/test.yaml: backup.retention_days: ") for line in lines)
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("project: crm\nnetwork: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad)
+    assert caught.value.lines[0].startswith(f"{bad}: line ")
+
+
+def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "nope.yaml")
+    assert caught.value.lines == [f"{tmp_path / 'nope.yaml'}: file not found"]
+
+
+def test_no_field_of_the_model_can_hold_a_secret() -> None:
+    from crm_platform.settings.model import Settings
+
+    def fields(model: Any, prefix: str = "") -> list[str]:
+        found = []
+        for name, info in model.model_fields.items():
+            found.append(prefix + name)
+            annotation = info.annotation
+            if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+                found.extend(fields(annotation, f"{prefix}{name}."))
+        return found
+
+    secretish = [
+        f for f in fields(Settings) if any(w in f for w in ("password", "secret", "token"))
+    ]
+    assert secretish == []
