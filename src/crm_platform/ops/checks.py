@@ -91,7 +91,11 @@ def checkov_executable(progress: Callable[[str], None] = print) -> Path:
         progress(f"installing {CHECKOV_SPEC} into {env_dir} (first use only)...")
         venv.create(env_dir, with_pip=True, clear=True)
         pip = exe.parent / "pip"
-        subprocess.run([str(pip), "install", "--quiet", CHECKOV_SPEC], check=True)
+        install = subprocess.run(
+            [str(pip), "install", "--quiet", CHECKOV_SPEC], capture_output=True, text=True
+        )
+        if install.returncode != 0:
+            raise RuntimeError(f"installing checkov failed:\n{install.stderr[-3000:]}")
     return exe
 
 
@@ -113,8 +117,9 @@ def run_checkov(outdir: Path, progress: Callable[[str], None] = print) -> CheckR
     result = CheckResult("checkov")
     for report in reports:
         checks = report.get("results", {})
-        result.passed += len(checks.get("passed_checks", []))
-        result.skipped += len(checks.get("skipped_checks", []))
+        summary = report.get("summary", {})
+        result.passed += int(summary.get("passed", 0))
+        result.skipped += int(summary.get("skipped", 0))
         for failed in checks.get("failed_checks", []):
             result.findings.append(
                 CheckFinding(
