@@ -14,7 +14,16 @@ from tests.conftest import CONFIG
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["synth"], ["check"], ["diff"], ["deploy"], ["config"], ["config", "validate"]],
+    [
+        [],
+        ["synth"],
+        ["check"],
+        ["diff"],
+        ["deploy"],
+        ["bootstrap"],
+        ["config"],
+        ["config", "validate"],
+    ],
 )
 def test_help_is_available_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
@@ -32,7 +41,7 @@ def _bad_config_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("command", ["synth", "check", "diff", "deploy"])
+@pytest.mark.parametrize("command", ["synth", "check", "diff", "deploy", "bootstrap"])
 def test_bad_configuration_exits_2_and_writes_nothing(
     command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,7 +66,7 @@ def test_config_validate_accepts_good_and_rejects_bad(
     assert f"{bad}: network.dr.vpc_cidr:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["diff", "deploy"])
+@pytest.mark.parametrize("command", ["diff", "deploy", "bootstrap"])
 def test_diff_and_deploy_without_credentials_exit_2_with_one_message(
     command: str,
     tmp_path: Path,

@@ -39,7 +39,14 @@ def new_app(outdir: str | None = None) -> cdk.App:
     """An App with the project's feature flags; the CDK CLI's CDK_OUTDIR wins when set."""
     return cdk.App(
         outdir=outdir,
-        context=feature_flags(),
+        # Path metadata ties each resource to its construct (the CDK CLI turns it on too,
+        # as does asset metadata for local tools such as SAM, so `cdk synth` and
+        # `crm-platform synth` write identical templates).
+        context={
+            **feature_flags(),
+            "aws:cdk:enable-path-metadata": True,
+            "aws:cdk:enable-asset-metadata": True,
+        },
         analytics_reporting=False,
         stack_traces=False,
     )

@@ -125,6 +125,21 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return _cdk("deploy", args)
 
 
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from crm_platform.naming import GLOBAL_REGION
+    from crm_platform.ops.cdk_cli import NoCredentialsError, ensure_credentials, run_cdk_raw
+
+    settings = _settings(args)
+    try:
+        ensure_credentials()
+    except NoCredentialsError as e:
+        err.print(f"[red]error:[/red] {e}")
+        return EXIT_USAGE
+    regions = dict.fromkeys([settings.regions.primary, settings.regions.dr, GLOBAL_REGION])
+    targets = [f"aws://{settings.account}/{region}" for region in regions]
+    return run_cdk_raw(["bootstrap", *targets], progress=err.print)
+
+
 def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(Path(args.file))
     out.print(
@@ -160,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     env_command("deploy", "cdk deploy every stack in order (needs AWS credentials)").set_defaults(
         func=cmd_deploy
     )
+    env_command(
+        "bootstrap", "cdk bootstrap the account in all three regions (needs AWS credentials)"
+    ).set_defaults(func=cmd_bootstrap)
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_commands.add_parser("validate", help="validate one configuration file")

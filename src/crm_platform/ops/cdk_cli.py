@@ -50,8 +50,12 @@ def cdk_cli(progress: Callable[[str], None] = print) -> list[str]:
     return [str(node_binary()), str(entry)]
 
 
-def run_cdk(verb: str, assembly: Path, extra: list[str], progress: Callable[[str], None]) -> int:
-    """Run ``cdk VERB --app ASSEMBLY --all`` and return its exit code."""
-    command = [*cdk_cli(progress), verb, "--app", str(assembly), "--all", *extra]
+def run_cdk_raw(arguments: list[str], progress: Callable[[str], None]) -> int:
+    """Run the CDK CLI with ``arguments`` on the bundled Node and return its exit code."""
     env = {**os.environ, "PATH": f"{wheel_bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(command, env=env, check=False).returncode
+    return subprocess.run([*cdk_cli(progress), *arguments], env=env, check=False).returncode
+
+
+def run_cdk(verb: str, assembly: Path, extra: list[str], progress: Callable[[str], None]) -> int:
+    """Run ``cdk VERB --app ASSEMBLY --all`` against an assembly we synthesized."""
+    return run_cdk_raw([verb, "--app", str(assembly), "--all", *extra], progress)
