@@ -431,10 +431,10 @@ def test_acknowledgements_sit_on_the_exact_constructs(names: Names) -> None:
     managed = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
     assert found == {
         *(("Scratch/Backup/Role", f"{managed}{name}]") for name in BACKUP_MANAGED_POLICIES),
-        ("Scratch/Backup/ValidatorPolicy", "AwsSolutions-IAM5[Resource::*]"),
+        ("Scratch/Backup/Validator/Policy", "AwsSolutions-IAM5[Resource::*]"),
         (
-            "Scratch/Backup/ValidatorPolicy",
+            "Scratch/Backup/Validator/Policy",
             "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-1:123456789012:db:*]",
         ),
-        ("Scratch/Backup/Validator", "NIST.800.53.R5-LambdaInsideVPC"),
+        ("Scratch/Backup/Validator/Function", "NIST.800.53.R5-LambdaInsideVPC"),
     }

@@ -96,6 +96,10 @@ class Names:
     def attachments_bucket_dr(self) -> str:
         return f"{self.attachments_bucket}-dr"
 
+    def attachments_bucket_in(self, region: str) -> str:
+        primary = region == self.settings.regions.primary
+        return self.attachments_bucket if primary else self.attachments_bucket_dr
+
     def access_logs_bucket(self, region: str) -> str:
         return f"{self.prefix}-access-logs-{self.settings.account}-{region}"
 

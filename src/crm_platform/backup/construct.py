@@ -21,15 +21,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from crm_platform.compliance.acknowledge import acknowledge
-from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.compliance.acknowledge import acknowledge, nag_arn
+from crm_platform.functions import OpsFunction
 from crm_platform.monitoring.alerts import AlertRuleTarget
-from crm_platform.retention import log_retention
 from crm_platform.settings.model import Backup, VaultLock
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
@@ -229,36 +227,21 @@ class BackupPlan(Construct):
                 "validator's logs and dead-letter messages"
             )
         stack = cdk.Stack.of(self)
-        log_group = logs.LogGroup(
-            self,
-            "ValidatorLogs",
-            encryption_key=key,
-            retention=log_retention(VALIDATOR_LOG_RETENTION_DAYS),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
         rds_instances = stack.format_arn(
             service="rds",
             resource="db",
             resource_name="*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
-        role = iam.Role(
+        validator = OpsFunction(
             self,
-            "ValidatorRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Restore-test validator: read the restored instance, report the verdict",
-        )
-        policy = iam.ManagedPolicy(
-            self,
-            "ValidatorPolicy",
-            description="Exactly what the restore-test validator calls",
-            roles=[role],
+            "Validator",
+            code=RUNTIME_DIR,
+            handler="validate_restore.handler",
+            description="Checks each restore-test RDS instance is available and encrypted",
+            key=key,
+            alerts=alerts,
             statements=[
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
-                ),
                 iam.PolicyStatement(
                     sid="ReadRestoredInstance",
                     actions=["rds:DescribeDBInstances"],
@@ -269,59 +252,23 @@ class BackupPlan(Construct):
                     actions=["backup:PutRestoreValidationResult"],
                     resources=["*"],
                 ),
-                iam.PolicyStatement(
-                    sid="DeadLetterToAlerts",
-                    actions=["sns:Publish"],
-                    resources=[alerts.topic_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="EncryptDeadLetters",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[key.key_arn],
-                ),
             ],
+            timeout_seconds=int(VALIDATOR_TIMEOUT.to_seconds()),
+            log_retention_days=VALIDATOR_LOG_RETENTION_DAYS,
         )
         acknowledge(
-            policy,
+            validator.policy,
             "AwsSolutions-IAM5[Resource::*]",
             "backup:PutRestoreValidationResult supports no resource-level permissions; the "
             "restore job id is only known when the event arrives",
         )
         acknowledge(
-            policy,
-            f"AwsSolutions-IAM5[Resource::{_nag_arn(rds_instances, stack)}]",
+            validator.policy,
+            f"AwsSolutions-IAM5[Resource::{nag_arn(rds_instances, stack)}]",
             "Restore testing names each restored instance randomly at run time; read-only "
             "describe is limited to this account's instances in this region",
         )
-        function = lambda_.Function(
-            self,
-            "Validator",
-            description="Checks each restore-test RDS instance is available and encrypted",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="validate_restore.handler",
-            code=lambda_.Code.from_asset(str(RUNTIME_DIR), exclude=["__pycache__", "*.pyc"]),
-            # The role is complete as written: CDK must not add an inline policy to it.
-            role=role.without_policy_updates(),
-            log_group=log_group,
-            timeout=VALIDATOR_TIMEOUT,
-            memory_size=256,
-            # One restore test a week: a single slot is plenty and caps any runaway.
-            reserved_concurrent_executions=1,
-            # Events that still fail after Lambda's retries reach the operators directly.
-            dead_letter_topic=alerts,
-        )
-        function.node.add_dependency(policy)
-        acknowledge(
-            function,
-            "NIST.800.53.R5-LambdaInsideVPC",
-            "The validator calls only the RDS and AWS Backup APIs and never connects to the "
-            "restored database, so a VPC would add cost and nothing to protect",
-        )
-        skip_checkov(
-            function,
-            "CKV_AWS_117",
-            "Calls only the RDS and AWS Backup APIs; it never connects to a database",
-        )
+        function, log_group = validator.function, validator.log_group
         events.Rule(
             self,
             "RestoreTestCompleted",
@@ -416,12 +363,3 @@ class BackupPlan(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(alerts))
-
-
-def _nag_arn(arn: str, stack: cdk.Stack) -> str:
-    """How cdk-nag spells ``arn`` in a finding id (pseudo parameters as ``<AWS::Name>``)."""
-    resolved = stack.resolve(arn)
-    if isinstance(resolved, str):
-        return resolved
-    parts = resolved["Fn::Join"][1]
-    return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)

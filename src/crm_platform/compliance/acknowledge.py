@@ -23,3 +23,12 @@ def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
         raise ValueError(f"acknowledgement of {finding} needs a specific reason, got {reason!r}")
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=finding, reason=text))
     construct.node.add_metadata(METADATA_KEY, {"finding": finding, "reason": text})
+
+
+def nag_arn(arn: str, stack: cdk.Stack) -> str:
+    """How cdk-nag spells ``arn`` in a finding id (pseudo parameters as ``<AWS::Name>``)."""
+    resolved = stack.resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)

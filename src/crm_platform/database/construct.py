@@ -13,9 +13,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.compliance.acknowledge import acknowledge, nag_arn
 from crm_platform.database.parameters import (
     LOG_EXPORTS,
     PERFORMANCE_INSIGHTS_RETENTION,
@@ -59,6 +60,7 @@ class PrimaryDatabase(Construct):
         key: kms.IKey,
         credentials: sm.Secret,
         cluster_name: str,
+        alerts: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.parameters = parameter_group(
@@ -105,7 +107,7 @@ class PrimaryDatabase(Construct):
             self.instance.node.add_dependency(group)
         acknowledge_monitoring_role(self.instance)
         self._rotation(config, credentials, vpc, private_subnets)
-        self._roll_services_after_rotation(credentials, cluster_name, key)
+        self._roll_services_after_rotation(credentials, cluster_name, key, alerts)
         acknowledge(
             self.instance,
             "AwsSolutions-RDS11",
@@ -147,9 +149,12 @@ class PrimaryDatabase(Construct):
         )
 
     def _roll_services_after_rotation(
-        self, credentials: sm.ISecret, cluster_name: str, key: kms.IKey
+        self, credentials: sm.ISecret, cluster_name: str, key: kms.IKey, alerts: sns.ITopic
     ) -> None:
         stack = cdk.Stack.of(self)
+        services = stack.format_arn(
+            service="ecs", resource="service", resource_name=f"{cluster_name}/*"
+        )
         roller = OpsFunction(
             self,
             "RollServices",
@@ -157,34 +162,37 @@ class PrimaryDatabase(Construct):
             handler="roll_services.handler",
             description="Rolls the ECS services after the database password rotated",
             key=key,
+            alerts=alerts,
             environment={"CLUSTER_NAME": cluster_name},
-        )
-        roller.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ecs:ListServices"],
-                resources=["*"],
-                conditions={
-                    "ArnEquals": {
-                        "ecs:cluster": stack.format_arn(
-                            service="ecs", resource="cluster", resource_name=cluster_name
-                        )
-                    }
-                },
-            )
-        )
-        roller.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ecs:UpdateService"],
-                resources=[
-                    stack.format_arn(
-                        service="ecs", resource="service", resource_name=f"{cluster_name}/*"
-                    )
-                ],
-            )
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListServicesOfTheCluster",
+                    actions=["ecs:ListServices"],
+                    resources=["*"],
+                    conditions={
+                        "ArnEquals": {
+                            "ecs:cluster": stack.format_arn(
+                                service="ecs", resource="cluster", resource_name=cluster_name
+                            )
+                        }
+                    },
+                ),
+                iam.PolicyStatement(
+                    sid="RollServicesOfTheCluster",
+                    actions=["ecs:UpdateService"],
+                    resources=[services],
+                ),
+            ],
         )
         acknowledge(
-            roller.role,
-            f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{stack.region}:{stack.account}:service/{cluster_name}/*]",
+            roller.policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecs:ListServices has no resource-level permissions; the ecs:cluster condition "
+            "limits it to this environment's cluster",
+        )
+        acknowledge(
+            roller.policy,
+            f"AwsSolutions-IAM5[Resource::{nag_arn(services, stack)}]",
             "Services are created by the compute tier and rolled as a set; the wildcard is "
             "bounded to this one cluster",
         )

@@ -1,0 +1,96 @@
+"""What both serving regions hold, built the same way so the DR region mirrors the primary."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from constructs import Construct
+
+from crm_platform.backup.construct import BackupVault
+from crm_platform.cache.construct import Cache
+from crm_platform.monitoring.alerts import AlertTopic
+from crm_platform.naming import Names
+from crm_platform.networking.construct import Network
+from crm_platform.networking.security_groups import TierSecurityGroups
+from crm_platform.security.key import RegionKey
+from crm_platform.stacks.base import PlatformStack
+from crm_platform.storage.construct import AccessLogBucket, AttachmentBucket, ReplicationTarget
+
+Side = Literal["primary", "dr"]
+
+
+class RegionalStack(PlatformStack):
+    """Key, network, security groups, alert topic, cache, attachment bucket and backup vault.
+
+    ``side`` picks the region, network and sizes from configuration; the primary passes
+    ``replicate_attachments_to`` so its bucket replicates into the DR one.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        side: Side,
+        description: str,
+        replicate_attachments_to: ReplicationTarget | None = None,
+    ) -> None:
+        s = names.settings
+        region: str = getattr(s.regions, side)
+        net = getattr(s.network, side)
+        super().__init__(
+            scope,
+            construct_id,
+            names=names,
+            region=region,
+            availability_zones=net.availability_zones,
+            description=description,
+        )
+        self.key = RegionKey(self, "Key", alias=names.kms_alias).key
+        self.network = Network(
+            self,
+            "Network",
+            config=net,
+            key=self.key,
+            flow_log_retention_days=s.network.flow_log_retention_days,
+        )
+        self.security_groups = TierSecurityGroups(
+            self,
+            "SecurityGroups",
+            vpc=self.network.vpc,
+            cloudfront_prefix_list_id=net.cloudfront_prefix_list_id,
+        )
+        self.alerts = AlertTopic(self, "Alerts", key=self.key, email=s.alerts.email).topic
+        self.cache = Cache(
+            self,
+            "Cache",
+            config=s.cache,
+            node_type=s.cache.node_type if side == "primary" else s.cache.dr_node_type,
+            replication_group_id=names.cache_group(region),
+            auth_secret_name=names.cache_auth_secret,
+            vpc=self.network.vpc,
+            subnets=self.network.private_subnets,
+            security_group=self.security_groups.cache,
+            key=self.key,
+        )
+        access_logs = AccessLogBucket(
+            self, "AccessLogs", bucket_name=names.access_logs_bucket(region)
+        )
+        self.attachments = AttachmentBucket(
+            self,
+            "Attachments",
+            bucket_name=names.attachments_bucket_in(region),
+            key=self.key,
+            access_logs=access_logs.bucket,
+            cors_origin=f"https://{s.domain.name}",
+            noncurrent_version_expiration_days=s.storage.noncurrent_version_expiration_days,
+            replicate_to=replicate_attachments_to,
+        )
+        self.vault = BackupVault(
+            self,
+            "BackupVault",
+            vault_name=names.backup_vault(region),
+            key=self.key,
+            lock=s.backup.vault_lock,
+        ).vault
