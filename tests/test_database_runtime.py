@@ -48,5 +48,6 @@ def test_missing_cluster_rolls_nothing_and_does_not_fail() -> None:
 def test_handler_reads_the_cluster_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     boto3.client("ecs").create_cluster(clusterName="crm-prod-cluster")
     monkeypatch.setenv("CLUSTER_NAME", "crm-prod-cluster")
-    result = roll_services.handler({"detail": {"eventName": "RotationSucceeded"}}, None)
+    event = {"detail": {"name": "crm/prod/database/master", "labelUpdated": "AWSCURRENT"}}
+    result = roll_services.handler(event, None)
     assert result == {"cluster": "crm-prod-cluster", "rolled": []}

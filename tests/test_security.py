@@ -96,7 +96,16 @@ def test_database_credentials_rotate_on_schedule(primary: Template, prod_setting
 def test_rotation_rolls_the_services(primary: Template) -> None:
     rule = primary.find_resources(
         "AWS::Events::Rule",
-        {"Properties": {"EventPattern": {"detail": {"eventName": ["RotationSucceeded"]}}}},
+        {
+            "Properties": {
+                "EventPattern": {
+                    "source": ["aws.secretsmanager"],
+                    "detail-type": ["Secret Label Updated"],
+                    "detail": {"labelUpdated": ["AWSCURRENT"]},
+                    "resources": [{"Ref": Match.any_value()}],
+                }
+            }
+        },
     )
     assert len(rule) == 1
     primary.has_resource_properties(

@@ -83,7 +83,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for column in ("gate", "passed", "skipped with reason", "unexplained findings"):
         summary.add_column(column)
     summary.add_row(
-        "cdk-nag (AwsSolutions, NIST 800-53 r5)",
+        "cdk-nag (AwsSolutions, NIST 800-53 r5) + CDK validation",
         "yes",
         str(sum(s.acknowledged for s in result.stacks)),
         "0",

@@ -196,17 +196,17 @@ class PrimaryDatabase(Construct):
             "Services are created by the compute tier and rolled as a set; the wildcard is "
             "bounded to this one cluster",
         )
+        # Secrets Manager's native event (no CloudTrail trail needed): AWSCURRENT moved to a
+        # new version, i.e. the rotation finished and the database accepts the new password.
         events.Rule(
             self,
             "RotationSucceeded",
             description="Database credentials rotated: roll the services",
             event_pattern=events.EventPattern(
                 source=["aws.secretsmanager"],
-                detail_type=["AWS Service Event via CloudTrail"],
-                detail={
-                    "eventName": ["RotationSucceeded"],
-                    "additionalEventData": {"SecretId": [credentials.secret_arn]},
-                },
+                detail_type=["Secret Label Updated"],
+                resources=[credentials.secret_arn],
+                detail={"labelUpdated": ["AWSCURRENT"]},
             ),
             targets=[targets.LambdaFunction(roller.function, retry_attempts=4)],
         )

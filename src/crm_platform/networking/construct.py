@@ -83,6 +83,17 @@ class Network(Construct):
         if config.interface_endpoints:
             self._interface_endpoints(config.interface_endpoints, config.vpc_cidr)
         self._skip_checkov_on_cdk_provider()
+        for subnet in [
+            *self.vpc.public_subnets,
+            *self.vpc.private_subnets,
+            *self.vpc.isolated_subnets,
+        ]:
+            acknowledge(
+                subnet,
+                "CloudFormation-Validate::W3010",
+                "Zones are pinned in configuration on purpose: synthesis needs no lookups and "
+                "each tier gets one subnet in each of the two zones",
+            )
         for subnet in self.vpc.public_subnets:
             acknowledge(
                 subnet,

@@ -36,7 +36,7 @@ def roll(cluster: str, ecs: Any) -> list[str]:
 
 def handler(event: dict[str, Any], _context: object) -> dict[str, Any]:
     cluster = os.environ["CLUSTER_NAME"]
-    log.info("rotation event: %s", json.dumps(event.get("detail", {}).get("eventName")))
+    log.info("secret label moved: %s", json.dumps(event.get("detail", {})))
     rolled = roll(cluster, boto3.client("ecs"))
     log.info("rolled %d service(s) in %s", len(rolled), cluster)
     return {"cluster": cluster, "rolled": rolled}
