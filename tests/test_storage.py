@@ -510,11 +510,6 @@ def test_only_the_dr_bucket_acknowledges_missing_replication(
     [
         pytest.param(build_primary, PRIMARY_REGION, id="primary-replicating"),
         pytest.param(build_dr, DR_REGION, id="dr-destination"),
-        pytest.param(
-            lambda s: AccessLogBucket(s, "AccessLogs", bucket_name=_logs_name(PRIMARY_REGION)),
-            PRIMARY_REGION,
-            id="access-logs-alone",
-        ),
     ],
 )
 def test_no_unacknowledged_nag_findings(build: Any, region: str) -> None:

@@ -133,7 +133,7 @@ class ReplicaDatabase(Construct):
         )
         standby = (
             "A standby replica: single-AZ keeps the DR region cheap until it is needed; "
-            "the failover runbook converts the promoted instance to Multi-AZ"
+            "promotion at failover must turn on Multi-AZ (docs/decisions.md)"
         )
         acknowledge(self.instance, "AwsSolutions-RDS3", standby)
         skip_checkov(cfn, "CKV_AWS_157", standby)
@@ -149,10 +149,4 @@ class ReplicaDatabase(Construct):
             "NIST.800.53.R5-RDSInBackupPlan",
             "A replica holds no data of its own; the primary is in the backup plan and "
             "every recovery point is copied to this region's vault",
-        )
-        acknowledge(
-            self.instance,
-            "NIST.800.53.R5-RDSInstanceBackupEnabled",
-            "A read replica takes no automated backups while replicating; the primary's "
-            "backups and their DR-vault copies cover it, and promotion enables them",
         )

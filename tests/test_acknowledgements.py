@@ -1,0 +1,57 @@
+"""Every acknowledgement is needed: without them, exactly the acknowledged findings appear.
+
+The main gate proves no finding is left unacknowledged; this proves the converse, so an
+acknowledgement cannot outlive the finding it explained (a stale suppression hides the
+next real finding of that rule on that construct).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from crm_platform.app import compose, new_app
+from crm_platform.compliance.acknowledge import METADATA_KEY, recording_only
+from crm_platform.ops.synth import findings_from_report
+from crm_platform.settings import Settings
+
+
+def test_each_acknowledgement_matches_a_real_finding(prod_settings: Settings) -> None:
+    outdir = Path(tempfile.mkdtemp(prefix="crm-acks-"))
+    with recording_only():
+        app = new_app(str(outdir))
+        compose(app, prod_settings)
+        try:
+            app.synth()
+        except RuntimeError as err:
+            assert "ValidationFailed" in str(err)
+    findings = findings_from_report(outdir / "validation-report.json")
+    acknowledged = [
+        (node.node.path, entry.data["finding"])
+        for node in app.node.find_all()
+        for entry in node.node.metadata
+        if entry.type == METADATA_KEY
+    ]
+    assert acknowledged
+
+    def rule_of(finding_id: str) -> str:
+        return finding_id.split("::", 1)[1] if "::" in finding_id.split("[", 1)[0] else finding_id
+
+    unmatched = [
+        (path, finding_id)
+        for path, finding_id in acknowledged
+        if not any(
+            f.rule == rule_of(finding_id) and (f.path == path or f.path.startswith(path + "/"))
+            for f in findings
+        )
+    ]
+    assert unmatched == [], f"acknowledgements with no finding behind them: {unmatched}"
+    uncovered = [
+        (f.rule, f.path)
+        for f in findings
+        if not any(
+            f.rule == rule_of(finding_id) and (f.path == path or f.path.startswith(path + "/"))
+            for path, finding_id in acknowledged
+        )
+    ]
+    assert uncovered == [], f"findings nobody acknowledged: {uncovered}"
