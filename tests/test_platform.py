@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -115,3 +116,24 @@ def test_templates_hold_no_secret_material(assembly: Assembly) -> None:
 
 def _template(assembly: Assembly, stack: str) -> Template:
     return assembly.template(stack)
+
+
+def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
+    """The second environment synthesizes through the same code with a clean gate."""
+    from crm_platform.ops.synth import synthesize
+    from crm_platform.settings import load_settings
+
+    result = synthesize(load_settings(ROOT / "config" / "staging.yaml"), tmp_path / "cdk.out")
+    assert result.findings == []
+    assert {s.name for s in result.stacks} == {
+        "crm-staging-global",
+        "crm-staging-dr",
+        "crm-staging-primary",
+        "crm-staging-dr-database",
+    }
+    staging = Template.from_json(
+        json.loads((tmp_path / "cdk.out" / "crm-staging-primary.template.json").read_text())
+    )
+    staging.has_resource_properties(
+        "AWS::RDS::DBInstance", {"MultiAZ": False, "DBInstanceClass": "db.t4g.medium"}
+    )

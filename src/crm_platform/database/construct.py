@@ -108,6 +108,13 @@ class PrimaryDatabase(Construct):
         acknowledge_monitoring_role(self.instance)
         self._rotation(config, credentials, vpc, private_subnets)
         self._roll_services_after_rotation(credentials, cluster_name, key, alerts)
+        if not config.multi_az:
+            single_az = (
+                "database.multi_az is false in this environment's configuration: a recorded "
+                "cost choice for a non-production environment"
+            )
+            acknowledge(self.instance, "AwsSolutions-RDS3", single_az)
+            acknowledge(self.instance, "NIST.800.53.R5-RDSMultiAZSupport", single_az)
         acknowledge(
             self.instance,
             "AwsSolutions-RDS11",
