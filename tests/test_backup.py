@@ -11,6 +11,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
 from crm_platform.backup.construct import BACKUP_MANAGED_POLICIES, BackupPlan, BackupVault
@@ -35,6 +36,10 @@ def plan_builder(names: Names, config: Backup) -> Any:
 
     def build(stack: cdk.Stack) -> BackupPlan:
         key = RegionKey(stack, "Key", alias="alias/test").key
+        # An imported VPC: the plan only needs one to place its restore-test security group.
+        vpc = ec2.Vpc.from_vpc_attributes(
+            stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["ap-northeast-1a"]
+        )
         topic = AlertTopic(stack, "Alerts", key=key, email="alerts@example.com").topic
         vault = BackupVault(
             stack,
@@ -51,6 +56,8 @@ def plan_builder(names: Names, config: Backup) -> Any:
             dr_vault_arn=names.backup_vault_arn(s.regions.dr),
             selection_tag=SELECTION_TAG,
             database_arn=names.db_instance_arn,
+            restore_vpc=vpc,
+            restore_subnet_group_name="crm-prod-postgres-subnets",
             alerts=topic,
         )
 
@@ -269,7 +276,7 @@ def test_restore_testing_plan_uses_latest_snapshot_of_the_primary_vault(plan: Te
             "RecoveryPointSelection": {
                 "Algorithm": "LATEST_WITHIN_WINDOW",
                 "IncludeVaults": [{"Fn::GetAtt": [vault_id, "BackupVaultArn"]}],
-                "RecoveryPointTypes": ["SNAPSHOT"],
+                "RecoveryPointTypes": ["CONTINUOUS", "SNAPSHOT"],
                 "SelectionWindowDays": 7,
             },
         },
@@ -286,8 +293,21 @@ def test_restore_testing_selection_tests_the_database(plan: Template, names: Nam
             "IamRoleArn": {"Fn::GetAtt": [backup_role_id(plan), "Arn"]},
             "RestoreTestingPlanName": testing_plan["Properties"]["RestoreTestingPlanName"],
             "ValidationWindowHours": 6,
+            "RestoreMetadataOverrides": {
+                "dbSubnetGroupName": "crm-prod-postgres-subnets",
+                "vpcSecurityGroupIds": Match.any_value(),
+            },
         },
     )
+
+
+def test_restore_tests_land_in_a_closed_security_group(plan: Template) -> None:
+    (selection,) = plan.find_resources("AWS::Backup::RestoreTestingSelection").values()
+    joined = selection["Properties"]["RestoreMetadataOverrides"]["vpcSecurityGroupIds"]
+    group_id = joined["Fn::Join"][1][1]["Fn::GetAtt"][0]
+    group = plan.find_resources("AWS::EC2::SecurityGroup")[group_id]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert group["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"  # CDK's deny-all
 
 
 def test_completed_restore_tests_invoke_the_validator(plan: Template) -> None:
@@ -391,7 +411,7 @@ def test_failed_backup_and_copy_jobs_are_sent_to_the_topic(plan: Template) -> No
             "EventPattern": {
                 "source": ["aws.backup"],
                 "detail-type": ["Backup Job State Change", "Copy Job State Change"],
-                "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
+                "detail": {"state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"]},
             },
             "Targets": [Match.object_like({"Arn": {"Ref": topic_id}})],
         },

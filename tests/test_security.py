@@ -38,6 +38,12 @@ def test_key_policy_limits_use_to_services_and_logs(primary: Template) -> None:
         "AccountUsesKeyThroughServices",
         "CloudWatchLogsEncryptsLogGroups",
         "AlarmsAndEventsPublishToEncryptedTopics",
+        "SecretsManagerReplicatesForTheAccount",
+    }
+    replication = statements["SecretsManagerReplicatesForTheAccount"]["Condition"]["StringEquals"]
+    assert replication == {
+        "kms:ViaService": "secretsmanager.ap-northeast-1.amazonaws.com",
+        "kms:CallerAccount": "123456789012",
     }
     admin = statements["AccountAdministersKey"]["Action"]
     assert "kms:Decrypt" not in admin and "kms:*" not in admin

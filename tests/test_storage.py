@@ -263,7 +263,7 @@ def test_attachments_lifecycle_tiers_and_cleans_up(either: tuple[Template, str, 
                                 "Transitions": Match.array_with(
                                     [
                                         {"StorageClass": "STANDARD_IA", "TransitionInDays": 30},
-                                        {"StorageClass": "GLACIER", "TransitionInDays": 90},
+                                        {"StorageClass": "GLACIER_IR", "TransitionInDays": 90},
                                     ]
                                 ),
                             }
@@ -350,7 +350,7 @@ def _replication(destination: dict[str, Any]) -> dict[str, Any]:
                     "Id": Match.any_value(),
                     "Status": "Enabled",
                     "Priority": 1,
-                    "Filter": {},
+                    "Filter": {"Prefix": ""},
                     "DeleteMarkerReplication": {"Status": "Enabled"},
                     "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
                     "Destination": destination,

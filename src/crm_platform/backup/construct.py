@@ -17,6 +17,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -119,6 +120,8 @@ class BackupPlan(Construct):
         dr_vault_arn: str,
         selection_tag: tuple[str, str],
         database_arn: str,
+        restore_vpc: ec2.IVpc,
+        restore_subnet_group_name: str,
         alerts: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -163,7 +166,9 @@ class BackupPlan(Construct):
             disable_default_backup_policy=True,
             allow_restores=False,
         )
-        self._restore_testing(config, vault, database_arn, alerts)
+        self._restore_testing(
+            config, vault, database_arn, restore_vpc, restore_subnet_group_name, alerts
+        )
         self._failure_alerts(alerts)
 
     def _role(self) -> iam.Role:
@@ -191,8 +196,20 @@ class BackupPlan(Construct):
         config: Backup,
         vault: backup.IBackupVault,
         database_arn: str,
+        restore_vpc: ec2.IVpc,
+        restore_subnet_group_name: str,
         alerts: sns.ITopic,
     ) -> None:
+        # Restored test instances land in the database's own isolated subnets behind a
+        # group that admits nothing: AWS Backup would otherwise pick the default VPC,
+        # which production accounts often delete (the restore then fails).
+        quarantine = ec2.SecurityGroup(
+            self,
+            "RestoreTestSecurityGroup",
+            vpc=restore_vpc,
+            description="Restore-test databases: no inbound, no outbound",
+            allow_all_outbound=False,
+        )
         plan = backup.CfnRestoreTestingPlan(
             self,
             "RestoreTestingPlan",
@@ -201,7 +218,9 @@ class BackupPlan(Construct):
             recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
                 algorithm="LATEST_WITHIN_WINDOW",
                 include_vaults=[vault.backup_vault_arn],
-                recovery_point_types=["SNAPSHOT"],
+                # With continuous backup on, the vault holds one CONTINUOUS recovery point
+                # rather than daily snapshots; test whichever kind exists.
+                recovery_point_types=["CONTINUOUS", "SNAPSHOT"],
                 selection_window_days=RESTORE_SELECTION_WINDOW_DAYS,
             ),
         )
@@ -214,6 +233,10 @@ class BackupPlan(Construct):
             protected_resource_arns=[database_arn],
             iam_role_arn=self.role.role_arn,
             validation_window_hours=RESTORE_VALIDATION_WINDOW_HOURS,
+            restore_metadata_overrides={
+                "dbSubnetGroupName": restore_subnet_group_name,
+                "vpcSecurityGroupIds": cdk.Fn.join("", ['["', quarantine.security_group_id, '"]']),
+            },
         )
         # The selection names the plan by a literal string, so CloudFormation needs the order.
         selection.node.add_dependency(plan)
@@ -332,7 +355,7 @@ class BackupPlan(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.backup"],
                 detail_type=["Backup Job State Change", "Copy Job State Change"],
-                detail={"state": ["FAILED", "ABORTED", "EXPIRED"]},
+                detail={"state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"]},
             ),
             targets=[topic],
         )

@@ -66,6 +66,13 @@ class PrimaryDatabase(Construct):
         self.parameters = parameter_group(
             self, "Parameters", config.engine_version, config.slow_query_ms
         )
+        self.subnet_group = rds.SubnetGroup(
+            self,
+            "SubnetGroup",
+            description=f"{instance_identifier}: isolated subnets",
+            vpc=vpc,
+            vpc_subnets=isolated_subnets,
+        )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
@@ -73,7 +80,7 @@ class PrimaryDatabase(Construct):
             engine=engine(config.engine_version),
             instance_type=instance_type(config.instance_class),
             vpc=vpc,
-            vpc_subnets=isolated_subnets,
+            subnet_group=self.subnet_group,
             security_groups=[security_group],
             credentials=rds.Credentials.from_secret(credentials),
             database_name=database_name,
@@ -143,7 +150,11 @@ class PrimaryDatabase(Construct):
         self.instance.connections.allow_from(
             rotation_sg, ec2.Port.tcp(POSTGRES_PORT), "Credential rotation"
         )
-        self.rotation = credentials.add_rotation_schedule(
+        # On the *attached* secret: the schedule then waits for the instance and for
+        # host/engine to be written into the secret, which the rotation function needs.
+        attached = self.instance.secret
+        assert attached is not None
+        self.rotation = attached.add_rotation_schedule(
             "Rotation",
             hosted_rotation=sm.HostedRotation.postgre_sql_single_user(
                 vpc=vpc,

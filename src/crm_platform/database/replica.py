@@ -90,7 +90,7 @@ class ReplicaDatabase(Construct):
             ],
             monitoring_interval=cdk.Duration.seconds(config.monitoring_interval_seconds),
             cloudwatch_logs_exports=LOG_EXPORTS,
-            preferred_maintenance_window=config.maintenance_window,
+            preferred_maintenance_window=config.replica_maintenance_window,
             copy_tags_to_snapshot=True,
         )
         cfn = self.instance.node.default_child

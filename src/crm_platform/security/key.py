@@ -7,6 +7,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from crm_platform.compliance.static_checks import skip_checkov
+
 # Services that use the key on a caller's behalf in this platform (checked with kms:ViaService).
 SERVICES_VIA = ("rds", "secretsmanager", "s3", "elasticache", "backup", "sns", "sqs", "lambda")
 
@@ -53,6 +55,22 @@ class RegionKey(Construct):
                         }
                     },
                 ),
+                # Secrets Manager re-encrypts replica secrets with this key on behalf of
+                # whoever changed the primary (e.g. the hosted rotation function, whose
+                # role names only the primary region's key). AWS-managed secret keys use
+                # this same shape: any principal of the account, via Secrets Manager only.
+                iam.PolicyStatement(
+                    sid="SecretsManagerReplicatesForTheAccount",
+                    principals=[iam.AnyPrincipal()],
+                    actions=[*_USE_ACTIONS, "kms:CreateGrant"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                            "kms:CallerAccount": account,
+                        }
+                    },
+                ),
                 iam.PolicyStatement(
                     sid="CloudWatchLogsEncryptsLogGroups",
                     principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
@@ -87,4 +105,10 @@ class RegionKey(Construct):
             pending_window=cdk.Duration.days(30),
             policy=policy,
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        skip_checkov(
+            self.key,
+            "CKV_AWS_33",
+            "The one '*' principal is bound by kms:CallerAccount and kms:ViaService="
+            "secretsmanager (AWS's own secret-key pattern), for replica re-encryption",
         )

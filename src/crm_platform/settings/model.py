@@ -66,6 +66,8 @@ BucketName = Annotated[
     str, _pattern(v.BUCKET, "3-63 lower-case letters, digits or hyphens (no dots)")
 ]
 PositiveDays = Annotated[int, Field(ge=1)]
+_DAY_TIME = r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d"
+MaintenanceWindow = Annotated[str, Field(pattern=rf"^{_DAY_TIME}-{_DAY_TIME}$")]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")]
 
 
@@ -131,12 +133,9 @@ class Database(Strict):
     backup_window: Annotated[
         str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
     ] = "00:00-00:30"
-    maintenance_window: Annotated[
-        str,
-        Field(
-            pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
-        ),
-    ] = "sun:18:00-sun:18:30"
+    maintenance_window: MaintenanceWindow = "sun:18:00-sun:18:30"
+    # Staggered from the primary's so both regions are never patched at the same moment.
+    replica_maintenance_window: MaintenanceWindow = "sun:20:00-sun:20:30"
     performance_insights_retention_days: Literal[7, 31, 62, 93, 186, 372, 731] = 7
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
     log_retention_days: LogRetentionDays = 30

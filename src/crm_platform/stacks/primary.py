@@ -64,6 +64,8 @@ class PrimaryStack(RegionalStack):
             dr_vault_arn=names.backup_vault_arn(s.regions.dr),
             selection_tag=names.backup_selection_tag,
             database_arn=names.db_instance_arn,
+            restore_vpc=self.network.vpc,
+            restore_subnet_group_name=self.database.subnet_group.subnet_group_name,
             alerts=self.alerts,
         )
         for resource in (self.database.instance, self.attachments.bucket):

@@ -142,7 +142,9 @@ class AttachmentBucket(Construct):
                             transition_after=cdk.Duration.days(INFREQUENT_ACCESS_AFTER_DAYS),
                         ),
                         s3.Transition(
-                            storage_class=s3.StorageClass.GLACIER,
+                            # Instant Retrieval: Twenty serves attachments by presigned GET,
+                            # which Glacier Flexible Retrieval would refuse until restored.
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
                             transition_after=cdk.Duration.days(GLACIER_AFTER_DAYS),
                         ),
                     ],
@@ -320,7 +322,7 @@ class AttachmentBucket(Construct):
                     id="replicate-to-dr",
                     status="Enabled",
                     priority=1,
-                    filter=cfn.ReplicationRuleFilterProperty(),
+                    filter=cfn.ReplicationRuleFilterProperty(prefix=""),
                     # Deletes arrive in DR as delete markers, so a failover shows the same
                     # files as the primary; earlier versions stay restorable in both.
                     delete_marker_replication=cfn.DeleteMarkerReplicationProperty(status="Enabled"),
