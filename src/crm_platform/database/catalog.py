@@ -13,6 +13,7 @@ from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
 ENGINE = "postgres"
 MIN_MAJOR = 15  # recent Twenty releases refuse older PostgreSQL
 

@@ -17,11 +17,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge, nag_arn
-from crm_platform.database.parameters import (
-    LOG_EXPORTS,
-    PERFORMANCE_INSIGHTS_RETENTION,
+from crm_platform.database.common import (
     acknowledge_monitoring_role,
     engine,
+    instance_options,
     log_groups,
     parameter_group,
 )
@@ -86,29 +85,13 @@ class PrimaryDatabase(Construct):
             database_name=database_name,
             parameter_group=self.parameters,
             multi_az=config.multi_az,
-            storage_type=rds.StorageType.GP3,
             allocated_storage=config.allocated_storage_gb,
-            max_allocated_storage=config.max_allocated_storage_gb,
             storage_encrypted=True,
-            storage_encryption_key=key,
             backup_retention=cdk.Duration.days(config.backup_retention_days),
             preferred_backup_window=config.backup_window,
             preferred_maintenance_window=config.maintenance_window,
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
             delete_automated_backups=False,
-            copy_tags_to_snapshot=True,
-            auto_minor_version_upgrade=True,
-            publicly_accessible=False,
-            iam_authentication=True,
-            ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
-            enable_performance_insights=True,
-            performance_insight_encryption_key=key,
-            performance_insight_retention=PERFORMANCE_INSIGHTS_RETENTION[
-                config.performance_insights_retention_days
-            ],
-            monitoring_interval=cdk.Duration.seconds(config.monitoring_interval_seconds),
-            cloudwatch_logs_exports=LOG_EXPORTS,
+            **instance_options(config, key),
         )
         for group in log_groups(self, instance_identifier, key, config.log_retention_days):
             self.instance.node.add_dependency(group)

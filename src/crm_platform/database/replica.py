@@ -19,14 +19,13 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
-from crm_platform.database.construct import instance_type
-from crm_platform.database.parameters import (
-    LOG_EXPORTS,
-    PERFORMANCE_INSIGHTS_RETENTION,
+from crm_platform.database.common import (
     acknowledge_monitoring_role,
+    instance_options,
     log_groups,
     parameter_group,
 )
+from crm_platform.database.construct import instance_type
 from crm_platform.settings.model import Database as DatabaseConfig
 
 
@@ -73,25 +72,9 @@ class ReplicaDatabase(Construct):
             security_groups=[security_group],
             parameter_group=parameters,
             storage_encrypted=True,
-            storage_encryption_key=key,
-            storage_type=rds.StorageType.GP3,
-            max_allocated_storage=config.max_allocated_storage_gb,
             multi_az=False,
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
-            auto_minor_version_upgrade=True,
-            publicly_accessible=False,
-            iam_authentication=True,
-            ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
-            enable_performance_insights=True,
-            performance_insight_encryption_key=key,
-            performance_insight_retention=PERFORMANCE_INSIGHTS_RETENTION[
-                config.performance_insights_retention_days
-            ],
-            monitoring_interval=cdk.Duration.seconds(config.monitoring_interval_seconds),
-            cloudwatch_logs_exports=LOG_EXPORTS,
             preferred_maintenance_window=config.replica_maintenance_window,
-            copy_tags_to_snapshot=True,
+            **instance_options(config, key),
         )
         cfn = self.instance.node.default_child
         assert isinstance(cfn, rds.CfnDBInstance)

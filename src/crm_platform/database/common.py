@@ -1,6 +1,8 @@
-"""PostgreSQL parameters shared by the primary and the replica (kept identical on purpose)."""
+"""What the primary and the replica share, kept in one place so they cannot drift apart."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
@@ -10,6 +12,7 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.retention import log_retention
+from crm_platform.settings.model import Database as DatabaseConfig
 
 
 def engine(version: str) -> rds.IInstanceEngine:
@@ -86,3 +89,26 @@ def acknowledge_monitoring_role(instance: rds.DatabaseInstanceBase) -> None:
             "RDS enhanced monitoring requires this AWS-maintained policy; it only lets RDS "
             "write OS metrics to the RDSOSMetrics log group",
         )
+
+
+def instance_options(config: DatabaseConfig, key: kms.IKey) -> dict[str, Any]:
+    """Protection, encryption and observability options both instances are built with."""
+    return {
+        "storage_type": rds.StorageType.GP3,
+        "max_allocated_storage": config.max_allocated_storage_gb,
+        "storage_encryption_key": key,
+        "deletion_protection": True,
+        "removal_policy": cdk.RemovalPolicy.SNAPSHOT,
+        "copy_tags_to_snapshot": True,
+        "auto_minor_version_upgrade": True,
+        "publicly_accessible": False,
+        "iam_authentication": True,
+        "ca_certificate": rds.CaCertificate.RDS_CA_RSA2048_G1,
+        "enable_performance_insights": True,
+        "performance_insight_encryption_key": key,
+        "performance_insight_retention": PERFORMANCE_INSIGHTS_RETENTION[
+            config.performance_insights_retention_days
+        ],
+        "monitoring_interval": cdk.Duration.seconds(config.monitoring_interval_seconds),
+        "cloudwatch_logs_exports": LOG_EXPORTS,
+    }
