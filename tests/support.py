@@ -12,8 +12,10 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
+from constructs import IConstruct
 
 from crm_platform.app import new_app
+from crm_platform.compliance.acknowledge import METADATA_KEY
 from crm_platform.compliance.packs import add_nag_packs
 from crm_platform.ops.synth import Finding, findings_from_report
 
@@ -48,3 +50,13 @@ def template_of(build: Callable[[cdk.Stack], object], region: str = "ap-northeas
     _, stack = scratch_stack(region)
     build(stack)
     return Template.from_stack(stack)
+
+
+def acknowledged_in(construct: IConstruct) -> list[tuple[str, str]]:
+    """(construct path, finding) of every acknowledgement made in ``construct``'s subtree."""
+    return [
+        (node.node.path, str(entry.data["finding"]))
+        for node in construct.node.find_all()
+        for entry in node.node.metadata
+        if entry.type == METADATA_KEY
+    ]

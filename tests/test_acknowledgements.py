@@ -11,9 +11,10 @@ import tempfile
 from pathlib import Path
 
 from crm_platform.app import compose, new_app
-from crm_platform.compliance.acknowledge import METADATA_KEY, recording_only
+from crm_platform.compliance.acknowledge import recording_only
 from crm_platform.ops.synth import findings_from_report
 from crm_platform.settings import Settings
+from tests.support import acknowledged_in
 
 
 def test_each_acknowledgement_matches_a_real_finding(prod_settings: Settings) -> None:
@@ -26,12 +27,7 @@ def test_each_acknowledgement_matches_a_real_finding(prod_settings: Settings) ->
         except RuntimeError as err:
             assert "ValidationFailed" in str(err)
     findings = findings_from_report(outdir / "validation-report.json")
-    acknowledged = [
-        (node.node.path, entry.data["finding"])
-        for node in app.node.find_all()
-        for entry in node.node.metadata
-        if entry.type == METADATA_KEY
-    ]
+    acknowledged = acknowledged_in(app)
     assert acknowledged
 
     def rule_of(finding_id: str) -> str:

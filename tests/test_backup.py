@@ -15,13 +15,12 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
 from crm_platform.backup.construct import BACKUP_MANAGED_POLICIES, BackupPlan, BackupVault
-from crm_platform.compliance.acknowledge import METADATA_KEY
 from crm_platform.monitoring.alerts import AlertTopic
 from crm_platform.naming import Names
 from crm_platform.security.key import RegionKey
 from crm_platform.settings import Settings
 from crm_platform.settings.model import Backup, VaultLock
-from tests.support import nag_findings, scratch_stack, template_of
+from tests.support import acknowledged_in, nag_findings, scratch_stack, template_of
 
 SELECTION_TAG = ("backup", "crm-daily")
 
@@ -442,12 +441,7 @@ def test_plan_passes_nag(names: Names) -> None:
 def test_acknowledgements_sit_on_the_exact_constructs(names: Names) -> None:
     _, stack = scratch_stack(names.settings.regions.primary)
     plan_builder(names, names.settings.backup)(stack)
-    found = {
-        (node.node.path, entry.data["finding"])
-        for node in stack.node.find_all()
-        for entry in node.node.metadata
-        if entry.type == METADATA_KEY
-    }
+    found = set(acknowledged_in(stack))
     managed = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
     assert found == {
         *(("Scratch/Backup/Role", f"{managed}{name}]") for name in BACKUP_MANAGED_POLICIES),

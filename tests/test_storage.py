@@ -13,10 +13,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from crm_platform.compliance.acknowledge import METADATA_KEY
 from crm_platform.security.key import RegionKey
 from crm_platform.storage.construct import AccessLogBucket, AttachmentBucket, ReplicationTarget
-from tests.support import nag_findings, template_of
+from tests.support import acknowledged_in, nag_findings, template_of
 
 PRIMARY_REGION = "ap-northeast-1"
 DR_REGION = "ap-southeast-1"
@@ -67,15 +66,20 @@ def build_dr(stack: cdk.Stack) -> AttachmentBucket:
 
 
 # --- fixtures: one synthesis per variant --------------------------------------------------
-@pytest.fixture(scope="module")
-def primary_built() -> dict[str, Any]:
+def _built(builder: Any, region: str) -> dict[str, Any]:
+    """The template of one variant, and its AttachmentBucket construct for tree checks."""
     built: dict[str, Any] = {}
 
     def build(stack: cdk.Stack) -> None:
-        built["attachments"] = build_primary(stack)
+        built["attachments"] = builder(stack)
 
-    built["template"] = template_of(build, PRIMARY_REGION)
+    built["template"] = template_of(build, region)
     return built
+
+
+@pytest.fixture(scope="module")
+def primary_built() -> dict[str, Any]:
+    return _built(build_primary, PRIMARY_REGION)
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +95,7 @@ def primary_no_rtc() -> Template:
 
 @pytest.fixture(scope="module")
 def dr_built() -> dict[str, Any]:
-    built: dict[str, Any] = {}
-
-    def build(stack: cdk.Stack) -> None:
-        built["attachments"] = build_dr(stack)
-
-    built["template"] = template_of(build, DR_REGION)
-    return built
+    return _built(build_dr, DR_REGION)
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +113,7 @@ def either(request: pytest.FixtureRequest) -> tuple[Template, str, str]:
 
 
 def _acknowledged(construct: AttachmentBucket | cdk.Resource) -> set[str]:
-    findings = set()
-    for node in construct.node.find_all():
-        for entry in node.node.metadata:
-            if entry.type == METADATA_KEY:
-                findings.add(entry.data["finding"])
-    return findings
+    return {finding for _, finding in acknowledged_in(construct)}
 
 
 # --- protections on every bucket ----------------------------------------------------------
