@@ -94,3 +94,20 @@ def test_synth_replaces_the_assembly_only_on_success(tmp_path: Path) -> None:
     assert cli.main(["synth", "--config-dir", str(config_dir), "--out", str(out)]) == 2
     assert (out / "marker").read_text() == "previous assembly"
     shutil.rmtree(config_dir)
+
+
+def test_deploy_hands_the_synthesized_assembly_to_the_cdk_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With credentials present, deploy synthesizes, then runs `cdk deploy --app <assembly> --all`."""
+    from crm_platform.ops import cdk_cli
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
+    monkeypatch.setattr(cdk_cli, "run_cdk_raw", lambda args, progress: calls.append(args) or 0)
+    out = tmp_path / "cdk.out"
+    assert cli.main(["deploy", "--config-dir", str(CONFIG), "--out", str(out)]) == 0
+    assert calls == [
+        ["deploy", "--app", str(out.resolve()), "--all", "--require-approval", "broadening"]
+    ]
+    assert (out / "crm-prod-primary.template.json").exists()

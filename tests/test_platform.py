@@ -137,3 +137,21 @@ def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
     staging.has_resource_properties(
         "AWS::RDS::DBInstance", {"MultiAZ": False, "DBInstanceClass": "db.t4g.medium"}
     )
+
+
+def test_every_tagged_resource_carries_the_standard_tags(assembly: Assembly) -> None:
+    """Tags are applied app-wide; any resource that takes tags must carry all three."""
+    standard = {"project": "crm", "environment": "prod", "cost-centre": "crm-platform"}
+    checked = 0
+    for stack in EXPECTED:
+        for logical_id, resource in assembly.raw(stack)["Resources"].items():
+            tags = resource.get("Properties", {}).get("Tags")
+            if isinstance(tags, list):
+                found = {t["Key"]: t["Value"] for t in tags}
+            elif isinstance(tags, dict):  # e.g. SSM-style maps
+                found = tags
+            else:
+                continue
+            checked += 1
+            assert standard.items() <= found.items(), (stack, logical_id, found)
+    assert checked > 50

@@ -110,6 +110,12 @@ BAD = [
         "not offered for PostgreSQL",
     ),
     (
+        "database.replica_instance_class",
+        "db.t4g.small",
+        "database.replica_instance_class",
+        "Performance Insights",
+    ),
+    (
         "database.backup_window",
         "03:00-06:00",
         "database.backup_window",

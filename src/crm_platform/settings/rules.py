@@ -91,6 +91,12 @@ def _database(s: Settings) -> Iterator[Problem]:
                 f"{value!r} is not offered for PostgreSQL {version}; families offered: "
                 + ", ".join(families),
             )
+        elif value.rsplit(".", 1)[-1] in ("micro", "small"):
+            yield (
+                f"database.{field}",
+                f"{value!r} cannot run Performance Insights, which this platform always "
+                "enables; use a medium or larger size",
+            )
     if db.max_allocated_storage_gb <= db.allocated_storage_gb:
         yield (
             "database.max_allocated_storage_gb",
