@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match, Template
 from crm_platform.backup.construct import BACKUP_MANAGED_POLICIES, BackupPlan, BackupVault
 from crm_platform.monitoring.alerts import AlertTopic
 from crm_platform.naming import Names
-from crm_platform.security.key import RegionKey
+from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
 from crm_platform.settings import Settings
 from crm_platform.settings.model import Backup, VaultLock
 from tests.support import acknowledged_in, nag_findings, scratch_stack, template_of
@@ -34,7 +34,7 @@ def plan_builder(names: Names, config: Backup) -> Any:
     s = names.settings
 
     def build(stack: cdk.Stack) -> BackupPlan:
-        key = RegionKey(stack, "Key", alias="alias/test").key
+        key = RegionKey(stack, "Key", alias="alias/test", services=SERVING_REGION_SERVICES).key
         # An imported VPC: the plan only needs one to place its restore-test security group.
         vpc = ec2.Vpc.from_vpc_attributes(
             stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["ap-northeast-1a"]
@@ -65,7 +65,7 @@ def plan_builder(names: Names, config: Backup) -> Any:
 
 def vault_builder(names: Names, lock: VaultLock) -> Any:
     def build(stack: cdk.Stack) -> BackupVault:
-        key = RegionKey(stack, "Key", alias="alias/test").key
+        key = RegionKey(stack, "Key", alias="alias/test", services=SERVING_REGION_SERVICES).key
         region = names.settings.regions.dr
         return BackupVault(
             stack, "Vault", vault_name=names.backup_vault(region), key=key, lock=lock

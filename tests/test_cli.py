@@ -111,3 +111,32 @@ def test_deploy_hands_the_synthesized_assembly_to_the_cdk_cli(
         ["deploy", "--app", str(out.resolve()), "--all", "--require-approval", "broadening"]
     ]
     assert (out / "crm-prod-primary.template.json").exists()
+
+
+def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "src"
+    precious.mkdir()
+    (precious / "keep.py").write_text("print('mine')\n")
+    code = cli.main(["synth", "--config-dir", str(CONFIG), "--out", str(precious)])
+    assert code == 2
+    assert (precious / "keep.py").read_text() == "print('mine')\n"
+    assert "not a cloud assembly" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["src"]  # no scratch folder left
+
+
+def test_a_tool_that_cannot_be_installed_is_one_line_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crm_platform.ops import checks
+    from crm_platform.ops.tools import ToolError
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ToolError("installing checkov failed: no route to the package index")
+
+    monkeypatch.setattr(checks, "run_checkov", broken)
+    code = cli.main(["check", "--config-dir", str(CONFIG), "--out", str(tmp_path / "cdk.out")])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "installing checkov failed" in err and "Traceback" not in err

@@ -69,28 +69,30 @@ def test_s3_gateway_and_configured_interface_endpoints(primary: Template, dr: Te
     assert len(dr_endpoints) == 1  # DR config asks for no interface endpoints
 
 
-def _group(template: Template, description: str) -> dict:
+def _group_id(template: Template, description: str) -> str:
+    """The logical ID of the one security group with ``description`` (a join key only)."""
     groups = template.find_resources(
         "AWS::EC2::SecurityGroup", {"Properties": {"GroupDescription": description}}
     )
     assert len(groups) == 1, description
-    return next(iter(groups.values()))["Properties"]
+    return next(iter(groups))
 
 
 def test_load_balancer_admits_only_cloudfront(primary: Template, prod_settings: Settings) -> None:
-    lb = _group(primary, "Load balancer: HTTPS from CloudFront only")
-    assert "SecurityGroupIngress" not in lb
+    lb = _group_id(primary, "Load balancer: HTTPS from CloudFront only")
+    groups = primary.find_resources("AWS::EC2::SecurityGroup")
+    assert "SecurityGroupIngress" not in groups[lb]["Properties"]
     ingress = [
         r["Properties"]
         for r in primary.find_resources("AWS::EC2::SecurityGroupIngress").values()
-        if "LoadBalancer" in str(r["Properties"]["GroupId"])
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [lb, "GroupId"]}
     ]
     assert ingress == [
         {
             "SourcePrefixListId": prod_settings.network.primary.cloudfront_prefix_list_id,
             "Description": "HTTPS from CloudFront origin-facing servers",
             "FromPort": 443,
-            "GroupId": ingress[0]["GroupId"],
+            "GroupId": {"Fn::GetAtt": [lb, "GroupId"]},
             "IpProtocol": "tcp",
             "ToPort": 443,
         }

@@ -114,10 +114,6 @@ def test_templates_hold_no_secret_material(assembly: Assembly) -> None:
             assert needle not in text, (stack, needle)
 
 
-def _template(assembly: Assembly, stack: str) -> Template:
-    return assembly.template(stack)
-
-
 def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
     """The second environment synthesizes through the same code with a clean gate."""
     from crm_platform.ops.synth import synthesize

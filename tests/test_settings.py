@@ -110,6 +110,38 @@ BAD = [
         "not offered for PostgreSQL",
     ),
     (
+        "database.backup_window",
+        "10:00-10:30",
+        "database.backup_window",
+        "backup.completion_window_minutes",
+    ),
+    ("database.backup_window", "00:00-00:10", "database.backup_window", "at least 30 minutes"),
+    (
+        "network.dr.availability_zones[1]",
+        "ap-southeast-1a",
+        "network.dr.availability_zones",
+        "must differ",
+    ),
+    (
+        "backup.start_window_minutes",
+        600,
+        "backup.completion_window_minutes",
+        "must exceed backup.start_window_minutes",
+    ),
+    (
+        "backup.vault_lock.min_retention_days",
+        500,
+        "backup.vault_lock.min_retention_days",
+        "must not exceed",
+    ),
+    (
+        "compute.autoscaling_max_tasks",
+        1,
+        "compute.autoscaling_max_tasks",
+        "at least compute.server.desired_count",
+    ),
+    ("cache.engine", "memcached", "cache.engine", "Input should be"),
+    (
         "database.replica_instance_class",
         "db.t4g.small",
         "database.replica_instance_class",
@@ -119,7 +151,7 @@ BAD = [
         "database.backup_window",
         "03:00-06:00",
         "database.backup_window",
-        "overlaps the AWS Backup plan",
+        "overlaps the AWS Backup job window",
     ),
     ("database.allocated_storage_gb", 100, "database.max_allocated_storage_gb", "must exceed"),
     ("database.password", "hunter2", "database.password", "not a known setting"),
@@ -151,6 +183,24 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
     lines = errors_for(data)
     assert len(lines) >= 2
     assert all(line.startswith("config/test.yaml: ") for line in lines)
+
+
+def test_continuous_backup_is_limited_to_35_days() -> None:
+    data = mutated("backup.retention_days", 60)
+    data["backup"]["dr_copy_retention_days"] = 60
+    lines = errors_for(data)
+    assert any(
+        line.startswith("config/test.yaml: backup.retention_days: ") and "35 days" in line
+        for line in lines
+    ), lines
+
+
+def test_nat_gateways_default_to_two_in_primary_and_one_in_dr() -> None:
+    data = copy.deepcopy(PROD)
+    del data["network"]["primary"]["nat_gateways"]
+    del data["network"]["dr"]["nat_gateways"]
+    settings = parse_settings(data, "config/test.yaml")
+    assert (settings.network.primary.nat_gateways, settings.network.dr.nat_gateways) == (2, 1)
 
 
 def test_vault_lock_bounds_must_admit_the_retentions() -> None:

@@ -13,7 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from crm_platform.security.key import RegionKey
+from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
 from crm_platform.storage.construct import AccessLogBucket, AttachmentBucket, ReplicationTarget
 from tests.support import acknowledged_in, nag_findings, template_of
 
@@ -34,7 +34,7 @@ def _logs_name(region: str) -> str:
 def _build(
     stack: cdk.Stack, *, bucket_name: str, replicate_to: ReplicationTarget | None
 ) -> AttachmentBucket:
-    key = RegionKey(stack, "Key", alias="alias/crm-prod").key
+    key = RegionKey(stack, "Key", alias="alias/crm-prod", services=SERVING_REGION_SERVICES).key
     logs = AccessLogBucket(stack, "AccessLogs", bucket_name=_logs_name(stack.region))
     return AttachmentBucket(
         stack,

@@ -1,7 +1,9 @@
 """The ``crm-platform`` command: thin argument parsing over ``crm_platform.ops``.
 
-Exit codes: 0 success, 1 a gate found something, 2 bad input (configuration, usage,
-missing credentials). Nothing here prints a traceback for an expected failure.
+Exit codes: 0 success; 1 a gate found something, or a delegated CDK CLI command failed;
+2 bad input (configuration, usage, missing credentials, an unsafe output folder); 3 a
+tool outside the venv could not be installed or run. No expected failure prints a
+traceback.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from crm_platform.ops.synth import UnsafeOutputError
+from crm_platform.ops.tools import ToolError
 from crm_platform.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from crm_platform.ops.synth import SynthResult
 from crm_platform.settings.loader import CONFIG_DIR, config_path
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_TOOL = 0, 1, 2, 3
 
 # Wide enough for the summary tables when output is piped (CI logs), narrower terminals wrap.
 out = Console(width=None if Console().is_terminal else 120)
@@ -194,6 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in e.lines:
             err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
+    except UnsafeOutputError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except ToolError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        return EXIT_TOOL
     except KeyboardInterrupt:
         return 130
     return code

@@ -80,10 +80,13 @@ class Names:
     def db_name(self) -> str:
         return "twenty"
 
+    def _regional(self, base: str, region: str) -> str:
+        """``base`` in the primary region, ``base-dr`` in the DR region."""
+        return base if region == self.settings.regions.primary else f"{base}-dr"
+
     # --- cache --------------------------------------------------------------------------
     def cache_group(self, region: str) -> str:
-        suffix = "" if region == self.settings.regions.primary else "-dr"
-        return f"{self.prefix}-cache{suffix}"
+        return self._regional(f"{self.prefix}-cache", region)
 
     # --- storage ------------------------------------------------------------------------
     @property
@@ -94,19 +97,17 @@ class Names:
 
     @property
     def attachments_bucket_dr(self) -> str:
-        return f"{self.attachments_bucket}-dr"
+        return self.attachments_bucket_in(self.settings.regions.dr)
 
     def attachments_bucket_in(self, region: str) -> str:
-        primary = region == self.settings.regions.primary
-        return self.attachments_bucket if primary else self.attachments_bucket_dr
+        return self._regional(self.attachments_bucket, region)
 
     def access_logs_bucket(self, region: str) -> str:
         return f"{self.prefix}-access-logs-{self.settings.account}-{region}"
 
     # --- backup -------------------------------------------------------------------------
     def backup_vault(self, region: str) -> str:
-        suffix = "" if region == self.settings.regions.primary else "-dr"
-        return f"{self.prefix}-backup-vault{suffix}"
+        return self._regional(f"{self.prefix}-backup-vault", region)
 
     def backup_vault_arn(self, region: str) -> str:
         return (
@@ -121,5 +122,4 @@ class Names:
 
     # --- compute ------------------------------------------------------------------------
     def ecs_cluster(self, region: str) -> str:
-        suffix = "" if region == self.settings.regions.primary else "-dr"
-        return f"{self.prefix}-cluster{suffix}"
+        return self._regional(f"{self.prefix}-cluster", region)

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 import aws_cdk as cdk
 from constructs import IConstruct
 
-METADATA_KEY = "crm-platform:acknowledged"
+from crm_platform.compliance import METADATA_KEY
+
 _VAGUE = ("todo", "fixme", "later", "n/a", "not needed")
 _apply = True
 

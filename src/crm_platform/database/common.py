@@ -11,6 +11,7 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.networking.security_groups import POSTGRES_PORT
 from crm_platform.retention import log_retention
 from crm_platform.settings.model import Database as DatabaseConfig
 
@@ -94,6 +95,7 @@ def acknowledge_monitoring_role(instance: rds.DatabaseInstanceBase) -> None:
 def instance_options(config: DatabaseConfig, key: kms.IKey) -> dict[str, Any]:
     """Protection, encryption and observability options both instances are built with."""
     return {
+        "port": POSTGRES_PORT,
         "storage_type": rds.StorageType.GP3,
         "max_allocated_storage": config.max_allocated_storage_gb,
         "storage_encryption_key": key,

@@ -41,7 +41,7 @@ class PrimaryDatabase(Construct):
 
     Credentials come from ``credentials`` (generated URL-safe) and rotate on a schedule;
     after each rotation the ECS services of ``cluster_name`` are rolled so new tasks read
-    the new password (see docs/decisions.md, "Database credential rotation").
+    the new password (see docs/decisions.md, "Database credentials").
     """
 
     def __init__(
@@ -60,6 +60,7 @@ class PrimaryDatabase(Construct):
         credentials: sm.Secret,
         cluster_name: str,
         alerts: sns.ITopic,
+        backup_selection_tag: tuple[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.parameters = parameter_group(
@@ -96,6 +97,13 @@ class PrimaryDatabase(Construct):
         for group in log_groups(self, instance_identifier, key, config.log_retention_days):
             self.instance.node.add_dependency(group)
         acknowledge_monitoring_role(self.instance)
+        cdk.Tags.of(self.instance).add(*backup_selection_tag)
+        acknowledge(
+            self.instance,
+            "NIST.800.53.R5-RDSInBackupPlan",
+            f"Selected by its {backup_selection_tag[0]} tag in the AWS Backup plan; cdk-nag "
+            "only recognises selections that list the instance by reference",
+        )
         self._rotation(config, credentials, vpc, private_subnets)
         self._roll_services_after_rotation(credentials, cluster_name, key, alerts)
         if not config.multi_az:

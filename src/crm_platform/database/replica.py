@@ -26,6 +26,7 @@ from crm_platform.database.common import (
     parameter_group,
 )
 from crm_platform.database.construct import instance_type
+from crm_platform.networking.security_groups import POSTGRES_PORT
 from crm_platform.settings.model import Database as DatabaseConfig
 
 
@@ -58,7 +59,7 @@ class ReplicaDatabase(Construct):
             "Source",
             instance_identifier=source_arn.rsplit(":", 1)[-1],
             instance_endpoint_address="source.invalid",
-            port=5432,
+            port=POSTGRES_PORT,
             security_groups=[],
         )
         self.instance = rds.DatabaseInstanceReadReplica(

@@ -79,7 +79,6 @@ class Network(Construct):
             },
         )
         self._flow_logs(key, flow_log_retention_days)
-        self.endpoint_security_group: ec2.SecurityGroup | None = None
         if config.interface_endpoints:
             self._interface_endpoints(config.interface_endpoints, config.vpc_cidr)
         self._skip_checkov_on_cdk_provider()
@@ -113,10 +112,6 @@ class Network(Construct):
         reason = "CDK-owned one-shot deploy-time provider that only edits the default SG"
         for check in ("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117"):
             skip_checkov(handler, check, reason)
-
-    @property
-    def public_subnets(self) -> ec2.SubnetSelection:
-        return ec2.SubnetSelection(subnet_group_name=PUBLIC)
 
     @property
     def private_subnets(self) -> ec2.SubnetSelection:
@@ -161,7 +156,6 @@ class Network(Construct):
             allow_all_outbound=False,
         )
         sg.add_ingress_rule(ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
-        self.endpoint_security_group = sg
         for service in services:
             self.vpc.add_interface_endpoint(
                 f"Endpoint-{service.value}",

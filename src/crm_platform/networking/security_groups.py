@@ -1,7 +1,8 @@
 """Least-privilege security groups for each tier, and the one place that knows the ports.
 
-Traffic is allowed along one path only: CloudFront -> load balancer -> tasks ->
-database / cache. Nothing allows all outbound traffic by default.
+Traffic is allowed along one path: CloudFront -> load balancer -> tasks -> database /
+cache. The one addition is the credential-rotation function's own group, which the
+database construct admits to PostgreSQL. Nothing allows all outbound traffic.
 """
 
 from __future__ import annotations

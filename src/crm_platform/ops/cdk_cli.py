@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crm_platform._node import node_binary, wheel_bin_dir
-from crm_platform.ops.checks import TOOLS_DIR
+from crm_platform.ops.tools import TOOLS_DIR, ensure_installed
 
 CDK_CLI_SPEC = "aws-cdk@^2.1100.0"
 
@@ -38,15 +38,17 @@ def cdk_cli(progress: Callable[[str], None] = print) -> list[str]:
     """The command prefix that runs the CDK CLI, installing it on first use."""
     prefix = TOOLS_DIR / "cdk"
     entry = prefix / "node_modules" / "aws-cdk" / "bin" / "cdk"
-    if not entry.exists():
-        progress(f"installing {CDK_CLI_SPEC} into {prefix} (first use only)...")
+    npm_cli = wheel_bin_dir().parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+
+    def install() -> None:
         prefix.mkdir(parents=True, exist_ok=True)
-        npm_cli = wheel_bin_dir().parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
         subprocess.run(
             [str(node_binary()), str(npm_cli), "install", "--prefix", str(prefix),
              "--no-audit", "--no-fund", CDK_CLI_SPEC],
-            check=True,
+            check=True, capture_output=True,
         )  # fmt: skip
+
+    ensure_installed(CDK_CLI_SPEC, entry, install, progress)
     return [str(node_binary()), str(entry)]
 
 

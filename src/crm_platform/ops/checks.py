@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TOOLS_DIR = Path(".tools")
+from crm_platform.ops.tools import TOOLS_DIR, ToolError, ensure_installed
+
 CHECKOV_SPEC = "checkov>=3.2,<4"
 
 # cfn-lint rules ignored for every template, each with its reason.
@@ -80,22 +81,25 @@ def _template_region(outdir: Path, template: Path) -> str:
     for artifact in manifest["artifacts"].values():
         if artifact.get("properties", {}).get("templateFile") == template.name:
             return str(artifact["environment"].rsplit("/", 1)[-1])
-    return "us-east-1"
+    raise ToolError(f"{template.name} is not a stack of the assembly in {outdir}")
 
 
 def checkov_executable(progress: Callable[[str], None] = print) -> Path:
     """The checkov in ``.tools/checkov``, installed there on first use."""
     env_dir = TOOLS_DIR / "checkov"
     exe = env_dir / ("Scripts" if sys.platform == "win32" else "bin") / "checkov"
-    if not exe.exists():
-        progress(f"installing {CHECKOV_SPEC} into {env_dir} (first use only)...")
+
+    def install() -> None:
         venv.create(env_dir, with_pip=True, clear=True)
-        pip = exe.parent / "pip"
-        install = subprocess.run(
-            [str(pip), "install", "--quiet", CHECKOV_SPEC], capture_output=True, text=True
+        done = subprocess.run(
+            [str(exe.parent / "pip"), "install", "--quiet", CHECKOV_SPEC],
+            capture_output=True,
+            text=True,
         )
-        if install.returncode != 0:
-            raise RuntimeError(f"installing checkov failed:\n{install.stderr[-3000:]}")
+        if done.returncode != 0:
+            raise ToolError(f"installing checkov failed:\n{done.stderr[-3000:]}")
+
+    ensure_installed(CHECKOV_SPEC, exe, install, progress)
     return exe
 
 
@@ -111,7 +115,7 @@ def run_checkov(outdir: Path, progress: Callable[[str], None] = print) -> CheckR
         check=False,
     )
     if proc.returncode not in (0, 1) or not proc.stdout.strip():
-        raise RuntimeError(f"checkov failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        raise ToolError(f"checkov failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     reports = json.loads(proc.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     result = CheckResult("checkov")

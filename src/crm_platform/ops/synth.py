@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm_platform.compliance.acknowledge import METADATA_KEY
+from crm_platform.compliance import METADATA_KEY
 from crm_platform.settings import Settings
 
-DEFAULT_OUTDIR = Path("cdk.out")
+
+class UnsafeOutputError(Exception):
+    """The output folder exists and is not a cloud assembly: we will not replace it."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,22 @@ def summarize_assembly(outdir: Path) -> list[StackSummary]:
     return summaries
 
 
-def synthesize(settings: Settings, outdir: Path = DEFAULT_OUTDIR) -> SynthResult:
+def _check_replaceable(outdir: Path) -> None:
+    if outdir.exists() and (
+        not outdir.is_dir() or (any(outdir.iterdir()) and not (outdir / "manifest.json").exists())
+    ):
+        raise UnsafeOutputError(
+            f"{outdir} exists and is not a cloud assembly (no manifest.json); "
+            "refusing to replace it: choose another --out"
+        )
+
+
+def synthesize(settings: Settings, outdir: Path) -> SynthResult:
     """Synthesize ``settings`` into ``outdir`` (replaced only on success)."""
     from crm_platform.app import compose, new_app  # imports aws_cdk: keep it lazy for --help
 
     outdir = outdir.resolve()
+    _check_replaceable(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".synth-", dir=outdir.parent))
     try:

@@ -40,7 +40,7 @@ class AppSecrets(Construct):
     """The database master credentials and Twenty's ENCRYPTION_KEY, replicated to ``dr_region``.
 
     The replicas are encrypted with the DR region's own key, named by alias because the
-    DR stack is deployed separately (see docs/architecture.md, deployment order).
+    DR stack is deployed separately (see docs/decisions.md, "Four stacks in three regions").
     """
 
     def __init__(

@@ -71,6 +71,9 @@ MaintenanceWindow = Annotated[str, Field(pattern=rf"^{_DAY_TIME}-{_DAY_TIME}$")]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")]
 
 
+NatGateways = Annotated[int, Field(ge=1, le=2)]
+
+
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, so a typo never passes silently."""
 
@@ -100,16 +103,24 @@ class RegionNetwork(Strict):
     public_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=2)]
     private_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=2)]
     isolated_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=2)]
-    nat_gateways: Annotated[int, Field(ge=1, le=2)]
+    nat_gateways: NatGateways
     interface_endpoints: list[InterfaceEndpoint] = []
     # The region's "com.amazonaws.global.cloudfront.origin-facing" managed prefix list
     # (aws ec2 describe-managed-prefix-lists); the load balancer admits only these sources.
     cloudfront_prefix_list_id: Annotated[str, Field(pattern=r"^pl-[0-9a-f]{8,17}$")]
 
 
+class PrimaryNetwork(RegionNetwork):
+    nat_gateways: NatGateways = 2  # one per zone: losing a zone does not cut egress
+
+
+class DrNetwork(RegionNetwork):
+    nat_gateways: NatGateways = 1  # standby region: one until failover
+
+
 class Network(Strict):
-    primary: RegionNetwork
-    dr: RegionNetwork
+    primary: PrimaryNetwork
+    dr: DrNetwork
     flow_log_retention_days: LogRetentionDays = 90
 
 

@@ -129,13 +129,15 @@ def _backup_window(s: Settings) -> Iterator[Problem]:
     fires = v.cron_hour_minute(s.backup.schedule)
     if fires is not None:
         plan_start = fires[0] * 60 + fires[1]
-        plan = (plan_start, plan_start + s.backup.start_window_minutes)
+        # The job may start late in its start window and run until its completion window
+        # closes; the database's own snapshot must not compete with it at any point.
+        plan = (plan_start, plan_start + s.backup.completion_window_minutes)
         if _overlap((start, end), plan):
             yield (
                 "database.backup_window",
-                f"{s.database.backup_window} overlaps the AWS Backup plan that starts at "
-                f"{fires[0]:02d}:{fires[1]:02d} UTC (+{s.backup.start_window_minutes} min); "
-                "move one of them",
+                f"{s.database.backup_window} overlaps the AWS Backup job window "
+                f"{fires[0]:02d}:{fires[1]:02d} UTC + {s.backup.completion_window_minutes} "
+                "min (backup.completion_window_minutes); move one of them",
             )
 
 

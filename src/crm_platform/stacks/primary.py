@@ -6,7 +6,6 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from crm_platform.backup.construct import BackupPlan
-from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.database.construct import PrimaryDatabase
 from crm_platform.naming import Names
 from crm_platform.security.secrets import AppSecrets
@@ -55,6 +54,7 @@ class PrimaryStack(RegionalStack):
             credentials=self.secrets.database,
             cluster_name=names.ecs_cluster(s.regions.primary),
             alerts=self.alerts,
+            backup_selection_tag=names.backup_selection_tag,
         )
         self.backup = BackupPlan(
             self,
@@ -68,11 +68,4 @@ class PrimaryStack(RegionalStack):
             restore_subnet_group_name=self.database.subnet_group.subnet_group_name,
             alerts=self.alerts,
         )
-        for resource in (self.database.instance, self.attachments.bucket):
-            cdk.Tags.of(resource).add(*names.backup_selection_tag)
-        acknowledge(
-            self.database.instance,
-            "NIST.800.53.R5-RDSInBackupPlan",
-            "Selected by tag (backup-plan) in the AWS Backup plan of this stack; cdk-nag "
-            "only recognises selections that list the instance by reference",
-        )
+        cdk.Tags.of(self.attachments.bucket).add(*names.backup_selection_tag)

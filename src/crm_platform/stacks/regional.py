@@ -12,7 +12,7 @@ from crm_platform.monitoring.alerts import AlertTopic
 from crm_platform.naming import Names
 from crm_platform.networking.construct import Network
 from crm_platform.networking.security_groups import TierSecurityGroups
-from crm_platform.security.key import RegionKey
+from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
 from crm_platform.stacks.base import PlatformStack
 from crm_platform.storage.construct import AccessLogBucket, AttachmentBucket, ReplicationTarget
 
@@ -47,7 +47,9 @@ class RegionalStack(PlatformStack):
             availability_zones=net.availability_zones,
             description=description,
         )
-        self.key = RegionKey(self, "Key", alias=names.kms_alias).key
+        self.key = RegionKey(
+            self, "Key", alias=names.kms_alias, services=SERVING_REGION_SERVICES
+        ).key
         self.network = Network(
             self,
             "Network",
