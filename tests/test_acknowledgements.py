@@ -7,21 +7,24 @@ next real finding of that rule on that construct).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
+
+import pytest
 
 from crm_platform.app import compose, new_app
 from crm_platform.compliance.acknowledge import recording_only
 from crm_platform.ops.synth import findings_from_report
-from crm_platform.settings import Settings
+from crm_platform.settings import load_settings
+from tests.conftest import CONFIG
 from tests.support import acknowledged_in
 
 
-def test_each_acknowledgement_matches_a_real_finding(prod_settings: Settings) -> None:
-    outdir = Path(tempfile.mkdtemp(prefix="crm-acks-"))
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_each_acknowledgement_matches_a_real_finding(env: str, tmp_path: Path) -> None:
+    outdir = tmp_path / "cdk.out"
     with recording_only():
         app = new_app(str(outdir))
-        compose(app, prod_settings)
+        compose(app, load_settings(CONFIG / f"{env}.yaml"))
         try:
             app.synth()
         except RuntimeError as err:

@@ -86,7 +86,7 @@ def test_diff_and_deploy_without_credentials_exit_2_with_one_message(
     assert not out.exists()
 
 
-def test_synth_replaces_the_assembly_only_on_success(tmp_path: Path) -> None:
+def test_bad_configuration_leaves_the_previous_output_untouched(tmp_path: Path) -> None:
     out = tmp_path / "cdk.out"
     out.mkdir()
     (out / "marker").write_text("previous assembly")

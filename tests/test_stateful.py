@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm_platform.settings import Settings
 from tests.conftest import Assembly
 from tests.test_platform import EXPECTED
 
@@ -56,7 +57,9 @@ def test_no_bucket_is_emptied_on_delete(assembly: Assembly) -> None:
         assert "Custom::S3AutoDeleteObjects" not in types
 
 
-def test_vault_lock_from_configuration(assembly: Assembly) -> None:
+def test_vault_lock_from_configuration(assembly: Assembly, prod_settings: Settings) -> None:
+    lock_config = prod_settings.backup.vault_lock
+    assert lock_config.mode == "governance"
     for stack in ("crm-prod-primary", "crm-prod-dr"):
         vaults = [
             r
@@ -64,5 +67,6 @@ def test_vault_lock_from_configuration(assembly: Assembly) -> None:
             if r["Type"] == "AWS::Backup::BackupVault"
         ]
         lock = vaults[0]["Properties"]["LockConfiguration"]
-        assert lock["MinRetentionDays"] == 7 and lock["MaxRetentionDays"] == 400
-        assert "ChangeableForDays" not in lock  # governance mode in prod.yaml
+        assert lock["MinRetentionDays"] == lock_config.min_retention_days
+        assert lock["MaxRetentionDays"] == lock_config.max_retention_days
+        assert "ChangeableForDays" not in lock  # governance mode: no cooling-off period
