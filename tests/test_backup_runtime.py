@@ -91,52 +91,25 @@ def expect_verdict(stubber: Stubber, status: str) -> None:
     )
 
 
-def test_available_and_encrypted_instance_is_successful(rds: Any, backup: Any) -> None:
+@pytest.mark.parametrize(
+    ("resource", "verdict", "says"),
+    [
+        pytest.param(db_arn("restored-ok"), "SUCCESSFUL", "encrypted", id="available-encrypted"),
+        pytest.param(db_arn("restored-plain"), "FAILED", "NOT encrypted", id="unencrypted"),
+        pytest.param(db_arn("never-restored"), "FAILED", "not found", id="missing"),
+        pytest.param("arn:aws:s3:::some-bucket", "FAILED", "", id="not-an-rds-instance"),
+    ],
+)
+def test_verdict_for_the_restored_resource(
+    rds: Any, backup: Any, resource: str, verdict: str, says: str
+) -> None:
     client, stubber = backup
-    expect_verdict(stubber, "SUCCESSFUL")
+    expect_verdict(stubber, verdict)
     result = vr.validate(
-        completed_event(db_arn("restored-ok")), rds=rds, backup=client, remaining_ms=plenty_of_time
+        completed_event(resource), rds=rds, backup=client, remaining_ms=plenty_of_time
     )
-    assert result["validation"] == "SUCCESSFUL"
-    assert "encrypted" in result["message"]
-
-
-def test_unencrypted_instance_fails(rds: Any, backup: Any) -> None:
-    client, stubber = backup
-    expect_verdict(stubber, "FAILED")
-    result = vr.validate(
-        completed_event(db_arn("restored-plain")),
-        rds=rds,
-        backup=client,
-        remaining_ms=plenty_of_time,
-    )
-    assert result["validation"] == "FAILED"
-    assert "NOT encrypted" in result["message"]
-
-
-def test_missing_instance_fails(rds: Any, backup: Any) -> None:
-    client, stubber = backup
-    expect_verdict(stubber, "FAILED")
-    result = vr.validate(
-        completed_event(db_arn("never-restored")),
-        rds=rds,
-        backup=client,
-        remaining_ms=plenty_of_time,
-    )
-    assert result["validation"] == "FAILED"
-    assert "not found" in result["message"]
-
-
-def test_resource_that_is_not_an_rds_instance_fails(rds: Any, backup: Any) -> None:
-    client, stubber = backup
-    expect_verdict(stubber, "FAILED")
-    result = vr.validate(
-        completed_event("arn:aws:s3:::some-bucket"),
-        rds=rds,
-        backup=client,
-        remaining_ms=plenty_of_time,
-    )
-    assert result["validation"] == "FAILED"
+    assert result["validation"] == verdict
+    assert says in result["message"]
 
 
 def test_instance_still_settling_is_waited_for() -> None:
