@@ -88,13 +88,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         summary.add_column(column)
     summary.add_row(
         "cdk-nag (AwsSolutions, NIST 800-53 r5) + CDK validation",
-        "yes",
+        "all stacks",
         str(sum(s.acknowledged for s in result.stacks)),
         "0",
     )
     for c in checks:
         summary.add_row(
-            c.tool, str(c.passed), str(c.skipped + len(c.ignored)), str(len(c.findings))
+            c.tool, f"{c.passed} {c.unit}", str(c.skipped + len(c.ignored)), str(len(c.findings))
         )
     out.print(summary)
     for c in checks:

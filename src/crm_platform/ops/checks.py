@@ -40,6 +40,7 @@ class CheckResult:
     tool: str
     findings: list[CheckFinding] = field(default_factory=list)
     passed: int = 0
+    unit: str = "checks"  # what ``passed`` counts
     skipped: int = 0
     ignored: dict[str, str] = field(default_factory=dict)
 
@@ -57,7 +58,7 @@ def run_cfn_lint(outdir: Path) -> CheckResult:
     """Lint every template; any error or unignored warning is a finding."""
     from cfnlint.api import ManualArgs, lint_file
 
-    result = CheckResult("cfn-lint", ignored=dict(CFN_LINT_IGNORED))
+    result = CheckResult("cfn-lint", unit="templates", ignored=dict(CFN_LINT_IGNORED))
     for template in templates(outdir):
         region = _template_region(outdir, template)
         config = ManualArgs(regions=[region], ignore_checks=list(CFN_LINT_IGNORED))
