@@ -1,4 +1,10 @@
-"""One synthesized assembly per test session, shared by every test that reads templates."""
+"""One synthesized assembly per test session, shared by every test that reads templates.
+
+A few tests synthesize again on purpose, because the second synthesis is what they
+prove: a cold process with no credentials (test_platform), plain `cdk synth` writing the
+same templates (test_cdk_cli), staging through the same code (test_platform), and every
+acknowledgement being necessary (test_acknowledgements, prod and staging).
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from crm_platform import cli
-from tests.conftest import CONFIG
+from tests.conftest import CONFIG, Assembly
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_bad_configuration_leaves_the_previous_output_untouched(tmp_path: Path) 
 
 
 def test_deploy_hands_the_synthesized_assembly_to_the_cdk_cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    assembly: Assembly, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With credentials present, deploy synthesizes, then runs `cdk deploy --app <assembly> --all`."""
     from crm_platform.ops import cdk_cli
@@ -105,12 +105,11 @@ def test_deploy_hands_the_synthesized_assembly_to_the_cdk_cli(
     calls: list[list[str]] = []
     monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
     monkeypatch.setattr(cdk_cli, "run_cdk_raw", lambda args, progress: calls.append(args) or 0)
-    out = tmp_path / "cdk.out"
-    assert cli.main(["deploy", "--config-dir", str(CONFIG), "--out", str(out)]) == 0
+    monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)  # the session's assembly
+    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 0
     assert calls == [
-        ["deploy", "--app", str(out.resolve()), "--all", "--require-approval", "broadening"]
+        ["deploy", "--app", str(assembly.outdir), "--all", "--require-approval", "broadening"]
     ]
-    assert (out / "crm-prod-primary.template.json").exists()
 
 
 def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(
@@ -127,7 +126,7 @@ def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(
 
 
 def test_a_tool_that_cannot_be_installed_is_one_line_and_exit_3(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    assembly: Assembly, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from crm_platform.ops import checks
     from crm_platform.ops.tools import ToolError
@@ -136,7 +135,8 @@ def test_a_tool_that_cannot_be_installed_is_one_line_and_exit_3(
         raise ToolError("installing checkov failed: no route to the package index")
 
     monkeypatch.setattr(checks, "run_checkov", broken)
-    code = cli.main(["check", "--config-dir", str(CONFIG), "--out", str(tmp_path / "cdk.out")])
+    monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)  # the session's assembly
+    code = cli.main(["check", "--config-dir", str(CONFIG)])
     assert code == 3
     err = capsys.readouterr().err
     assert "installing checkov failed" in err and "Traceback" not in err
