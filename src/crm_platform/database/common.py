@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -90,6 +91,11 @@ def acknowledge_monitoring_role(instance: rds.DatabaseInstanceBase) -> None:
             "RDS enhanced monitoring requires this AWS-maintained policy; it only lets RDS "
             "write OS metrics to the RDSOSMetrics log group",
         )
+
+
+def instance_type(instance_class: str) -> ec2.InstanceType:
+    """``db.t3.medium`` -> ``t3.medium`` (CDK adds the ``db.`` prefix itself)."""
+    return ec2.InstanceType(instance_class.removeprefix("db."))
 
 
 def instance_options(config: DatabaseConfig, key: kms.IKey) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from crm_platform.database.common import (
     acknowledge_monitoring_role,
     engine,
     instance_options,
+    instance_type,
     log_groups,
     parameter_group,
 )
@@ -29,11 +30,6 @@ from crm_platform.networking.security_groups import HTTPS_PORT, POSTGRES_PORT
 from crm_platform.settings.model import Database as DatabaseConfig
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
-
-
-def instance_type(instance_class: str) -> ec2.InstanceType:
-    """``db.t3.medium`` -> ``t3.medium`` (CDK adds the ``db.`` prefix itself)."""
-    return ec2.InstanceType(instance_class.removeprefix("db."))
 
 
 class PrimaryDatabase(Construct):

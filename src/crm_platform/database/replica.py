@@ -22,10 +22,10 @@ from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
     instance_options,
+    instance_type,
     log_groups,
     parameter_group,
 )
-from crm_platform.database.construct import instance_type
 from crm_platform.networking.security_groups import POSTGRES_PORT
 from crm_platform.settings.model import Database as DatabaseConfig
 
