@@ -65,7 +65,7 @@ _MANAGED_POLICY_REASONS = {
 RESTORE_SELECTION_WINDOW_DAYS = 7
 RESTORE_VALIDATION_WINDOW_HOURS = 6
 VALIDATOR_LOG_RETENTION_DAYS = 365  # a year of restore-test evidence for audits
-VALIDATOR_TIMEOUT = cdk.Duration.minutes(10)
+VALIDATOR_TIMEOUT_SECONDS = 600
 VALIDATION_METRIC_NAMESPACE = "crm-platform/Backup"
 
 
@@ -276,7 +276,7 @@ class BackupPlan(Construct):
                     resources=["*"],
                 ),
             ],
-            timeout_seconds=int(VALIDATOR_TIMEOUT.to_seconds()),
+            timeout_seconds=VALIDATOR_TIMEOUT_SECONDS,
             log_retention_days=VALIDATOR_LOG_RETENTION_DAYS,
         )
         acknowledge(
