@@ -9,6 +9,8 @@ acknowledgement being necessary (test_acknowledgements, prod and staging).
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +53,14 @@ def prod_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def assembly(prod_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
-    result = synthesize(prod_settings, tmp_path_factory.mktemp("assembly") / "cdk.out")
+def assembly(
+    prod_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assembly]:
+    folder = tmp_path_factory.mktemp("assembly")
+    result = synthesize(prod_settings, folder / "cdk.out")
     assert result.ok, f"unacknowledged findings: {result.findings}"
-    return Assembly(result)
+    yield Assembly(result)
+    shutil.rmtree(folder, ignore_errors=True)  # a few MB per session otherwise
 
 
 @pytest.fixture(scope="session")

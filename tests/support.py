@@ -6,8 +6,11 @@ prove its own construct is clean without synthesizing the whole platform.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -22,9 +25,17 @@ from crm_platform.ops.synth import Finding, findings_from_report
 ACCOUNT = "123456789012"
 
 
+@cache
+def _scratch_root() -> Path:
+    """One folder per test process for scratch assemblies, removed when the process ends."""
+    root = Path(tempfile.mkdtemp(prefix="crm-test-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
 def scratch_stack(region: str = "ap-northeast-1") -> tuple[cdk.App, cdk.Stack]:
     """A fresh app (project feature flags, own outdir) with one empty stack."""
-    app = new_app(tempfile.mkdtemp(prefix="crm-test-"))
+    app = new_app(tempfile.mkdtemp(dir=_scratch_root()))
     stack = cdk.Stack(app, "Scratch", env=cdk.Environment(account=ACCOUNT, region=region))
     return app, stack
 

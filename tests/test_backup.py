@@ -14,7 +14,10 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
-from crm_platform.backup.construct import BACKUP_MANAGED_POLICIES, BackupPlan, BackupVault
+from crm_platform.backup.plan import BackupPlan
+from crm_platform.backup.roles import BACKUP_POLICIES, BREAK_GLASS_POLICIES, RESTORE_TEST_POLICIES
+from crm_platform.backup.vault import BackupVault
+from crm_platform.functions import FunctionDefaults
 from crm_platform.monitoring.alerts import AlertTopic
 from crm_platform.naming import Names
 from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
@@ -57,7 +60,8 @@ def plan_builder(names: Names, config: Backup) -> Any:
             database_arn=names.db_instance_arn,
             restore_vpc=vpc,
             restore_subnet_group_name="crm-prod-postgres-subnets",
-            alerts=topic,
+            break_glass_role_name=names.restore_break_glass_role,
+            functions=FunctionDefaults(key=key, alerts=topic, reserve_concurrency=False),
         )
 
     return build
@@ -118,7 +122,7 @@ def test_vault_is_encrypted_with_the_region_key_and_retained(
                     "EncryptionKeyArn": {"Fn::GetAtt": [key_id, "Arn"]},
                 }
             ),
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
         },
     )
@@ -210,23 +214,36 @@ def test_dr_retention_shorter_than_source_is_refused(names: Names) -> None:
         template_of(plan_builder(names, short), names.settings.regions.primary)
 
 
-# --- selection and role ----------------------------------------------------------------
-def backup_role_id(template: Template) -> str:
+# --- selection and roles ---------------------------------------------------------------
+def role_id(template: Template, description_start: str) -> str:
     roles = template.find_resources(
         "AWS::IAM::Role",
-        {
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Statement": [
-                        Match.object_like({"Principal": {"Service": "backup.amazonaws.com"}})
-                    ]
-                }
-            }
-        },
+        {"Properties": {"Description": Match.string_like_regexp(f"^{description_start}")}},
     )
-    assert len(roles) == 1
-    (role_id,) = roles
-    return role_id
+    assert len(roles) == 1, roles
+    (found,) = roles
+    return found
+
+
+def managed_policy_names(template: Template, logical_id: str) -> set[str]:
+    role = template.find_resources("AWS::IAM::Role")[logical_id]
+    return {
+        json.dumps(arn).rsplit(":iam::aws:policy/", 1)[1].rstrip('"]}')
+        for arn in role["Properties"]["ManagedPolicyArns"]
+    }
+
+
+def test_every_backup_role_is_trusted_by_aws_backup_only(plan: Template) -> None:
+    roles = plan.find_resources("AWS::IAM::Role")
+    backup_roles = [
+        r
+        for r in roles.values()
+        if "backup.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    assert len(backup_roles) == 3
+    for role in backup_roles:
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "backup.amazonaws.com"}
 
 
 def test_selection_is_by_tag_with_the_backup_role(plan: Template) -> None:
@@ -236,7 +253,7 @@ def test_selection_is_by_tag_with_the_backup_role(plan: Template) -> None:
         {
             "BackupSelection": Match.object_like(
                 {
-                    "IamRoleArn": {"Fn::GetAtt": [backup_role_id(plan), "Arn"]},
+                    "IamRoleArn": {"Fn::GetAtt": [role_id(plan, "AWS Backup: back up"), "Arn"]},
                     "ListOfTags": [
                         {
                             "ConditionKey": key,
@@ -251,17 +268,34 @@ def test_selection_is_by_tag_with_the_backup_role(plan: Template) -> None:
     )
 
 
-def test_backup_role_has_the_four_managed_policies(plan: Template) -> None:
-    role = plan.find_resources("AWS::IAM::Role")[backup_role_id(plan)]
-    arns = [json.dumps(arn) for arn in role["Properties"]["ManagedPolicyArns"]]
-    assert len(arns) == 4
-    for name in (
-        "service-role/AWSBackupServiceRolePolicyForBackup",
-        "service-role/AWSBackupServiceRolePolicyForRestores",
-        "AWSBackupServiceRolePolicyForS3Backup",
-        "AWSBackupServiceRolePolicyForS3Restore",
-    ):
-        assert any(f':iam::aws:policy/{name}"' in arn for arn in arns), name
+def test_backup_role_backs_up_and_cannot_restore(plan: Template) -> None:
+    names = managed_policy_names(plan, role_id(plan, "AWS Backup: back up"))
+    assert names == set(BACKUP_POLICIES)
+    assert not any("Restore" in name for name in names)
+
+
+def test_restore_test_role_cannot_touch_buckets_and_is_bounded_to_rds(plan: Template) -> None:
+    logical_id = role_id(plan, "AWS Backup restore testing")
+    assert managed_policy_names(plan, logical_id) == set(RESTORE_TEST_POLICIES)
+    role = plan.find_resources("AWS::IAM::Role")[logical_id]
+    boundary_ref = role["Properties"]["PermissionsBoundary"]["Ref"]
+    boundary = plan.find_resources("AWS::IAM::ManagedPolicy")[boundary_ref]
+    actions = {
+        action
+        for statement in boundary["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert not any(a.startswith(("s3:", "dynamodb:", "elasticfilesystem:")) for a in actions)
+    assert "rds:Restore*" in actions
+
+
+def test_break_glass_role_is_named_and_may_restore_both(plan: Template, names: Names) -> None:
+    logical_id = role_id(plan, "Break-glass")
+    role = plan.find_resources("AWS::IAM::Role")[logical_id]
+    assert role["Properties"]["RoleName"] == names.restore_break_glass_role
+    assert managed_policy_names(plan, logical_id) == set(BREAK_GLASS_POLICIES)
 
 
 # --- restore testing -------------------------------------------------------------------
@@ -288,7 +322,7 @@ def test_restore_testing_selection_tests_the_database(plan: Template, names: Nam
         {
             "ProtectedResourceType": "RDS",
             "ProtectedResourceArns": [names.db_instance_arn],
-            "IamRoleArn": {"Fn::GetAtt": [backup_role_id(plan), "Arn"]},
+            "IamRoleArn": {"Fn::GetAtt": [role_id(plan, "AWS Backup restore testing"), "Arn"]},
             "RestoreTestingPlanName": testing_plan["Properties"]["RestoreTestingPlanName"],
             "ValidationWindowHours": 6,
             "RestoreMetadataOverrides": {
@@ -335,7 +369,7 @@ def test_validator_is_small_logged_and_dead_letters_to_alerts(plan: Template) ->
         {
             "Runtime": Match.string_like_regexp(r"^python3\.1[234]$"),
             "Handler": "validate_restore.handler",
-            "ReservedConcurrentExecutions": 1,
+            "ReservedConcurrentExecutions": Match.absent(),
             "LoggingConfig": {"LogGroup": {"Ref": log_group_id}},
             "DeadLetterConfig": {"TargetArn": {"Ref": topic_id}},
         },
@@ -347,7 +381,10 @@ def test_validator_is_small_logged_and_dead_letters_to_alerts(plan: Template) ->
 
 
 def test_validator_policy_is_least_privilege(plan: Template) -> None:
-    policies = plan.find_resources("AWS::IAM::ManagedPolicy")
+    policies = plan.find_resources(
+        "AWS::IAM::ManagedPolicy",
+        {"Properties": {"Description": Match.string_like_regexp("^Exactly what this function")}},
+    )
     assert len(policies) == 1
     (policy,) = policies.values()
     actions = sorted(
@@ -371,22 +408,32 @@ def test_validator_policy_is_least_privilege(plan: Template) -> None:
 
 
 # --- alarms and failure events ---------------------------------------------------------
-@pytest.mark.parametrize("metric", ["NumberOfBackupJobsFailed", "NumberOfCopyJobsFailed"])
-def test_failed_job_alarms_notify_the_alert_topic(plan: Template, metric: str) -> None:
+def test_no_alarm_watches_a_backup_metric_that_may_never_have_data(plan: Template) -> None:
+    """Failures arrive as job-state events; AWS/Backup metric alarms would stay silent."""
+    alarms = plan.find_resources("AWS::CloudWatch::Alarm")
+    assert alarms
+    assert all(a["Properties"].get("Namespace") != "AWS/Backup" for a in alarms.values())
+
+
+def test_every_failure_rule_has_an_alarm_on_its_own_delivery(plan: Template) -> None:
     (topic_id,) = plan.find_resources("AWS::SNS::Topic")
-    plan.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Namespace": "AWS/Backup",
-            "MetricName": metric,
-            "Statistic": "Sum",
-            "Period": 3600,
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-            "AlarmActions": [{"Ref": topic_id}],
-        },
+    rules = plan.find_resources(
+        "AWS::Events::Rule",
+        {"Properties": {"Targets": [Match.object_like({"Arn": {"Ref": topic_id}})]}},
     )
+    assert len(rules) == 2
+    for rule_id in rules:
+        plan.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "Namespace": "AWS/Events",
+                "MetricName": "FailedInvocations",
+                "Dimensions": [{"Name": "RuleName", "Value": {"Ref": rule_id}}],
+                "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "AlarmActions": [{"Ref": topic_id}],
+            },
+        )
 
 
 def test_failed_restore_validation_alarms(plan: Template) -> None:
@@ -442,12 +489,16 @@ def test_acknowledgements_sit_on_the_exact_constructs(names: Names) -> None:
     plan_builder(names, names.settings.backup)(stack)
     found = set(acknowledged_in(stack))
     managed = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-    assert found == {
-        *(("Scratch/Backup/Role", f"{managed}{name}]") for name in BACKUP_MANAGED_POLICIES),
-        ("Scratch/Backup/Validator/Policy", "AwsSolutions-IAM5[Resource::*]"),
+    boundary = "Scratch/Backup/Roles/RestoreTestBoundary"
+    assert found >= {
+        *(("Scratch/Backup/Roles/Backup", f"{managed}{name}]") for name in BACKUP_POLICIES),
+        *(("Scratch/Backup/Roles/RestoreTest", f"{managed}{n}]") for n in RESTORE_TEST_POLICIES),
+        *(("Scratch/Backup/Roles/BreakGlass", f"{managed}{n}]") for n in BREAK_GLASS_POLICIES),
+        (boundary, "AwsSolutions-IAM5[Action::rds:Restore*]"),
+        ("Scratch/Backup/RestoreTesting/Validator/Policy", "AwsSolutions-IAM5[Resource::*]"),
         (
-            "Scratch/Backup/Validator/Policy",
+            "Scratch/Backup/RestoreTesting/Validator/Policy",
             "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-1:123456789012:db:*]",
         ),
-        ("Scratch/Backup/Validator/Function", "NIST.800.53.R5-LambdaInsideVPC"),
+        ("Scratch/Backup/RestoreTesting/Validator/Function", "NIST.800.53.R5-LambdaInsideVPC"),
     }

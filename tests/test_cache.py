@@ -16,11 +16,11 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from crm_platform.cache.construct import Cache
-from crm_platform.cache.family import parameter_group_family
 from crm_platform.networking.construct import Network
 from crm_platform.networking.security_groups import TierSecurityGroups
 from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
 from crm_platform.settings import Settings, load_settings
+from crm_platform.settings.catalogs.cache import parameter_group_family
 from crm_platform.settings.model import Cache as CacheSettings
 from tests.support import nag_findings, template_of
 
@@ -156,7 +156,7 @@ def test_auth_secret_is_url_safe_retained_and_encrypted(template: Template) -> N
     template.has_resource(
         "AWS::SecretsManager::Secret",
         {
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_like(
                 {

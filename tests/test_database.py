@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk.assertions import Match, Template
 
 from crm_platform.settings import Settings
@@ -87,7 +89,7 @@ def test_exported_logs_are_encrypted_and_retained(primary: Template) -> None:
                     "KmsKeyId": Match.any_value(),
                     "RetentionInDays": 30,
                 },
-                "DeletionPolicy": "Retain",
+                "DeletionPolicy": "RetainExceptOnCreate",
             },
         )
 
@@ -122,3 +124,64 @@ def test_replica_lag_alarm_uses_the_rpo(dr_database: Template, prod_settings: Se
             "AlarmActions": Match.any_value(),
         },
     )
+
+
+def test_parameter_groups_load_pg_cron_for_the_heartbeat(
+    primary: Template, dr_database: Template
+) -> None:
+    """Both load it: the replica must run the heartbeat job as soon as it is promoted."""
+    from crm_platform.database.heartbeat import HEARTBEAT_DATABASE
+
+    for template in (primary, dr_database):
+        template.has_resource_properties(
+            "AWS::RDS::DBParameterGroup",
+            {
+                "Parameters": Match.object_like(
+                    {
+                        "shared_preload_libraries": "pg_cron",
+                        "cron.database_name": HEARTBEAT_DATABASE,
+                    }
+                )
+            },
+        )
+
+
+def test_heartbeat_setup_is_idempotent_and_writes_every_interval() -> None:
+    from crm_platform.database import heartbeat
+
+    sql = heartbeat.SETUP_SQL
+    assert "CREATE EXTENSION IF NOT EXISTS pg_cron" in sql
+    assert "CREATE TABLE IF NOT EXISTS" in sql
+    assert "ON CONFLICT (id) DO UPDATE" in sql  # an upsert: one row, rewritten each beat
+    assert f"cron.schedule('{heartbeat.HEARTBEAT_JOB}', '* * * * *'" in sql  # named: re-runs update
+    assert heartbeat.INTERVAL_SECONDS * 2 == heartbeat.MIN_RPO_SECONDS
+
+
+def test_replica_lag_threshold_follows_a_non_default_objective(
+    prod_settings: Settings, tmp_path: Path
+) -> None:
+    """Build the DR database stack with another objective: the alarm must move with it."""
+    from crm_platform.app import compose, new_app
+
+    settings = prod_settings.model_copy(
+        update={"dr": prod_settings.dr.model_copy(update={"rpo_seconds": 900})}
+    )
+    app = new_app(str(tmp_path))
+    stacks = compose(app, settings)
+    lag = Template.from_stack(stacks["dr_database"])
+    lag.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"MetricName": "ReplicaLag", "Threshold": 900}
+    )
+
+
+def test_rotation_never_generates_a_url_special_character(primary: Template) -> None:
+    """Twenty splits PG_DATABASE_URL unencoded: every non-alphanumeric character is excluded."""
+    import string
+
+    (schedule,) = primary.find_resources("AWS::SecretsManager::RotationSchedule").values()
+    excluded = set(schedule["Properties"]["HostedRotationLambda"]["ExcludeCharacters"])
+    printable = set(string.printable) - set(string.whitespace) | {" "}
+    alphabet = printable - excluded
+    assert alphabet == set(string.ascii_letters + string.digits)
+    for special in "@/:?#[]%&=+ ":
+        assert special in excluded, special

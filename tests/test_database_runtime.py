@@ -1,6 +1,9 @@
-"""The rotation follow-up: every service in the cluster is force-redeployed (moto ECS)."""
+"""The rotation follow-up: both regions' services are rolled, DR only once its secret caught up."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -8,46 +11,118 @@ from moto import mock_aws
 
 from crm_platform.database.runtime import roll_services
 
+PRIMARY, DR = "ap-northeast-1", "ap-southeast-1"
+SECRET = "crm/prod/database/master"
+TARGETS = {
+    "primary": {"region": PRIMARY, "cluster": "crm-prod-cluster", "services": ["server", "worker"]},
+    "dr": {"region": DR, "cluster": "crm-prod-cluster-dr", "services": ["server", "worker"]},
+    "secret": SECRET,
+}
+
 
 @pytest.fixture(autouse=True)
-def _aws(monkeypatch: pytest.MonkeyPatch) -> None:
+def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "AWS_DEFAULT_REGION": PRIMARY,
     }.items():
         monkeypatch.setenv(var, value)
+    with mock_aws():
+        yield
 
 
-@mock_aws
-def test_rolls_every_service_of_the_cluster() -> None:
-    ecs = boto3.client("ecs")
-    ecs.create_cluster(clusterName="crm-prod-cluster")
+def client(service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+class Recorder:
+    """A client factory that records every UpdateService call it lets through to moto."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, str, str]] = []
+
+    def __call__(self, service: str, region: str) -> Any:
+        real = client(service, region)
+        if service == "ecs":
+            update = real.update_service
+
+            def recorded(**kwargs: Any) -> Any:
+                assert kwargs["forceNewDeployment"] is True
+                self.updates.append((region, kwargs["cluster"], kwargs["service"]))
+                return update(**kwargs)
+
+            real.update_service = recorded
+        return real
+
+
+def services(region: str, cluster: str, names: list[str]) -> None:
+    ecs = client("ecs", region)
+    ecs.create_cluster(clusterName=cluster)
     ecs.register_task_definition(
-        family="twenty",
+        family="crm-prod-server",
         containerDefinitions=[{"name": "app", "image": "twentycrm/twenty", "memory": 512}],
     )
-    for name in ("server", "worker"):
+    for name in names:
         ecs.create_service(
-            cluster="crm-prod-cluster", serviceName=name, taskDefinition="twenty", desiredCount=1
+            cluster=cluster, serviceName=name, taskDefinition="crm-prod-server", desiredCount=1
         )
-    ecs.create_cluster(clusterName="other")
-    ecs.create_service(cluster="other", serviceName="x", taskDefinition="twenty", desiredCount=1)
-
-    rolled = roll_services.roll("crm-prod-cluster", ecs)
-
-    assert sorted(arn.rsplit("/", 1)[-1] for arn in rolled) == ["server", "worker"]
 
 
-@mock_aws
-def test_missing_cluster_rolls_nothing_and_does_not_fail() -> None:
-    assert roll_services.roll("absent", boto3.client("ecs")) == []
+def test_rolls_the_named_services_of_both_regions_and_nothing_else() -> None:
+    services(PRIMARY, "crm-prod-cluster", ["server", "worker", "unrelated"])
+    services(DR, "crm-prod-cluster-dr", ["server", "worker"])
+    client("secretsmanager", PRIMARY).create_secret(Name=SECRET, SecretString="{}")
+    client("secretsmanager", DR).create_secret(Name=SECRET, SecretString="{}")
+    # moto gives each region's copy its own version id; make the replica agree.
+    version = roll_services.current_version(client("secretsmanager", PRIMARY), SECRET)
+    assert version is not None
+    replica = client("secretsmanager", DR)
+    replica.put_secret_value(SecretId=SECRET, SecretString="{}", ClientRequestToken=version)
+
+    recorder = Recorder()
+    result = roll_services.run(TARGETS, recorder, sleep=lambda _s: None)
+
+    assert result == {
+        "primary": ["crm-prod-cluster/server", "crm-prod-cluster/worker"],
+        "dr": ["crm-prod-cluster-dr/server", "crm-prod-cluster-dr/worker"],
+    }
+    assert recorder.updates == [
+        (PRIMARY, "crm-prod-cluster", "server"),
+        (PRIMARY, "crm-prod-cluster", "worker"),
+        (DR, "crm-prod-cluster-dr", "server"),
+        (DR, "crm-prod-cluster-dr", "worker"),
+    ]
 
 
-@mock_aws
-def test_handler_reads_the_cluster_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    boto3.client("ecs").create_cluster(clusterName="crm-prod-cluster")
-    monkeypatch.setenv("CLUSTER_NAME", "crm-prod-cluster")
-    event = {"detail": {"name": "crm/prod/database/master", "labelUpdated": "AWSCURRENT"}}
-    result = roll_services.handler(event, None)
-    assert result == {"cluster": "crm-prod-cluster", "rolled": []}
+def test_dr_is_not_rolled_while_its_replica_holds_the_old_password() -> None:
+    services(PRIMARY, "crm-prod-cluster", ["server", "worker"])
+    services(DR, "crm-prod-cluster-dr", ["server", "worker"])
+    client("secretsmanager", PRIMARY).create_secret(Name=SECRET, SecretString="{}")
+    client("secretsmanager", DR).create_secret(Name=SECRET, SecretString="{}")  # other version
+    slept: list[float] = []
+    recorder = Recorder()
+
+    with pytest.raises(RuntimeError, match="did not reach version"):
+        roll_services.run(TARGETS, recorder, sleep=slept.append)
+
+    assert sum(slept) >= roll_services.REPLICA_WAIT_SECONDS
+    assert {region for region, _, _ in recorder.updates} == {PRIMARY}
+
+
+def test_services_not_deployed_yet_are_skipped() -> None:
+    assert roll_services.roll(client("ecs", PRIMARY), "absent", ["server"]) == []
+
+
+def test_handler_reads_its_targets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("TARGETS", json.dumps(TARGETS))
+    client("secretsmanager", PRIMARY).create_secret(Name=SECRET, SecretString="{}")
+    version = roll_services.current_version(client("secretsmanager", PRIMARY), SECRET)
+    client("secretsmanager", DR).create_secret(Name=SECRET, SecretString="{}")
+    client("secretsmanager", DR).put_secret_value(
+        SecretId=SECRET, SecretString="{}", ClientRequestToken=version
+    )
+    event = {"detail": {"name": SECRET, "labelUpdated": "AWSCURRENT"}}
+    assert roll_services.handler(event, None) == {"primary": [], "dr": []}

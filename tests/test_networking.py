@@ -50,7 +50,7 @@ def test_flow_logs_to_encrypted_retained_log_group(
                 "KmsKeyId": Match.any_value(),
                 "RetentionInDays": prod_settings.network.flow_log_retention_days,
             },
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
         },
     )
 

@@ -141,6 +141,8 @@ BAD = [
         "at least compute.server.desired_count",
     ),
     ("cache.engine", "memcached", "cache.engine", "Input should be"),
+    ("dr.rpo_seconds", 60, "dr.rpo_seconds", "greater than or equal to 120"),
+    ("functions.reserve_concurrency", "sometimes", "functions.reserve_concurrency", "boolean"),
     (
         "database.replica_instance_class",
         "db.t4g.small",
@@ -239,3 +241,37 @@ def test_no_field_of_the_model_can_hold_a_secret() -> None:
         f for f in fields(Settings) if any(w in f for w in ("password", "secret", "token"))
     ]
     assert secretish == []
+
+
+def test_rpo_floor_leaves_room_for_two_heartbeats() -> None:
+    """The model's minimum objective is the database heartbeat's, not a number of its own."""
+    from crm_platform.database.heartbeat import MIN_RPO_SECONDS
+    from crm_platform.settings.model import DisasterRecovery
+
+    (floor,) = [
+        m.ge for m in DisasterRecovery.model_fields["rpo_seconds"].metadata if hasattr(m, "ge")
+    ]
+    assert floor == MIN_RPO_SECONDS
+
+
+def test_settings_import_nothing_above_them() -> None:
+    """Configuration is the ground floor: no construct, stack or CDK module is imported."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "src" / "crm_platform" / "settings"
+    for source in root.rglob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module
+            elif isinstance(node, ast.Import):
+                module = node.names[0].name
+            else:
+                continue
+            assert not module.startswith("aws_cdk"), (source, module)
+            if module.startswith("crm_platform"):
+                assert module.startswith("crm_platform.settings"), (source, module)
+
+
+def test_reserved_concurrency_is_off_unless_configured() -> None:
+    assert parse_settings(copy.deepcopy(PROD), "prod").functions.reserve_concurrency is False

@@ -179,7 +179,7 @@ def test_every_bucket_is_retained(either: tuple[Template, str, str]) -> None:
     buckets = template.find_resources("AWS::S3::Bucket")
     assert len(buckets) == 2
     for resource in buckets.values():
-        assert resource["DeletionPolicy"] == "Retain"
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
         assert resource["UpdateReplacePolicy"] == "Retain"
     template.resource_count_is("Custom::S3AutoDeleteObjects", 0)
 

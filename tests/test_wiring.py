@@ -116,3 +116,41 @@ def test_replica_lag_alarm_notifies_the_dr_alert_topic(dr: Template, dr_database
     )
     alarm = next(iter(dr_database.find_resources("AWS::CloudWatch::Alarm").values()))
     assert "crm-prod-dr" in str(alarm["Properties"]["AlarmActions"])
+
+
+def test_replication_encrypts_with_the_dr_key_through_s3_in_the_dr_region(
+    primary: Template, prod_settings: Settings
+) -> None:
+    """The primary stack passes the DR region: otherwise kms:ViaService names the wrong S3."""
+    names = Names(prod_settings)
+    (policy,) = primary.find_resources(
+        "AWS::IAM::ManagedPolicy",
+        {"Properties": {"Description": Match.string_like_regexp("^S3 replication of")}},
+    ).values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    encrypt = statements["EncryptReplicasWithDrKey"]["Condition"]
+    assert encrypt["StringEquals"] == {"kms:ViaService": "s3.ap-southeast-1.amazonaws.com"}
+    dr_bucket = f"arn:aws:s3:::{names.attachments_bucket_dr}"
+    assert encrypt["StringLike"] == {
+        "kms:EncryptionContext:aws:s3:arn": [dr_bucket, f"{dr_bucket}/*"]
+    }
+    decrypt = statements["DecryptSourceObjects"]["Condition"]
+    assert decrypt == {"StringEquals": {"kms:ViaService": "s3.ap-northeast-1.amazonaws.com"}}
+    assert statements["WriteReplicas"]["Resource"] == f"{dr_bucket}/*"
+
+
+def test_replication_role_is_trusted_by_this_buckets_replication_only(
+    primary: Template, prod_settings: Settings
+) -> None:
+    (role,) = primary.find_resources(
+        "AWS::IAM::Role",
+        {"Properties": {"Description": Match.string_like_regexp("^S3 replicates attachments")}},
+    ).values()
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {
+            "aws:SourceAccount": "123456789012",
+            "aws:SourceArn": f"arn:aws:s3:::{Names(prod_settings).attachments_bucket}",
+        }
+    }

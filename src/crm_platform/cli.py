@@ -118,7 +118,30 @@ def _cdk(verb: str, args: argparse.Namespace) -> int:
     if not result.ok:
         return EXIT_FINDINGS
     extra = ["--require-approval", "broadening"] if verb == "deploy" else []
+    if verb == "deploy" and not args.skip_preflight and not _preflight(result.outdir):
+        return EXIT_USAGE
     return run_cdk(verb, result.outdir, extra, progress=err.print)
+
+
+def _preflight(outdir: Path) -> bool:
+    """Account checks before CloudFormation starts; one line each, False if any failed."""
+    import boto3
+
+    from crm_platform.ops.preflight import run_preflight
+
+    session = boto3.Session()
+    with err.status("checking the account (Lambda concurrency, leftovers of earlier attempts)..."):
+        checks = run_preflight(
+            outdir,
+            lambda service, region: session.client(service, region),  # type: ignore[call-overload]
+        )
+    for c in checks:
+        mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {c.region}: {c.what}: {c.message}", highlight=False, soft_wrap=True)
+    if not all(c.ok for c in checks):
+        err.print("[red]preflight failed; nothing was deployed[/red]")
+        return False
+    return True
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -176,9 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     env_command(
         "diff", "cdk diff against the deployed stacks (needs AWS credentials)"
     ).set_defaults(func=cmd_diff)
-    env_command("deploy", "cdk deploy every stack in order (needs AWS credentials)").set_defaults(
-        func=cmd_deploy
+    deploy = env_command("deploy", "check the account, then cdk deploy every stack in order")
+    deploy.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="do not check Lambda concurrency and leftovers before deploying",
     )
+    deploy.set_defaults(func=cmd_deploy)
     env_command(
         "bootstrap", "cdk bootstrap the account in all three regions (needs AWS credentials)"
     ).set_defaults(func=cmd_bootstrap)

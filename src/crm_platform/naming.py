@@ -51,16 +51,21 @@ class Names:
         return f"arn:aws:kms:{region}:{self.settings.account}:{self.kms_alias}"
 
     @property
+    def secrets_prefix(self) -> str:
+        """Every secret of this environment is named under this prefix."""
+        return f"{self.settings.project}/{self.settings.environment}/"
+
+    @property
     def db_secret(self) -> str:
-        return f"{self.settings.project}/{self.settings.environment}/database/master"
+        return f"{self.secrets_prefix}database/master"
 
     @property
     def encryption_key_secret(self) -> str:
-        return f"{self.settings.project}/{self.settings.environment}/app/encryption-key"
+        return f"{self.secrets_prefix}app/encryption-key"
 
     @property
     def cache_auth_secret(self) -> str:
-        return f"{self.settings.project}/{self.settings.environment}/cache/auth-token"
+        return f"{self.secrets_prefix}cache/auth-token"
 
     # --- database -----------------------------------------------------------------------
     @property
@@ -116,6 +121,11 @@ class Names:
         )
 
     @property
+    def restore_break_glass_role(self) -> str:
+        """The role an operator picks for a manual restore (docs/emergency-recovery.md)."""
+        return f"{self.prefix}-restore-break-glass"
+
+    @property
     def backup_selection_tag(self) -> tuple[str, str]:
         """The tag AWS Backup selects by; put on the database and the attachment bucket."""
         return "backup-plan", f"{self.prefix}-daily"
@@ -123,3 +133,20 @@ class Names:
     # --- compute ------------------------------------------------------------------------
     def ecs_cluster(self, region: str) -> str:
         return self._regional(f"{self.prefix}-cluster", region)
+
+    @property
+    def server_service(self) -> str:
+        """The server's ECS service (same name in each region's cluster)."""
+        return f"{self.prefix}-server"
+
+    @property
+    def worker_service(self) -> str:
+        return f"{self.prefix}-worker"
+
+    @property
+    def task_family_prefix(self) -> str:
+        """Every task definition family of this environment starts with this."""
+        return f"{self.prefix}-"
+
+    def task_family(self, role: str) -> str:
+        return f"{self.task_family_prefix}{role}"

@@ -34,13 +34,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
-from crm_platform.cache.family import parameter_group_family
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.networking.security_groups import REDIS_PORT
-from crm_platform.retention import log_retention
+from crm_platform.retention import KEEP, log_retention
 from crm_platform.security.secrets import url_safe_generator
 from crm_platform.settings import model
+from crm_platform.settings.catalogs.cache import parameter_group_family
 
 AUTH_TOKEN_LENGTH = 64
 SLOW_LOG_RETENTION_DAYS = 30
@@ -106,7 +106,7 @@ class Cache(Construct):
             ),
             encryption_key=key,
             generate_secret_string=url_safe_generator(AUTH_TOKEN_LENGTH),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
 
         parameters = elasticache.CfnParameterGroup(
@@ -140,7 +140,7 @@ class Cache(Construct):
             "SlowLog",
             encryption_key=key,
             retention=log_retention(SLOW_LOG_RETENTION_DAYS),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
 
         snapshots = config.snapshot_retention_days > 0

@@ -12,8 +12,9 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.database.heartbeat import HEARTBEAT_DATABASE
 from crm_platform.networking.security_groups import POSTGRES_PORT
-from crm_platform.retention import log_retention
+from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings.model import Database as DatabaseConfig
 
 
@@ -26,10 +27,12 @@ def engine(version: str) -> rds.IInstanceEngine:
 def parameter_group(
     scope: Construct, construct_id: str, version: str, slow_query_ms: int
 ) -> rds.ParameterGroup:
-    """TLS forced, slow statements logged; never ``log_statement = all``.
+    """TLS forced, slow statements logged, pg_cron loaded; never ``log_statement = all``.
 
     ``log_statement`` stays ``none``: ``all`` (the seed's choice) and even ``ddl`` write
-    statements such as ``ALTER ROLE ... PASSWORD`` to the logs.
+    statements such as ``ALTER ROLE ... PASSWORD`` to the logs. ``pg_cron`` runs the
+    replication heartbeat (``database/heartbeat.py``); the replica loads it too, so the
+    job starts by itself on a promoted replica (pg_cron runs nothing on a standby).
     """
     return rds.ParameterGroup(
         scope,
@@ -43,6 +46,8 @@ def parameter_group(
             "log_connections": "1",
             "log_disconnections": "1",
             "password_encryption": "scram-sha-256",
+            "shared_preload_libraries": "pg_cron",
+            "cron.database_name": HEARTBEAT_DATABASE,
         },
     )
 
@@ -75,7 +80,7 @@ def log_groups(
             log_group_name=f"/aws/rds/instance/{instance_identifier}/{export}",
             encryption_key=key,
             retention=log_retention(retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         for export in LOG_EXPORTS
     ]

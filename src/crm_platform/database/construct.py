@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_events_targets as targets_
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as sm
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from crm_platform.compliance.acknowledge import acknowledge, nag_arn
+from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
     engine,
@@ -25,19 +26,44 @@ from crm_platform.database.common import (
     log_groups,
     parameter_group,
 )
-from crm_platform.functions import OpsFunction
+from crm_platform.functions import FunctionDefaults, OpsFunction
 from crm_platform.networking.security_groups import HTTPS_PORT, POSTGRES_PORT
 from crm_platform.settings.model import Database as DatabaseConfig
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 
 
+@dataclass(frozen=True)
+class ServiceSet:
+    """The Twenty services of one region that read the database password."""
+
+    region: str
+    cluster: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceRollTargets:
+    """What the roll after a rotation restarts, and the secret whose versions it compares."""
+
+    primary: ServiceSet
+    dr: ServiceSet
+    secret_name: str
+    family_prefix: str  # task definitions of this platform are named under it
+
+    def as_json(self) -> dict[str, object]:
+        def side(s: ServiceSet) -> dict[str, object]:
+            return {"region": s.region, "cluster": s.cluster, "services": list(s.services)}
+
+        return {"primary": side(self.primary), "dr": side(self.dr), "secret": self.secret_name}
+
+
 class PrimaryDatabase(Construct):
     """RDS for PostgreSQL in the isolated subnets, reachable from the tasks only.
 
     Credentials come from ``credentials`` (generated URL-safe) and rotate on a schedule;
-    after each rotation the ECS services of ``cluster_name`` are rolled so new tasks read
-    the new password (see docs/decisions.md, "Database credentials").
+    after each rotation the services named in ``roll_targets`` (both regions) are rolled
+    so new tasks read the new password (see docs/decisions.md, "Database credentials").
     """
 
     def __init__(
@@ -54,8 +80,8 @@ class PrimaryDatabase(Construct):
         security_group: ec2.ISecurityGroup,
         key: kms.IKey,
         credentials: sm.Secret,
-        cluster_name: str,
-        alerts: sns.ITopic,
+        roll_targets: ServiceRollTargets,
+        functions: FunctionDefaults,
         backup_selection_tag: tuple[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -101,7 +127,7 @@ class PrimaryDatabase(Construct):
             "only recognises selections that list the instance by reference",
         )
         self._rotation(config, credentials, vpc, private_subnets)
-        self._roll_services_after_rotation(credentials, cluster_name, key, alerts)
+        self._roll_services_after_rotation(credentials, roll_targets, functions)
         if not config.multi_az:
             single_az = (
                 "database.multi_az is false in this environment's configuration: a recorded "
@@ -154,52 +180,53 @@ class PrimaryDatabase(Construct):
         )
 
     def _roll_services_after_rotation(
-        self, credentials: sm.ISecret, cluster_name: str, key: kms.IKey, alerts: sns.ITopic
+        self, credentials: sm.ISecret, targets: ServiceRollTargets, functions: FunctionDefaults
     ) -> None:
         stack = cdk.Stack.of(self)
-        services = stack.format_arn(
-            service="ecs", resource="service", resource_name=f"{cluster_name}/*"
-        )
+        account = stack.account
+        service_arns = [
+            f"arn:aws:ecs:{side.region}:{account}:service/{side.cluster}/{service}"
+            for side in (targets.primary, targets.dr)
+            for service in side.services
+        ]
+        secret_arns = [
+            f"arn:aws:secretsmanager:{region}:{account}:secret:{targets.secret_name}-??????"
+            for region in (targets.primary.region, targets.dr.region)
+        ]
         roller = OpsFunction(
             self,
             "RollServices",
             code=RUNTIME_DIR,
             handler="roll_services.handler",
-            description="Rolls the ECS services after the database password rotated",
-            key=key,
-            alerts=alerts,
-            environment={"CLUSTER_NAME": cluster_name},
+            description="Rolls the Twenty services of both regions after the password rotated",
+            defaults=functions,
+            environment={"TARGETS": json.dumps(targets.as_json())},
+            # Waiting for the DR replica of the secret takes up to two minutes.
+            timeout_seconds=300,
             statements=[
                 iam.PolicyStatement(
-                    sid="ListServicesOfTheCluster",
-                    actions=["ecs:ListServices"],
-                    resources=["*"],
+                    sid="RollTheTwentyServices",
+                    actions=["ecs:UpdateService"],
+                    resources=service_arns,
+                    # A roll only forces a new deployment: it may not switch to a task
+                    # definition of another family or turn on ECS Exec.
                     conditions={
-                        "ArnEquals": {
-                            "ecs:cluster": stack.format_arn(
-                                service="ecs", resource="cluster", resource_name=cluster_name
-                            )
-                        }
+                        "ArnLikeIfExists": {
+                            "ecs:task-definition": [
+                                f"arn:aws:ecs:{side.region}:{account}:task-definition/"
+                                f"{targets.family_prefix}*:*"
+                                for side in (targets.primary, targets.dr)
+                            ]
+                        },
+                        "BoolIfExists": {"ecs:enable-execute-command": "false"},
                     },
                 ),
                 iam.PolicyStatement(
-                    sid="RollServicesOfTheCluster",
-                    actions=["ecs:UpdateService"],
-                    resources=[services],
+                    sid="CompareSecretVersions",
+                    actions=["secretsmanager:DescribeSecret"],
+                    resources=secret_arns,
                 ),
             ],
-        )
-        acknowledge(
-            roller.policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecs:ListServices has no resource-level permissions; the ecs:cluster condition "
-            "limits it to this environment's cluster",
-        )
-        acknowledge(
-            roller.policy,
-            f"AwsSolutions-IAM5[Resource::{nag_arn(services, stack)}]",
-            "Services are created by the compute tier and rolled as a set; the wildcard is "
-            "bounded to this one cluster",
         )
         # Secrets Manager's native event (no CloudTrail trail needed): AWSCURRENT moved to a
         # new version, i.e. the rotation finished and the database accepts the new password.
@@ -213,5 +240,5 @@ class PrimaryDatabase(Construct):
                 resources=[credentials.secret_arn],
                 detail={"labelUpdated": ["AWSCURRENT"]},
             ),
-            targets=[targets.LambdaFunction(roller.function, retry_attempts=4)],
+            targets=[targets_.LambdaFunction(roller.function, retry_attempts=4)],
         )

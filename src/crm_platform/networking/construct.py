@@ -12,7 +12,7 @@ from constructs import Construct
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.networking.ip_plan import FixedSubnetCidrs
-from crm_platform.retention import log_retention
+from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings.model import InterfaceEndpoint, RegionNetwork
 
 PUBLIC, PRIVATE, ISOLATED = "public", "private", "data"
@@ -127,7 +127,7 @@ class Network(Construct):
             "FlowLogGroup",
             encryption_key=key,
             retention=log_retention(retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         role = iam.Role(
             self,

@@ -1,4 +1,19 @@
-"""Each region's customer-managed KMS key, with a policy scoped to the services that use it."""
+"""Each region's customer-managed KMS key, with a policy scoped to the services that use it.
+
+Why each statement exists (sources in docs/decisions.md, "Region keys"):
+
+- the account *administers* the key (no use, no grants of its own: ``kms:CreateGrant``
+  is allowed only to AWS services acting for a principal, ``kms:GrantIsForAWSResource``);
+  ``kms:PutKeyPolicy`` must stay, or CloudFormation could never update the policy again;
+- the account's principals *use* it only through the listed services (``kms:ViaService``);
+- CloudWatch Logs encrypts this account's log groups with it;
+- CloudWatch alarms publish to encrypted topics under ``aws:SourceAccount``; EventBridge
+  gets a statement of its own *without* source conditions, because SNS documents that
+  those conditions are not supported for EventBridge-to-encrypted-topic delivery (with
+  them, every backup-failure rule would fail silently);
+- Secrets Manager re-encrypts *replica* secrets with it, only where replicas live and only
+  for this platform's secrets (encryption context ``SecretARN``).
+"""
 
 from __future__ import annotations
 
@@ -10,121 +25,184 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.retention import KEEP
 
 # What uses a serving region's key on a caller's behalf (checked with kms:ViaService).
 SERVING_REGION_SERVICES = ("rds", "secretsmanager", "s3", "elasticache", "backup", "sns", "lambda")
 
+# Administration without use: no Decrypt/Encrypt, no grants, no wildcards that include them.
 _ADMIN_ACTIONS = [
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
-    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+    "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:Describe*", "kms:List*",
+    "kms:Get*", "kms:PutKeyPolicy", "kms:UpdateKeyDescription", "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation", "kms:RotateKeyOnDemand", "kms:EnableKey", "kms:DisableKey",
+    "kms:RevokeGrant", "kms:RetireGrant", "kms:TagResource", "kms:UntagResource",
+    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
 ]  # fmt: skip
 _USE_ACTIONS = [
     "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey",
 ]  # fmt: skip
+_PUBLISH_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+class _PolicyOwnedKey(kms.Key):
+    """A key whose policy holds only the statements this module wrote (each has a Sid).
+
+    CDK constructs add unnamed statements of their own when something is granted on the
+    key; the one ``Secret`` adds lets any principal of the account create grants through
+    Secrets Manager. Everything the platform needs is written out above, so those
+    additions are refused (the grant then rests on the statements that are there).
+    """
+
+    def add_to_resource_policy(
+        self, statement: iam.PolicyStatement, allow_no_op: bool | None = None
+    ) -> iam.AddToResourcePolicyResult:
+        if statement.sid is None:
+            return iam.AddToResourcePolicyResult(statement_added=False)
+        return super().add_to_resource_policy(statement, allow_no_op)
 
 
 class RegionKey(Construct):
-    """One key per region, retained on stack deletion, rotated yearly.
+    """One key per region, kept on stack deletion (removed if its own create rolls back).
 
-    The account administers the key. Only when ``services`` is non-empty may the
-    account's principals *use* it, and then only through those services; CloudWatch Logs
-    may use it for this account's log groups, CloudWatch and EventBridge for this
-    account's encrypted alert topics, and Secrets Manager to re-encrypt replica secrets
-    (the seed's encrypted log groups failed for want of such statements).
+    ``services`` lists what the account may use the key through; an empty list leaves
+    only administration and CloudWatch Logs. ``secret_replicas_prefix`` (a secret-name
+    prefix such as ``crm/prod/``) is set where replicas of the platform's secrets live;
+    ``encrypted_topics`` where alarms and event rules publish to topics under this key.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, alias: str, services: Sequence[str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alias: str,
+        services: Sequence[str],
+        secret_replicas_prefix: str | None = None,
+        encrypted_topics: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        account, region = stack.account, stack.region
         statements = [
             iam.PolicyStatement(
                 sid="AccountAdministersKey",
                 principals=[iam.AccountRootPrincipal()],
                 actions=_ADMIN_ACTIONS,
                 resources=["*"],
-            )
+            ),
+            _logs_statement(account, region),
         ]
         if services:
-            statements += _use_statements(services, stack.account, stack.region)
-        self.key = kms.Key(
+            statements += _service_use_statements(services, account, region)
+        if encrypted_topics:
+            statements += _topic_publisher_statements(account)
+        if secret_replicas_prefix is not None:
+            statements.append(_secret_replica_statement(secret_replicas_prefix, account, region))
+        self.key = _PolicyOwnedKey(
             self,
             "Key",
             alias=alias,
-            description=f"{alias}: data at rest in {stack.region}",
+            description=f"{alias}: data at rest in {region}",
             enable_key_rotation=True,
             pending_window=cdk.Duration.days(30),
             policy=iam.PolicyDocument(statements=statements),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
-        if "secretsmanager" in services:
+        if secret_replicas_prefix is not None:
             skip_checkov(
                 self.key,
                 "CKV_AWS_33",
-                "The one '*' principal is bound by kms:CallerAccount and kms:ViaService="
-                "secretsmanager (AWS's own secret-key pattern), for replica re-encryption",
+                "The one '*' principal is bound by kms:CallerAccount, kms:ViaService="
+                "secretsmanager and the SecretARN context of this platform's secrets",
             )
 
 
-def _use_statements(
+def _logs_statement(account: str, region: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="CloudWatchLogsEncryptsLogGroups",
+        principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+        actions=_USE_ACTIONS,
+        resources=["*"],
+        conditions={
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"
+            }
+        },
+    )
+
+
+def _service_use_statements(
     services: Sequence[str], account: str, region: str
 ) -> list[iam.PolicyStatement]:
-    statements = [
+    via = {
+        "kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services],
+        "kms:CallerAccount": account,
+    }
+    return [
         iam.PolicyStatement(
             sid="AccountUsesKeyThroughServices",
             principals=[iam.AccountRootPrincipal()],
-            actions=[*_USE_ACTIONS, "kms:CreateGrant", "kms:ListGrants"],
+            actions=[*_USE_ACTIONS, "kms:ListGrants"],
+            resources=["*"],
+            conditions={"StringEquals": via},
+        ),
+        # RDS, ElastiCache, Backup and Lambda hold grants on the key for the resources
+        # they encrypt; nobody may create a grant for anything else.
+        iam.PolicyStatement(
+            sid="ServicesCreateGrantsForTheirResources",
+            principals=[iam.AccountRootPrincipal()],
+            actions=["kms:CreateGrant"],
             resources=["*"],
             conditions={
-                "StringEquals": {
-                    "kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services],
-                    "kms:CallerAccount": account,
-                }
+                "StringEquals": via,
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
             },
         ),
+    ]
+
+
+def _topic_publisher_statements(account: str) -> list[iam.PolicyStatement]:
+    return [
         iam.PolicyStatement(
-            sid="CloudWatchLogsEncryptsLogGroups",
-            principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-            actions=_USE_ACTIONS,
-            resources=["*"],
-            conditions={
-                "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:aws:logs:{region}:{account}:log-group:*"
-                    )
-                }
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AlarmsAndEventsPublishToEncryptedTopics",
-            principals=[
-                iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                iam.ServicePrincipal("events.amazonaws.com"),
-            ],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            sid="CloudWatchAlarmsPublishToEncryptedTopics",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=_PUBLISH_ACTIONS,
             resources=["*"],
             conditions={"StringEquals": {"aws:SourceAccount": account}},
         ),
+        # No aws:SourceAccount/SourceArn: SNS documents them as unsupported for
+        # EventBridge-to-encrypted-topic delivery. The topic policy (rules of this
+        # account only) is the gate.
+        iam.PolicyStatement(
+            sid="EventBridgePublishesToEncryptedTopics",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=_PUBLISH_ACTIONS,
+            resources=["*"],
+        ),
     ]
-    if "secretsmanager" in services:
-        # Secrets Manager re-encrypts replica secrets with this key on behalf of whoever
-        # changed the primary (e.g. the hosted rotation function, whose role names only the
-        # primary region's key). AWS-managed secret keys use this same shape: any
-        # principal of the account, via Secrets Manager only.
-        statements.append(
-            iam.PolicyStatement(
-                sid="SecretsManagerReplicatesForTheAccount",
-                principals=[iam.AnyPrincipal()],
-                actions=[*_USE_ACTIONS, "kms:CreateGrant"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
-                        "kms:CallerAccount": account,
-                    }
-                },
-            )
-        )
-    return statements
+
+
+def _secret_replica_statement(prefix: str, account: str, region: str) -> iam.PolicyStatement:
+    """Secrets Manager re-encrypts replicas on behalf of whoever changed the primary.
+
+    That caller (e.g. the primary region's rotation function) is not known here, so the
+    principal is any principal *of this account*, via Secrets Manager in this region,
+    for this platform's secrets only. No grants.
+    """
+    return iam.PolicyStatement(
+        sid="SecretsManagerReplicatesPlatformSecrets",
+        principals=[iam.AnyPrincipal()],
+        actions=_USE_ACTIONS,
+        resources=["*"],
+        conditions={
+            "StringEquals": {
+                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                "kms:CallerAccount": account,
+            },
+            "StringLike": {
+                "kms:EncryptionContext:SecretARN": (
+                    f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}*"
+                )
+            },
+        },
+    )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.retention import KEEP
 
 DB_USERNAME = "twenty_admin"
 
@@ -64,7 +64,7 @@ class AppSecrets(Construct):
             encryption_key=key,
             generate_secret_string=url_safe_generator(32, {"username": DB_USERNAME}),
             replica_regions=replica,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         self.encryption_key = sm.Secret(
             self,
@@ -74,7 +74,7 @@ class AppSecrets(Construct):
             encryption_key=key,
             generate_secret_string=url_safe_generator(64),
             replica_regions=replica,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         for secret in (self.database, self.encryption_key):
             cfn = secret.node.default_child

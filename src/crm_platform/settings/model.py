@@ -209,9 +209,19 @@ class Backup(Strict):
     restore_test_schedule: Cron = "cron(0 5 ? * SUN *)"
 
 
+class Functions(Strict):
+    """The operational Lambda functions (rotation roll, restore validation, DR steps)."""
+
+    # Opt-in: AWS keeps 100 concurrent executions per region unreserved, and a new
+    # account's quota is often 10, so reserving any fails the deploy there.
+    reserve_concurrency: bool = False
+
+
 class DisasterRecovery(Strict):
-    # Recovery point objective: the replica-lag alarm fires above it.
-    rpo_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    # Recovery point objective: the replica-lag alarm fires above it. At least two of the
+    # database's one-minute heartbeats (database/heartbeat.py, MIN_RPO_SECONDS), or an
+    # idle source would look like a breach.
+    rpo_seconds: Annotated[int, Field(ge=120, le=86400)] = 300
     rto_minutes: Annotated[int, Field(ge=1)] = 60
 
 
@@ -232,4 +242,5 @@ class Settings(Strict):
     compute: Compute
     budget: Budget
     backup: Backup = Backup()
+    functions: Functions = Functions()
     dr: DisasterRecovery = DisasterRecovery()

@@ -6,9 +6,9 @@ import ipaddress
 from collections.abc import Iterator
 from itertools import combinations
 
-from crm_platform.cache.family import parameter_group_family
-from crm_platform.database import catalog
 from crm_platform.settings import validators as v
+from crm_platform.settings.catalogs import rds as catalog
+from crm_platform.settings.catalogs.cache import parameter_group_family
 from crm_platform.settings.model import RegionNetwork, Settings
 
 Problem = tuple[str, str]  # (field path, what is wrong and what is allowed)

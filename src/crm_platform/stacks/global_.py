@@ -21,5 +21,7 @@ class GlobalStack(PlatformStack):
             availability_zones=[],  # no VPC here: nothing may ask for zones
             description=f"{names.prefix}: us-east-1 services (key; edge and cost to come)",
         )
-        # Nothing uses it yet: administration only until the edge and cost tiers arrive.
-        self.key = RegionKey(self, "Key", alias=names.kms_alias, services=()).key
+        # Nothing uses it yet: administration and logs only until edge and cost arrive.
+        self.key = RegionKey(
+            self, "Key", alias=names.kms_alias, services=(), encrypted_topics=False
+        ).key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from crm_platform.backup.construct import BackupPlan
-from crm_platform.database.construct import PrimaryDatabase
+from crm_platform.backup.plan import BackupPlan
+from crm_platform.database.construct import PrimaryDatabase, ServiceRollTargets, ServiceSet
 from crm_platform.naming import Names
 from crm_platform.security.secrets import AppSecrets
 from crm_platform.stacks.regional import RegionalStack
@@ -52,8 +52,21 @@ class PrimaryStack(RegionalStack):
             security_group=self.security_groups.database,
             key=self.key,
             credentials=self.secrets.database,
-            cluster_name=names.ecs_cluster(s.regions.primary),
-            alerts=self.alerts,
+            roll_targets=ServiceRollTargets(
+                primary=ServiceSet(
+                    s.regions.primary,
+                    names.ecs_cluster(s.regions.primary),
+                    (names.server_service, names.worker_service),
+                ),
+                dr=ServiceSet(
+                    s.regions.dr,
+                    names.ecs_cluster(s.regions.dr),
+                    (names.server_service, names.worker_service),
+                ),
+                secret_name=names.db_secret,
+                family_prefix=names.task_family_prefix,
+            ),
+            functions=self.functions,
             backup_selection_tag=names.backup_selection_tag,
         )
         self.backup = BackupPlan(
@@ -66,6 +79,7 @@ class PrimaryStack(RegionalStack):
             database_arn=names.db_instance_arn,
             restore_vpc=self.network.vpc,
             restore_subnet_group_name=self.database.subnet_group.subnet_group_name,
-            alerts=self.alerts,
+            break_glass_role_name=names.restore_break_glass_role,
+            functions=self.functions,
         )
         cdk.Tags.of(self.attachments.bucket).add(*names.backup_selection_tag)

@@ -6,8 +6,9 @@ from typing import Literal
 
 from constructs import Construct
 
-from crm_platform.backup.construct import BackupVault
+from crm_platform.backup.vault import BackupVault
 from crm_platform.cache.construct import Cache
+from crm_platform.functions import FunctionDefaults
 from crm_platform.monitoring.alerts import AlertTopic
 from crm_platform.naming import Names
 from crm_platform.networking.construct import Network
@@ -48,7 +49,12 @@ class RegionalStack(PlatformStack):
             description=description,
         )
         self.key = RegionKey(
-            self, "Key", alias=names.kms_alias, services=SERVING_REGION_SERVICES
+            self,
+            "Key",
+            alias=names.kms_alias,
+            services=SERVING_REGION_SERVICES,
+            # Replicas of the primary's secrets live in the DR region only.
+            secret_replicas_prefix=names.secrets_prefix if side == "dr" else None,
         ).key
         self.network = Network(
             self,
@@ -64,6 +70,11 @@ class RegionalStack(PlatformStack):
             cloudfront_prefix_list_id=net.cloudfront_prefix_list_id,
         )
         self.alerts = AlertTopic(self, "Alerts", key=self.key, email=s.alerts.email).topic
+        self.functions = FunctionDefaults(
+            key=self.key,
+            alerts=self.alerts,
+            reserve_concurrency=s.functions.reserve_concurrency,
+        )
         self.cache = Cache(
             self,
             "Cache",

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.retention import KEEP
 
 ACCESS_LOG_RETENTION_DAYS = 365
 ACCESS_LOG_NONCURRENT_DAYS = 30
@@ -73,7 +74,7 @@ class AccessLogBucket(Construct):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(ABORT_MULTIPART_DAYS),
                 ),
             ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         skip_checkov(
             self.bucket, "CKV_AWS_18", "This is the access-log target; it cannot log to itself"
@@ -175,7 +176,7 @@ class AttachmentBucket(Construct):
                     max_age=CORS_MAX_AGE_SECONDS,
                 )
             ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
             auto_delete_objects=False,
         )
         self.replication_role: iam.Role | None = None
@@ -284,10 +285,20 @@ class AttachmentBucket(Construct):
         )
         skip_checkov(policy, "CKV_AWS_111", wildcard)
         skip_checkov(policy, "CKV_AWS_356", wildcard)
+        # S3 documents that replication sends both keys when it assumes the role, so only
+        # this bucket's replication, in this account, can use it (confused deputy).
         role = iam.Role(
             self,
             "ReplicationRole",
-            assumed_by=iam.ServicePrincipal("s3.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "s3.amazonaws.com",
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": cdk.Stack.of(self).account,
+                        "aws:SourceArn": source_arn,
+                    }
+                },
+            ),
             description=f"S3 replicates attachments to {target.bucket_name} in {target.region}",
             managed_policies=[policy],
         )

@@ -1,8 +1,17 @@
-"""Roll every ECS service of a cluster after the database password rotated.
+"""Roll the Twenty services of both regions after the database password rotated.
 
-Twenty reads ``PG_DATABASE_URL`` once at start, so after a single-user rotation the
-running tasks keep their open connections but cannot open new ones. A forced new
-deployment starts tasks that read the new secret value, then drains the old ones.
+Twenty reads ``PG_DATABASE_URL`` once at start (composed from the secret by the task's
+wrapper), so after a single-user rotation running tasks keep their open connections but
+cannot open new ones. A forced new deployment starts tasks that read the new value, then
+drains the old ones.
+
+The DR tasks read the DR *replica* of the secret, which Secrets Manager updates moments
+after the primary. Rolling DR before the replica holds the new version would start
+tasks with the old password, so DR is rolled only once the replica's ``AWSCURRENT``
+version is the primary's. A DR region that cannot be reached fails the invocation after
+the primary was rolled: Lambda retries, and the last failure lands on the alert topic.
+
+Runs on the Lambda runtime's own boto3; nothing else is packaged.
 """
 
 from __future__ import annotations
@@ -10,33 +19,93 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
+# Errors that mean "nothing to roll here yet" (the compute tier is not deployed, or a
+# service was removed): skipped, not failed.
+_ABSENT = frozenset(
+    {"ClusterNotFoundException", "ServiceNotFoundException", "ServiceNotActiveException"}
+)
+REPLICA_WAIT_SECONDS = 120
+POLL_SECONDS = 5
 
-def roll(cluster: str, ecs: Any) -> list[str]:
-    """Force a new deployment of each service in ``cluster``; return the rolled ARNs."""
+
+def current_version(secrets: Any, secret_id: str) -> str | None:
+    """The version id that carries ``AWSCURRENT`` for ``secret_id``."""
+    stages = secrets.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    return next((v for v, labels in stages.items() if "AWSCURRENT" in labels), None)
+
+
+def wait_for_version(
+    secrets: Any,
+    secret_id: str,
+    version: str,
+    *,
+    timeout_seconds: float = REPLICA_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Whether the replica reached ``version`` as AWSCURRENT within the timeout."""
+    waited = 0.0
+    while True:
+        if current_version(secrets, secret_id) == version:
+            return True
+        if waited >= timeout_seconds:
+            return False
+        sleep(POLL_SECONDS)
+        waited += POLL_SECONDS
+
+
+def roll(ecs: Any, cluster: str, services: list[str]) -> list[str]:
+    """Force a new deployment of each named service; return those rolled."""
     rolled: list[str] = []
-    paginator = ecs.get_paginator("list_services")
-    try:
-        pages = list(paginator.paginate(cluster=cluster))
-    except ecs.exceptions.ClusterNotFoundException:
-        log.warning("cluster %s does not exist yet; nothing to roll", cluster)
-        return rolled
-    for page in pages:
-        for arn in page["serviceArns"]:
-            ecs.update_service(cluster=cluster, service=arn, forceNewDeployment=True)
-            rolled.append(arn)
+    for service in services:
+        try:
+            ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in _ABSENT:
+                log.warning("%s/%s: %s; nothing to roll", cluster, service, code)
+                continue
+            raise
+        rolled.append(f"{cluster}/{service}")
     return rolled
 
 
+def run(
+    targets: dict[str, Any],
+    client: Callable[[str, str], Any],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Roll the primary's services, then DR's once its secret replica caught up."""
+    primary, dr = targets["primary"], targets["dr"]
+    result: dict[str, Any] = {
+        "primary": roll(client("ecs", primary["region"]), primary["cluster"], primary["services"])
+    }
+    version = current_version(client("secretsmanager", primary["region"]), targets["secret"])
+    if version is None:
+        raise RuntimeError(f"{targets['secret']} has no AWSCURRENT version")
+    replica = client("secretsmanager", dr["region"])
+    if not wait_for_version(replica, targets["secret"], version, sleep=sleep):
+        raise RuntimeError(
+            f"the DR replica of {targets['secret']} did not reach version {version} within "
+            f"{REPLICA_WAIT_SECONDS}s; DR services were not rolled (this invocation is retried)"
+        )
+    result["dr"] = roll(client("ecs", dr["region"]), dr["cluster"], dr["services"])
+    return result
+
+
 def handler(event: dict[str, Any], _context: object) -> dict[str, Any]:
-    cluster = os.environ["CLUSTER_NAME"]
     log.info("secret label moved: %s", json.dumps(event.get("detail", {})))
-    rolled = roll(cluster, boto3.client("ecs"))
-    log.info("rolled %d service(s) in %s", len(rolled), cluster)
-    return {"cluster": cluster, "rolled": rolled}
+    targets = json.loads(os.environ["TARGETS"])
+    result = run(targets, lambda service, region: boto3.client(service, region_name=region))  # type: ignore[call-overload]
+    log.info("rolled: %s", json.dumps(result))
+    return result

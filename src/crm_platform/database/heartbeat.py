@@ -1,0 +1,42 @@
+"""A heartbeat write on the primary every minute, so replica lag means something at night.
+
+RDS for PostgreSQL computes ``ReplicaLag`` from the last replayed transaction; with no
+transactions on the source a replica reports up to five minutes of lag (RDS switches the
+WAL segment every five minutes), so an alarm at the recovery point objective would flap
+on every quiet night. A ``pg_cron`` job on the primary upserts one row every minute: the
+replayed-transaction clock then never stands still for more than a minute, and an alarm
+at ``dr.rpo_seconds`` (at least ``MIN_RPO_SECONDS``) means data really is at risk.
+
+Why pg_cron and not a scheduled function: the database writes its own heartbeat with
+nothing else to keep alive, no network path or credentials of its own, and the job is
+replicated with the catalog, so after a promotion it simply starts running on the new
+primary. The function alternative needs a VPC attachment, a PostgreSQL driver packaged
+with it, the master credentials and a route to Secrets Manager, and it stops when its
+region is impaired.
+
+The job lives in the ``postgres`` database (``cron.database_name``), away from Twenty's
+own schemas. ``SETUP_SQL`` is idempotent and needs ``rds_superuser`` (the master user):
+it runs at every start of the primary's server task (compute/wrapper.py), before Twenty.
+"""
+
+from __future__ import annotations
+
+HEARTBEAT_DATABASE = "postgres"
+HEARTBEAT_JOB = "crm-platform-heartbeat"
+INTERVAL_SECONDS = 60
+SCHEDULE = "* * * * *"  # every minute (standard cron: the RDS pg_cron docs' form)
+# The lag alarm evaluates one-minute maxima; between heartbeats an idle source shows up
+# to INTERVAL_SECONDS of lag, so an objective must leave room for two of them.
+MIN_RPO_SECONDS = 2 * INTERVAL_SECONDS
+
+# Built from this module's constants only (no input reaches it).
+SETUP_SQL = f"""\
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+CREATE SCHEMA IF NOT EXISTS crm_platform;
+CREATE TABLE IF NOT EXISTS crm_platform.heartbeat
+  (id int PRIMARY KEY, beat_at timestamptz NOT NULL);
+SELECT cron.schedule('{HEARTBEAT_JOB}', '{SCHEDULE}', $job$
+  INSERT INTO crm_platform.heartbeat (id, beat_at) VALUES (1, now())
+  ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at
+$job$);
+"""  # noqa: S608
