@@ -46,6 +46,8 @@ def test_cdk_lists_stacks_in_deployment_order(
         "crm-prod-dr",
         "crm-prod-primary",
         "crm-prod-dr-database",
+        "crm-prod-dr-app",
+        "crm-prod-edge",
     ]
 
 

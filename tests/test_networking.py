@@ -78,25 +78,41 @@ def _group_id(template: Template, description: str) -> str:
     return next(iter(groups))
 
 
-def test_load_balancer_admits_only_cloudfront(primary: Template, prod_settings: Settings) -> None:
-    lb = _group_id(primary, "Load balancer: HTTPS from CloudFront only")
+@pytest.mark.parametrize(
+    ("description", "port", "what"),
+    [
+        ("Load balancer: HTTPS from CloudFront", 443, "HTTPS"),
+        ("Load balancer: HTTP from CloudFront", 80, "HTTP (redirected to HTTPS)"),
+    ],
+)
+def test_load_balancer_admits_only_cloudfront(
+    primary: Template, prod_settings: Settings, description: str, port: int, what: str
+) -> None:
+    """One prefix-list rule per group: the list counts 55 against the 60-rule quota."""
+    group = _group_id(primary, description)
     groups = primary.find_resources("AWS::EC2::SecurityGroup")
-    assert "SecurityGroupIngress" not in groups[lb]["Properties"]
-    ingress = [
+    inline = groups[group]["Properties"].get("SecurityGroupIngress", [])
+    separate = [
         r["Properties"]
         for r in primary.find_resources("AWS::EC2::SecurityGroupIngress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [lb, "GroupId"]}
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
     ]
-    assert ingress == [
-        {
-            "SourcePrefixListId": prod_settings.network.primary.cloudfront_prefix_list_id,
-            "Description": "HTTPS from CloudFront origin-facing servers",
-            "FromPort": 443,
-            "GroupId": {"Fn::GetAtt": [lb, "GroupId"]},
-            "IpProtocol": "tcp",
-            "ToPort": 443,
-        }
-    ]
+    rules = [*inline, *separate]
+    assert len(rules) == 1, rules
+    (rule,) = rules
+    assert rule["SourcePrefixListId"] == prod_settings.network.primary.cloudfront_prefix_list_id
+    assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (port, port, "tcp")
+    assert rule["Description"] == f"{what} from CloudFront origin-facing servers"
+
+
+def test_the_load_balancer_carries_exactly_its_three_groups(primary: Template) -> None:
+    (lb,) = primary.find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    attached = {ref["Fn::GetAtt"][0] for ref in lb["Properties"]["SecurityGroups"]}
+    assert attached == {
+        _group_id(primary, "Load balancer: to the server tasks only"),
+        _group_id(primary, "Load balancer: HTTPS from CloudFront"),
+        _group_id(primary, "Load balancer: HTTP from CloudFront"),
+    }
 
 
 def test_no_group_is_open_to_the_internet_inbound(primary: Template, dr: Template) -> None:
@@ -124,4 +140,9 @@ def test_database_and_cache_admit_only_the_tasks(primary: Template) -> None:
         "Secrets Manager rotation function for the database credentials",
         "Twenty server and worker tasks",
     ]
-    assert sources[3000] == ["Load balancer: HTTPS from CloudFront only"]
+    # CDK admits the balancer by every group it carries; all three are the balancer's.
+    assert sorted(sources[3000]) == [
+        "Load balancer: HTTP from CloudFront",
+        "Load balancer: HTTPS from CloudFront",
+        "Load balancer: to the server tasks only",
+    ]

@@ -18,6 +18,8 @@ EXPECTED = {
     "crm-prod-dr": "ap-southeast-1",
     "crm-prod-primary": "ap-northeast-1",
     "crm-prod-dr-database": "ap-southeast-1",
+    "crm-prod-dr-app": "ap-southeast-1",
+    "crm-prod-edge": "us-east-1",
 }
 
 
@@ -33,8 +35,12 @@ def test_stacks_live_in_their_regions_with_an_explicit_account(assembly: Assembl
 
 def test_deployment_order_dr_foundation_then_primary_then_replica(assembly: Assembly) -> None:
     artifacts = assembly.manifest()["artifacts"]
-    assert "crm-prod-dr" in artifacts["crm-prod-primary"]["dependencies"]
+    assert {"crm-prod-dr", "crm-prod-global"} <= set(artifacts["crm-prod-primary"]["dependencies"])
     assert "crm-prod-primary" in artifacts["crm-prod-dr-database"]["dependencies"]
+    assert "crm-prod-dr-database" in artifacts["crm-prod-dr-app"]["dependencies"]
+    assert {"crm-prod-primary", "crm-prod-dr-app"} <= set(
+        artifacts["crm-prod-edge"]["dependencies"]
+    )
 
 
 def test_no_context_lookups_were_needed(assembly: Assembly) -> None:
@@ -55,7 +61,7 @@ def test_every_acknowledgement_names_a_finding_and_a_reason(assembly: Assembly) 
     assert entries, "expected some reviewed acknowledgements"
     for entry in entries:
         assert entry["finding"].startswith(
-            ("AwsSolutions-", "NIST.800.53.R5-", "CloudFormation-Validate::")
+            ("AwsSolutions-", "NIST.800.53.R5-", "CloudFormation-Validate::", "Annotation::")
         ), entry
         assert len(entry["reason"]) >= 25, entry
 
@@ -64,7 +70,11 @@ def test_standard_tags_on_taggable_resources(assembly: Assembly) -> None:
     for stack in EXPECTED:
         template = assembly.template(stack)
         for resource_type in (
-            "AWS::KMS::Key" if "database" not in stack else "AWS::RDS::DBInstance",
+            {
+                "crm-prod-dr-database": "AWS::RDS::DBInstance",
+                "crm-prod-dr-app": "AWS::ECS::Cluster",
+                "crm-prod-edge": "AWS::CloudFront::Distribution",
+            }.get(stack, "AWS::KMS::Key"),
         ):
             template.has_resource_properties(
                 resource_type,
@@ -127,6 +137,8 @@ def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
         "crm-staging-dr",
         "crm-staging-primary",
         "crm-staging-dr-database",
+        "crm-staging-dr-app",
+        "crm-staging-edge",
     }
     staging = Template.from_json(
         json.loads((tmp_path / "cdk.out" / "crm-staging-primary.template.json").read_text())

@@ -50,7 +50,11 @@ SERVING = BASE | {
     [
         ("crm-prod-primary", SERVING),  # no replica secrets live here
         ("crm-prod-dr", SERVING | {"SecretsManagerReplicatesPlatformSecrets"}),
-        ("crm-prod-global", BASE),
+        # us-east-1: replicas of the origin-verify secrets, the alert topic, edge logs.
+        (
+            "crm-prod-global",
+            SERVING | {"SecretsManagerReplicatesPlatformSecrets"},
+        ),
     ],
 )
 def test_each_key_has_exactly_the_statements_its_region_needs(

@@ -20,7 +20,9 @@ from crm_platform.naming import Names
 from crm_platform.settings import Settings, load_settings
 from crm_platform.settings.loader import config_path
 from crm_platform.stacks.dr import DrStack
+from crm_platform.stacks.dr_app import DrAppStack
 from crm_platform.stacks.dr_database import DrDatabaseStack
+from crm_platform.stacks.edge import EdgeStack
 from crm_platform.stacks.global_ import GlobalStack
 from crm_platform.stacks.primary import PrimaryStack
 
@@ -59,8 +61,14 @@ def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     dr = DrStack(app, names.dr_stack, names=names)
     primary = PrimaryStack(app, names.primary_stack, names=names)
     primary.add_stack_dependency(dr, "the primary replicates secrets, objects and backups into DR")
+    primary.add_stack_dependency(global_, "the origin-verify secrets replicate into us-east-1")
     dr_database = DrDatabaseStack(app, names.dr_database_stack, names=names, dr=dr)
     dr_database.add_stack_dependency(primary, "the replica's source is the primary database")
+    dr_app = DrAppStack(app, names.dr_app_stack, names=names, dr=dr, replica=dr_database)
+    dr_app.add_stack_dependency(dr_database, "the DR tier points at the replica's endpoint")
+    edge = EdgeStack(app, names.edge_stack, names=names, global_=global_)
+    edge.add_stack_dependency(primary, "the origin-verify secrets and the PRIMARY origin")
+    edge.add_stack_dependency(dr_app, "the SECONDARY origin exists before viewers arrive")
     for key, value in (
         ("project", settings.project),
         ("environment", settings.environment),
@@ -68,7 +76,14 @@ def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     ):
         cdk.Tags.of(app).add(key, value)
     add_nag_packs(app)
-    return {"global": global_, "dr": dr, "primary": primary, "dr_database": dr_database}
+    return {
+        "global": global_,
+        "dr": dr,
+        "primary": primary,
+        "dr_database": dr_database,
+        "dr_app": dr_app,
+        "edge": edge,
+    }
 
 
 def main() -> None:

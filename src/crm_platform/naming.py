@@ -42,6 +42,14 @@ class Names:
     def dr_database_stack(self) -> str:
         return f"{self.prefix}-dr-database"
 
+    @property
+    def dr_app_stack(self) -> str:
+        return f"{self.prefix}-dr-app"
+
+    @property
+    def edge_stack(self) -> str:
+        return f"{self.prefix}-edge"
+
     # --- keys and secrets ---------------------------------------------------------------
     @property
     def kms_alias(self) -> str:
@@ -66,6 +74,19 @@ class Names:
     @property
     def cache_auth_secret(self) -> str:
         return f"{self.secrets_prefix}cache/auth-token"
+
+    @property
+    def app_secret(self) -> str:
+        return f"{self.secrets_prefix}app/app-secret"
+
+    def origin_secret(self, slot: str) -> str:
+        """One of the two origin-verify header slots (``a`` or ``b``)."""
+        return f"{self.secrets_prefix}edge/origin-verify-{slot}"
+
+    @property
+    def dr_stack_secret_names(self) -> tuple[str, ...]:
+        """The secrets whose DR replicas the DR tier reads (and failover makes writable)."""
+        return (self.db_secret, self.app_secret, self.encryption_key_secret)
 
     # --- database -----------------------------------------------------------------------
     @property
@@ -129,6 +150,38 @@ class Names:
     def backup_selection_tag(self) -> tuple[str, str]:
         """The tag AWS Backup selects by; put on the database and the attachment bucket."""
         return "backup-plan", f"{self.prefix}-daily"
+
+    # --- DNS and the traffic switch ------------------------------------------------------
+    @property
+    def domain(self) -> str:
+        return self.settings.domain.name
+
+    @property
+    def origin_domain(self) -> str:
+        """What CloudFront connects to; Route 53 failover picks the region behind it."""
+        return f"origin.{self.domain}"
+
+    def direct_origin_domain(self, region: str) -> str:
+        """One region's load balancer, whatever the switch says (probes, tests)."""
+        side = "primary" if region == self.settings.regions.primary else "dr"
+        return f"{side}.origin.{self.domain}"
+
+    @property
+    def public_url(self) -> str:
+        return f"https://{self.domain}"
+
+    @property
+    def switch_parameter(self) -> str:
+        """The durable traffic-switch state in the DR region: ``primary`` or ``dr``."""
+        return f"/{self.settings.project}/{self.settings.environment}/dr/traffic"
+
+    @property
+    def switch_alarm(self) -> str:
+        """The DR-region alarm whose data Route 53 reads to keep traffic on the primary."""
+        return f"{self.prefix}-serve-from-dr"
+
+    def alarm_prefix(self, region: str) -> str:
+        return self._regional(self.prefix, region) + "-"
 
     # --- compute ------------------------------------------------------------------------
     def ecs_cluster(self, region: str) -> str:

@@ -114,6 +114,10 @@ class Network(Construct):
             skip_checkov(handler, check, reason)
 
     @property
+    def public_subnets(self) -> ec2.SubnetSelection:
+        return ec2.SubnetSelection(subnet_group_name=PUBLIC)
+
+    @property
     def private_subnets(self) -> ec2.SubnetSelection:
         return ec2.SubnetSelection(subnet_group_name=PRIVATE)
 

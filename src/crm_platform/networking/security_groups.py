@@ -10,6 +10,7 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+HTTP_PORT = 80
 HTTPS_PORT = 443
 APP_PORT = 3000  # Twenty's server listens here
 POSTGRES_PORT = 5432
@@ -29,16 +30,24 @@ class TierSecurityGroups(Construct):
                 self, name, vpc=vpc, description=description, allow_all_outbound=False
             )
 
-        self.load_balancer = group("LoadBalancer", "Load balancer: HTTPS from CloudFront only")
+        self.load_balancer = group("LoadBalancer", "Load balancer: to the server tasks only")
+        # A referenced prefix list counts its maximum size (55 for CloudFront's) against
+        # the group's 60-rule quota, so each port gets a group of its own.
+        self.cloudfront_https = group("CloudFrontHttps", "Load balancer: HTTPS from CloudFront")
+        self.cloudfront_http = group("CloudFrontHttp", "Load balancer: HTTP from CloudFront")
         self.tasks = group("Tasks", "Twenty server and worker tasks")
         self.database = group("Database", "PostgreSQL: from the tasks only")
         self.cache = group("Cache", "Redis/Valkey: from the tasks only")
 
-        self.load_balancer.add_ingress_rule(
-            ec2.Peer.prefix_list(cloudfront_prefix_list_id),
-            ec2.Port.tcp(HTTPS_PORT),
-            "HTTPS from CloudFront origin-facing servers",
-        )
+        for sg, port, what in (
+            (self.cloudfront_https, HTTPS_PORT, "HTTPS"),
+            (self.cloudfront_http, HTTP_PORT, "HTTP (redirected to HTTPS)"),
+        ):
+            sg.add_ingress_rule(
+                ec2.Peer.prefix_list(cloudfront_prefix_list_id),
+                ec2.Port.tcp(port),
+                f"{what} from CloudFront origin-facing servers",
+            )
         self.load_balancer.add_egress_rule(
             self.tasks, ec2.Port.tcp(APP_PORT), "To the Twenty server tasks"
         )

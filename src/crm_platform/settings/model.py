@@ -130,6 +130,25 @@ class Alerts(Strict):
 
 class Domain(Strict):
     name: DomainName
+    # The public hosted zone that serves ``name`` (already delegated: DNS validation of
+    # the certificates and the records of the traffic switch are written into it).
+    hosted_zone_id: Annotated[
+        str, _pattern(v.HOSTED_ZONE_ID, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    ]
+
+
+class Twenty(Strict):
+    """Which Twenty release runs (server and worker are the same image)."""
+
+    image: Annotated[
+        str, _pattern(v.IMAGE_REPOSITORY, "an image repository such as twentycrm/twenty")
+    ] = "twentycrm/twenty"
+    # A full release tag; floating tags (latest, v2, v2.45) are refused so a rollback
+    # never redeploys whatever the tag points at today.
+    version: Annotated[
+        str,
+        _pattern(v.RELEASE_TAG, "a full release tag such as v2.45.6 (never latest, v2 or v2.45)"),
+    ] = "v2.45.6"
 
 
 class Database(Strict):
@@ -177,11 +196,27 @@ class TaskSize(Strict):
     desired_count: Annotated[int, Field(ge=1, le=100)]
 
 
+class Deployment(Strict):
+    """How a new server release takes traffic (ECS built-in blue/green)."""
+
+    strategy: Literal["blue_green", "linear", "canary"] = "blue_green"
+    # Both revisions keep running this long after all traffic moved (rollback window).
+    bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 10
+    # linear: share moved per step; canary: share of the first step.
+    step_percent: Annotated[float, Field(ge=0.1, le=100)] = 10
+    step_minutes: Annotated[int, Field(ge=0, le=1440)] = 5
+
+
 class Compute(Strict):
     server: TaskSize
     worker: TaskSize
     autoscaling_target_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
     autoscaling_max_tasks: Annotated[int, Field(ge=1, le=100)] = 6
+    # Second scaling signal: load-balancer requests per server task per minute.
+    requests_per_task_per_minute: Annotated[int, Field(ge=10, le=100000)] = 1000
+    # Twenty writes only to /tmp (uploads are buffered there) and $HOME (set to /tmp).
+    read_only_root_filesystem: bool = True
+    deployment: Deployment = Deployment()
 
 
 class Budget(Strict):
@@ -217,12 +252,41 @@ class Functions(Strict):
     reserve_concurrency: bool = False
 
 
+class OriginHeaderVersions(Strict):
+    # VersionId of each slot's secret value; set after `put-secret-value` so CloudFormation
+    # re-reads it (it never re-resolves an unchanged dynamic reference). null: AWSCURRENT.
+    a: Annotated[str, Field(pattern=r"^[0-9a-fA-F-]{32,64}$")] | None = None
+    b: Annotated[str, Field(pattern=r"^[0-9a-fA-F-]{32,64}$")] | None = None
+
+
+class OriginHeader(Strict):
+    """The header CloudFront adds and the load balancers require (two slots for rotation)."""
+
+    active: Literal["a", "b"] = "a"
+    versions: OriginHeaderVersions = OriginHeaderVersions()
+
+
+class Edge(Strict):
+    """CloudFront and WAF in us-east-1."""
+
+    # 100 has no edge locations in Japan or Singapore; 200 does.
+    price_class: Literal["PriceClass_200", "PriceClass_All"] = "PriceClass_200"
+    # Requests per client IP per five minutes before WAF blocks it (AWS minimum 10).
+    waf_rate_limit: Annotated[int, Field(ge=10, le=2_000_000_000)] = 2000
+    static_asset_ttl_seconds: Annotated[int, Field(ge=0, le=31_536_000)] = 3600
+    origin_header: OriginHeader = OriginHeader()
+
+
 class DisasterRecovery(Strict):
     # Recovery point objective: the replica-lag alarm fires above it. At least two of the
     # database's one-minute heartbeats (database/heartbeat.py, MIN_RPO_SECONDS), or an
     # idle source would look like a breach.
     rpo_seconds: Annotated[int, Field(ge=120, le=86400)] = 300
     rto_minutes: Annotated[int, Field(ge=1)] = 60
+    # pilot_light: the DR services exist at zero tasks; warm_standby: server tasks run
+    # (migrations off, read-only database) so failover skips the cold start.
+    posture: Literal["pilot_light", "warm_standby"] = "pilot_light"
+    warm_standby_server_tasks: Annotated[int, Field(ge=0, le=100)] = 1
 
 
 class Settings(Strict):
@@ -239,7 +303,9 @@ class Settings(Strict):
     database: Database = Database()
     cache: Cache = Cache()
     storage: Storage = Storage()
+    twenty: Twenty = Twenty()
     compute: Compute
+    edge: Edge = Edge()
     budget: Budget
     backup: Backup = Backup()
     functions: Functions = Functions()

@@ -13,6 +13,9 @@ from crm_platform.settings.model import RegionNetwork, Settings
 
 Problem = tuple[str, str]  # (field path, what is wrong and what is allowed)
 
+TWENTY_MIN_SERVER_MIB = 2048
+TWENTY_MIN_WORKER_MIB = 1024
+
 
 def problems(s: Settings) -> list[Problem]:
     """Every cross-field problem in ``s``; an empty list means the settings are usable."""
@@ -168,6 +171,24 @@ def _compute(s: Settings) -> Iterator[Problem]:
             )
     if s.compute.autoscaling_max_tasks < s.compute.server.desired_count:
         yield "compute.autoscaling_max_tasks", "must be at least compute.server.desired_count"
+    # Twenty's self-hosting docs: "at least 2GB of RAM. Insufficient memory can cause
+    # processes to crash" (docs.twenty.com, self-host, system requirements).
+    for name, floor in (("server", TWENTY_MIN_SERVER_MIB), ("worker", TWENTY_MIN_WORKER_MIB)):
+        if getattr(s.compute, name).memory_mib < floor:
+            yield (
+                f"compute.{name}.memory_mib",
+                f"Twenty needs at least {floor} MiB for its {name} (self-hosting docs: at least "
+                "2 GB of RAM); smaller tasks crash under load",
+            )
+    if s.dr.posture == "warm_standby":
+        if s.dr.warm_standby_server_tasks < 1:
+            yield (
+                "dr.warm_standby_server_tasks",
+                "warm standby needs at least one server task in DR (use posture: pilot_light "
+                "for none)",
+            )
+        elif s.dr.warm_standby_server_tasks > s.compute.autoscaling_max_tasks:
+            yield "dr.warm_standby_server_tasks", "must not exceed compute.autoscaling_max_tasks"
 
 
 def _backup(s: Settings) -> Iterator[Problem]:

@@ -37,6 +37,12 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[
 # S3 bucket naming rules (general purpose buckets), minus the dotted form which breaks TLS.
 BUCKET = re.compile(r"^(?!xn--)(?!sthree-)(?!.*-s3alias$)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
+HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+# Docker Hub "owner/name" or an ECR repository URI.
+IMAGE_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9._/-]*[a-z0-9](\.amazonaws\.com/[a-z0-9._/-]+)?$")
+# A full release tag: vMAJOR.MINOR.PATCH; no latest, no v2, no v2.45.
+RELEASE_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
+
 # Fargate task sizes: CPU units -> allowed memory (MiB).
 FARGATE_SIZES: dict[int, frozenset[int]] = {
     256: frozenset({512, 1024, 2048}),

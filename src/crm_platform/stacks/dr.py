@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from crm_platform.failover.switch import TrafficSwitch
 from crm_platform.naming import Names
 from crm_platform.stacks.regional import RegionalStack
 
@@ -11,7 +12,8 @@ from crm_platform.stacks.regional import RegionalStack
 class DrStack(RegionalStack):
     """The DR region's mirror of the primary's foundation (standby sizes, no source data).
 
-    The compute and edge tiers of the DR region join this stack in later issues.
+    It also holds the traffic switch (failover/switch.py), which the primary's PRIMARY
+    origin record depends on and which must live in the region that flips it.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, names: Names) -> None:
@@ -22,4 +24,13 @@ class DrStack(RegionalStack):
             names=names,
             side="dr",
             description=f"{names.prefix}: DR region foundation in {dr}",
+        )
+        # Before the primary: the primary's switch health check names this alarm.
+        self.switch = TrafficSwitch(
+            self,
+            "TrafficSwitch",
+            parameter_name=names.switch_parameter,
+            alarm_name=names.switch_alarm,
+            environment=names.prefix,
+            functions=self.functions,
         )

@@ -6,15 +6,19 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from crm_platform.backup.plan import BackupPlan
+from crm_platform.compute.application import AppSecrets as TaskSecrets
 from crm_platform.database.construct import PrimaryDatabase, ServiceRollTargets, ServiceSet
-from crm_platform.naming import Names
-from crm_platform.security.secrets import AppSecrets
+from crm_platform.edge.origin_records import OriginRecords
+from crm_platform.failover.switch import SwitchHealthCheck
+from crm_platform.naming import GLOBAL_REGION, Names
+from crm_platform.security.secrets import ORIGIN_SLOTS, AppSecrets, SecretNames
+from crm_platform.stacks.application import application_tier
 from crm_platform.stacks.regional import RegionalStack
 from crm_platform.storage.construct import ReplicationTarget
 
 
 class PrimaryStack(RegionalStack):
-    """The regional foundation plus secrets, the database and the backup plan."""
+    """The regional foundation plus secrets, the database, backups and Twenty itself."""
 
     def __init__(self, scope: Construct, construct_id: str, *, names: Names) -> None:
         s = names.settings
@@ -35,10 +39,15 @@ class PrimaryStack(RegionalStack):
             self,
             "Secrets",
             key=self.key,
-            db_secret_name=names.db_secret,
-            encryption_key_secret_name=names.encryption_key_secret,
+            names=SecretNames(
+                database=names.db_secret,
+                app_secret=names.app_secret,
+                encryption_key=names.encryption_key_secret,
+                origin_verify={slot: names.origin_secret(slot) for slot in ORIGIN_SLOTS},
+            ),
             dr_region=s.regions.dr,
-            dr_key_alias=names.kms_alias,
+            edge_region=GLOBAL_REGION,
+            key_alias=names.kms_alias,
         )
         self.database = PrimaryDatabase(
             self,
@@ -83,3 +92,32 @@ class PrimaryStack(RegionalStack):
             functions=self.functions,
         )
         cdk.Tags.of(self.attachments.bucket).add(*names.backup_selection_tag)
+        self.application = application_tier(
+            self,
+            names=names,
+            side="primary",
+            foundation=self,
+            secrets=TaskSecrets(
+                database=self.secrets.database,
+                app_secret=self.secrets.app_secret,
+                encryption_key=self.secrets.encryption_key,
+                cache_token=self.cache.auth_token,
+            ),
+            database_host=self.database.instance.db_instance_endpoint_address,
+        )
+        # The origin-verify secrets must exist before the listener rule resolves them.
+        for secret in self.secrets.origin_verify.values():
+            self.application.origin.production_rule.node.add_dependency(secret)
+        switch = SwitchHealthCheck(
+            self, "TrafficSwitch", dr_region=s.regions.dr, alarm_name=names.switch_alarm
+        )
+        self.origin_records = OriginRecords(
+            self,
+            "OriginRecords",
+            zone_id=s.domain.hosted_zone_id,
+            origin_name=names.origin_domain,
+            direct_name=names.direct_origin_domain(s.regions.primary),
+            load_balancer=self.application.origin.load_balancer,
+            failover="PRIMARY",
+            health_check_id=switch.health_check_id,
+        )

@@ -87,15 +87,15 @@ class RegionalStack(PlatformStack):
             security_group=self.security_groups.cache,
             key=self.key,
         )
-        access_logs = AccessLogBucket(
+        self.access_logs = AccessLogBucket(
             self, "AccessLogs", bucket_name=names.access_logs_bucket(region)
-        )
+        ).bucket
         self.attachments = AttachmentBucket(
             self,
             "Attachments",
             bucket_name=names.attachments_bucket_in(region),
             key=self.key,
-            access_logs=access_logs.bucket,
+            access_logs=self.access_logs,
             cors_origin=f"https://{s.domain.name}",
             noncurrent_version_expiration_days=s.storage.noncurrent_version_expiration_days,
             replicate_to=replicate_attachments_to,

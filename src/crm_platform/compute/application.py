@@ -1,0 +1,390 @@
+"""Twenty in one region: cluster, roles, server and worker, the origin load balancer, alarms.
+
+The primary and the DR region build the same thing from different inputs: the DR side
+points at the DR replica of the database, the DR cache and the DR bucket, never
+migrates, never registers cron jobs and starts at pilot light (zero tasks) or warm
+standby (server tasks only, read-only database) — the failover raises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.compute import wrapper
+from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
+from crm_platform.compute.services import Capacity, ServerService, WorkerService
+from crm_platform.compute.task import SERVER_COMMAND, WORKER_COMMAND, TaskSpec, TwentyTask
+from crm_platform.database import heartbeat
+from crm_platform.monitoring.alerts import notify
+from crm_platform.networking.security_groups import APP_PORT, POSTGRES_PORT, REDIS_PORT
+from crm_platform.settings.model import Compute
+
+# What Twenty's entrypoint prints when `upgrade` fails and it starts the server anyway
+# (and the message of releases that stop instead); either means a half-migrated schema.
+UPGRADE_FAILED_PATTERNS = ("Upgrade completed with errors", "Upgrade failed")
+METRIC_NAMESPACE = "crm-platform/Twenty"
+
+
+@dataclass(frozen=True)
+class AppSecrets:
+    """The secrets every Twenty task reads, as seen from its own region."""
+
+    database: sm.ISecret  # JSON: username, password (rotated)
+    app_secret: sm.ISecret  # APP_SECRET
+    encryption_key: sm.ISecret  # ENCRYPTION_KEY
+    cache_token: sm.ISecret  # the region's own cache AUTH token
+
+
+@dataclass(frozen=True)
+class Backends:
+    """Where this region's Twenty finds its data."""
+
+    database_host: str
+    database_name: str
+    cache_host: str
+    bucket_name: str
+    bucket_arn: str
+
+
+@dataclass(frozen=True)
+class Role:
+    """How this region runs: the primary migrates and beats; DR does neither."""
+
+    migrations: bool
+    cron_registration: bool
+    heartbeat: bool
+    server: Capacity
+    worker: Capacity
+
+
+class TwentyApplication(Construct):
+    """Everything that runs Twenty in one region; ``origin`` is what CloudFront reaches."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: AppNames,
+        config: Compute,
+        image: ecs.ContainerImage,
+        role: Role,
+        vpc: ec2.IVpc,
+        public_subnets: ec2.SubnetSelection,
+        private_subnets: ec2.SubnetSelection,
+        groups: AppSecurityGroups,
+        key: kms.IKey,
+        alerts: sns.ITopic,
+        zone: route53.IHostedZone,
+        origin_names: OriginNames,
+        origin_header_values: list[str],
+        access_logs: s3.IBucket,
+        secrets: AppSecrets,
+        backends: Backends,
+        public_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        region = cdk.Stack.of(self).region
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            cluster_name=names.cluster,
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENHANCED,
+        )
+        task_role, execution_role = self._roles(key, backends, secrets)
+        environment = {
+            "NODE_PORT": str(APP_PORT),
+            "SERVER_URL": public_url,
+            "STORAGE_TYPE": "S_3",
+            "STORAGE_S3_REGION": region,
+            "STORAGE_S3_NAME": backends.bucket_name,
+            "PG_HOST": backends.database_host,
+            "PG_PORT": str(POSTGRES_PORT),
+            "PG_DATABASE": backends.database_name,
+            "REDIS_HOST": backends.cache_host,
+            "REDIS_PORT": str(REDIS_PORT),
+            "RDS_CA_BUNDLE_URL": wrapper.rds_ca_bundle_url(region),
+            "HEARTBEAT_DATABASE": heartbeat.HEARTBEAT_DATABASE,
+        }
+        task_secrets = {
+            "PG_USER": ecs.Secret.from_secrets_manager(secrets.database, "username"),
+            "PG_PASSWORD": ecs.Secret.from_secrets_manager(secrets.database, "password"),
+            "REDIS_TOKEN": ecs.Secret.from_secrets_manager(secrets.cache_token),
+            "APP_SECRET": ecs.Secret.from_secrets_manager(secrets.app_secret),
+            "ENCRYPTION_KEY": ecs.Secret.from_secrets_manager(secrets.encryption_key),
+        }
+
+        def flag(on: bool) -> str:
+            return "false" if on else "true"
+
+        server_env = {
+            **environment,
+            "DISABLE_DB_MIGRATIONS": flag(role.migrations),
+            "DISABLE_CRON_JOBS_REGISTRATION": flag(role.cron_registration),
+        }
+        if role.heartbeat:
+            server_env["HEARTBEAT_SETUP_SQL"] = heartbeat.SETUP_SQL
+        worker_env = {
+            **environment,
+            "DISABLE_DB_MIGRATIONS": "true",
+            "DISABLE_CRON_JOBS_REGISTRATION": "true",
+        }
+        common = {
+            "image": image,
+            "secrets": task_secrets,
+            "task_role": task_role,
+            "execution_role": execution_role,
+            "key": key,
+            "read_only_root_filesystem": config.read_only_root_filesystem,
+        }
+        self.server_task = TwentyTask(
+            self,
+            "ServerTask",
+            spec=TaskSpec("server", names.server_family, config.server, SERVER_COMMAND,
+                          server_env, APP_PORT),
+            **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+        self.worker_task = TwentyTask(
+            self,
+            "WorkerTask",
+            spec=TaskSpec("worker", names.worker_family, config.worker, WORKER_COMMAND,
+                          worker_env, None),
+            **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+        self._allow_logs(self.server_task, self.worker_task)
+        self.origin = OriginLoadBalancer(
+            self,
+            "Origin",
+            vpc=vpc,
+            public_subnets=public_subnets,
+            https_from_cloudfront=groups.cloudfront_https,
+            http_from_cloudfront=groups.cloudfront_http,
+            to_tasks=groups.load_balancer,
+            zone=zone,
+            names=origin_names,
+            origin_header_values=origin_header_values,
+            access_logs=access_logs,
+        )
+        self.rollback_alarms = self._rollback_alarms(names, alerts)
+        self.server = ServerService(
+            self,
+            "Server",
+            service_name=names.server_service,
+            cluster=self.cluster,
+            task=self.server_task,
+            subnets=private_subnets,
+            security_group=groups.tasks,
+            origin=self.origin,
+            capacity=role.server,
+            deployment=config.deployment,
+            rollback_alarm_names=[a.alarm_name for a in self.rollback_alarms],
+            cpu_target_percent=config.autoscaling_target_cpu_percent,
+            requests_per_task_per_minute=config.requests_per_task_per_minute,
+        )
+        for alarm in self.rollback_alarms:
+            self.server.service.node.add_dependency(alarm)
+        self.worker = WorkerService(
+            self,
+            "Worker",
+            service_name=names.worker_service,
+            cluster=self.cluster,
+            task=self.worker_task,
+            subnets=private_subnets,
+            security_group=groups.tasks,
+            capacity=role.worker,
+        )
+
+    def _roles(
+        self, key: kms.IKey, backends: Backends, secrets: AppSecrets
+    ) -> tuple[iam.Role, iam.IRole]:
+        """Twenty's task role: its bucket and key, nothing else. Execution: pull, logs, secrets."""
+        task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Twenty (server and worker): read and write its attachment bucket",
+        )
+        region = cdk.Stack.of(self).region
+        bucket_policy = iam.ManagedPolicy(
+            self,
+            "TaskPolicy",
+            description="Twenty's attachments: objects of its one bucket, through its one key",
+            roles=[task_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListTheBucket",
+                    actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                    resources=[backends.bucket_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ObjectsOfTheBucket",
+                    actions=[
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
+                    resources=[f"{backends.bucket_arn}/*"],
+                ),
+                iam.PolicyStatement(
+                    sid="BucketKeyThroughS3",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                ),
+            ],
+        )
+        acknowledge(
+            bucket_policy,
+            f"AwsSolutions-IAM5[Resource::{backends.bucket_arn}/*]",
+            "Twenty stores every attachment under keys it chooses; the wildcard is the "
+            "object part of its one bucket",
+        )
+        execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="ECS: pull Twenty's image, write its logs, read exactly its secrets",
+        )
+
+        def arn(secret: sm.ISecret) -> str:
+            # A replica imported by name has no full ARN; match its six-character suffix.
+            return secret.secret_full_arn or f"{secret.secret_arn}-??????"
+
+        self.execution_policy = iam.ManagedPolicy(
+            self,
+            "ExecutionPolicy",
+            description="Exactly what ECS needs to start Twenty's tasks",
+            roles=[execution_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadTwentysSecrets",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=sorted(
+                        {
+                            arn(s)
+                            for s in (
+                                secrets.database,
+                                secrets.app_secret,
+                                secrets.encryption_key,
+                                secrets.cache_token,
+                            )
+                        }
+                    ),
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptSecretsThroughSecretsManager",
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                    },
+                ),
+            ],
+        )
+        # The policy above (plus the log statement added once the groups exist) is
+        # complete: CDK's automatic grants would add an inline policy next to it.
+        return task_role, execution_role.without_policy_updates()
+
+    def _allow_logs(self, *tasks: TwentyTask) -> None:
+        self.execution_policy.add_statements(
+            iam.PolicyStatement(
+                sid="WriteTaskLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                # A log group's ARN attribute already ends in ":*" (its streams).
+                resources=[t.log_group.log_group_arn for t in tasks],
+            )
+        )
+
+    def _rollback_alarms(self, names: AppNames, alerts: sns.ITopic) -> list[cloudwatch.Alarm]:
+        """Alarms that roll a server deployment back (and page): errors, failed upgrade."""
+        lb = self.origin.load_balancer.load_balancer_full_name
+        errors = notify(
+            cloudwatch.Alarm(
+                self,
+                "Server5xx",
+                alarm_name=names.alarm("server-5xx"),
+                alarm_description="More than 10 server errors (5XX from the tasks) per minute",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/ApplicationELB",
+                    metric_name="HTTPCode_Target_5XX_Count",
+                    # The load balancer's ARN suffix: the seed's target-group name made its
+                    # alarm unable to fire.
+                    dimensions_map={"LoadBalancer": lb},
+                    statistic="Sum",
+                    period=cdk.Duration.minutes(1),
+                ),
+                threshold=10,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            alerts,
+        )
+        failed_upgrade = logs.MetricFilter(
+            self,
+            "UpgradeFailedFilter",
+            log_group=self.server_task.log_group,
+            filter_pattern=logs.FilterPattern.any_term(*UPGRADE_FAILED_PATTERNS),
+            metric_namespace=METRIC_NAMESPACE,
+            metric_name="UpgradeFailed",
+            metric_value="1",
+            dimensions=None,
+        )
+        upgrade = notify(
+            cloudwatch.Alarm(
+                self,
+                "UpgradeFailed",
+                alarm_name=names.alarm("upgrade-failed"),
+                alarm_description=(
+                    "Twenty's database upgrade failed and the server started anyway: the "
+                    "schema may be half-migrated (see docs/emergency-recovery.md)"
+                ),
+                metric=failed_upgrade.metric(statistic="Sum", period=cdk.Duration.minutes(1)),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            alerts,
+        )
+        return [errors, upgrade]
+
+
+@dataclass(frozen=True)
+class AppNames:
+    """The names one region's application tier is built under."""
+
+    cluster: str
+    server_service: str
+    worker_service: str
+    server_family: str
+    worker_family: str
+    alarm_prefix: str
+
+    def alarm(self, what: str) -> str:
+        return f"{self.alarm_prefix}{what}"
+
+
+@dataclass(frozen=True)
+class AppSecurityGroups:
+    load_balancer: ec2.ISecurityGroup
+    cloudfront_https: ec2.ISecurityGroup
+    cloudfront_http: ec2.ISecurityGroup
+    tasks: ec2.ISecurityGroup

@@ -1,0 +1,160 @@
+"""The region's origin: an internet-facing ALB that only CloudFront can use.
+
+Two locks on the door, because the CloudFront origin-facing prefix list admits *every*
+CloudFront distribution, not only ours:
+
+- security groups admit only that prefix list (one group per port: a referenced prefix
+  list counts its maximum size, 55, against the 60-rule quota of a group);
+- the HTTPS listener forwards only requests that carry the origin-verify header
+  CloudFront adds; anything else gets 403. The header's value is generated in Secrets
+  Manager and reaches the template only as a dynamic reference. Two slots (a and b) are
+  both accepted, so a rotation changes the inactive slot, deploys the load balancers,
+  then switches CloudFront (README, "Rotating the origin secret").
+
+No Route 53 health checker is admitted and no header-less health path is served: ECS's
+blue/green swaps the production rule between the two target groups at each deployment,
+so any extra rule forwarding to a fixed group would go stale; origin health is watched
+from inside the region (target and task alarms) and from the DR region's probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.networking.security_groups import APP_PORT, HTTP_PORT, HTTPS_PORT
+
+ORIGIN_HEADER = "X-Origin-Verify"
+TLS_POLICY = elbv2.SslPolicy.RECOMMENDED_TLS  # ELBSecurityPolicy-TLS13-1-2-2021-06
+HEALTH_PATH = "/healthz"
+# Below Twenty's keep-alive (SERVER_KEEP_ALIVE_TIMEOUT_MS, 65 s) so the balancer, not
+# Node, closes idle connections.
+IDLE_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class OriginNames:
+    """The DNS names the certificate covers: what CloudFront validates and what probes use."""
+
+    origin: str  # origin.<domain>: CloudFront's origin, switched by Route 53 failover
+    public: str  # <domain>: the viewer's Host header, forwarded to the origin
+    direct: str  # <side>.origin.<domain>: this region's balancer, always
+
+
+class OriginLoadBalancer(Construct):
+    """ALB, certificate, listeners and the two target groups blue/green alternates between."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        public_subnets: ec2.SubnetSelection,
+        https_from_cloudfront: ec2.ISecurityGroup,
+        http_from_cloudfront: ec2.ISecurityGroup,
+        to_tasks: ec2.ISecurityGroup,
+        zone: route53.IHostedZone,
+        names: OriginNames,
+        origin_header_values: list[str],
+        access_logs: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.certificate = acm.Certificate(
+            self,
+            "Certificate",
+            domain_name=names.origin,
+            subject_alternative_names=[names.public, names.direct],
+            validation=acm.CertificateValidation.from_dns(zone),
+        )
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            vpc_subnets=public_subnets,
+            internet_facing=True,
+            security_group=to_tasks,
+            deletion_protection=True,
+            drop_invalid_header_fields=True,
+            idle_timeout=cdk.Duration.seconds(IDLE_TIMEOUT_SECONDS),
+            http2_enabled=True,
+        )
+        self.load_balancer.add_security_group(https_from_cloudfront)
+        self.load_balancer.add_security_group(http_from_cloudfront)
+        self.load_balancer.log_access_logs(access_logs, prefix="alb")
+        self.https = self.load_balancer.add_listener(
+            "Https",
+            port=HTTPS_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.certificate)],
+            ssl_policy=TLS_POLICY,
+            open=False,
+            default_action=elbv2.ListenerAction.fixed_response(
+                403, content_type="text/plain", message_body="Forbidden"
+            ),
+        )
+        http = self.load_balancer.add_listener(
+            "Http",
+            port=HTTP_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            open=False,
+            default_action=elbv2.ListenerAction.redirect(
+                protocol="HTTPS", port=str(HTTPS_PORT), permanent=True
+            ),
+        )
+        acknowledge(
+            http,
+            "NIST.800.53.R5-ELBv2ACMCertificateRequired",
+            "Port 80 only redirects to HTTPS and never serves content; the HTTPS listener "
+            "carries the ACM certificate",
+        )
+        self.blue, self.green = (self._target_group(vpc, colour) for colour in ("Blue", "Green"))
+        self.production_rule = elbv2.ApplicationListenerRule(
+            self,
+            "FromCloudFront",
+            listener=self.https,
+            priority=10,
+            conditions=[elbv2.ListenerCondition.http_header(ORIGIN_HEADER, origin_header_values)],
+            action=elbv2.ListenerAction.forward([self.blue]),
+        )
+        self._acknowledge()
+
+    def _target_group(self, vpc: ec2.IVpc, colour: str) -> elbv2.ApplicationTargetGroup:
+        return elbv2.ApplicationTargetGroup(
+            self,
+            colour,
+            vpc=vpc,
+            port=APP_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            deregistration_delay=cdk.Duration.seconds(30),
+            health_check=elbv2.HealthCheck(
+                path=HEALTH_PATH,
+                healthy_http_codes="200",
+                interval=cdk.Duration.seconds(15),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+            ),
+        )
+
+    def _acknowledge(self) -> None:
+        cloudfront_only = (
+            "Internet-facing so CloudFront can reach it, but its security groups admit only "
+            "the CloudFront origin-facing prefix list and the listener requires the secret "
+            "origin header; WAF runs on the CloudFront distribution"
+        )
+        acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled", cloudfront_only)
+        skip_checkov(
+            self.load_balancer,
+            "CKV2_AWS_28",
+            "WAF (CLOUDFRONT scope) protects the only path to this balancer: CloudFront",
+        )

@@ -1,0 +1,247 @@
+"""The two ECS services: the server behind the load balancer, the worker behind nothing.
+
+**Server: ECS built-in blue/green** (strategy from configuration: all at once, linear or
+canary), chosen now because the deployment controller shapes the service. CodeDeploy-
+controlled services "only [accept] the desired count, deployment configuration, health
+check grace period, ..." through UpdateService — a new task definition needs a CodeDeploy
+deployment — and cannot use the circuit breaker; the roll after a password rotation
+forces new deployments, which those services refuse. ECS blue/green keeps ECS as the
+controller: UpdateService and forced deployments work, the previous revision stays up for
+the bake time, and CloudWatch alarms (``rollback_alarms``) roll a deployment back. The
+deployment circuit breaker is documented for rolling updates, so it is not relied on for
+the server (docs/decisions.md, "Blue/green by ECS").
+
+**Scaling** follows two signals: CPU (the seed's 70 %) and requests per task. ECS swaps
+the production listener rule between two target groups at every deployment, so the usual
+``ALBRequestCountPerTarget`` (bound to one target group) would go blind after the first
+release; the request signal is the balancer's own ``RequestCount`` divided by the
+service's running tasks (metric math in the target-tracking policy).
+
+**Worker**: rolling deployments with the circuit breaker (rollback on), no load balancer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.compute.load_balancer import OriginLoadBalancer
+from crm_platform.compute.task import TwentyTask
+from crm_platform.networking.security_groups import APP_PORT
+from crm_platform.settings.model import Deployment
+
+_STRATEGIES = {
+    "blue_green": ecs.DeploymentStrategy.BLUE_GREEN,
+    "linear": ecs.DeploymentStrategy.LINEAR,
+    "canary": ecs.DeploymentStrategy.CANARY,
+}
+SCALE_IN_COOLDOWN = cdk.Duration.minutes(5)
+SCALE_OUT_COOLDOWN = cdk.Duration.minutes(1)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Task counts of one service in one region (DR starts low and is raised by failover)."""
+
+    desired: int
+    minimum: int
+    maximum: int
+
+
+class ServerService(Construct):
+    """The Twenty server: private subnets, no public IP, blue/green behind ``origin``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service_name: str,
+        cluster: ecs.ICluster,
+        task: TwentyTask,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        origin: OriginLoadBalancer,
+        capacity: Capacity,
+        deployment: Deployment,
+        rollback_alarm_names: list[str],
+        cpu_target_percent: int,
+        requests_per_task_per_minute: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        shift = ecs.TrafficShiftConfig(
+            step_percent=deployment.step_percent,
+            step_bake_time=cdk.Duration.minutes(deployment.step_minutes),
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            service_name=service_name,
+            cluster=cluster,
+            task_definition=task.definition,
+            desired_count=capacity.desired,
+            vpc_subnets=subnets,
+            security_groups=[security_group],
+            assign_public_ip=False,
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            deployment_strategy=_STRATEGIES[deployment.strategy],
+            bake_time=cdk.Duration.minutes(deployment.bake_minutes),
+            linear_configuration=shift if deployment.strategy == "linear" else None,
+            canary_configuration=shift if deployment.strategy == "canary" else None,
+            deployment_alarms=ecs.DeploymentAlarmConfig(
+                alarm_names=rollback_alarm_names,
+                behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
+            ),
+            health_check_grace_period=cdk.Duration.minutes(5),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            enable_execute_command=False,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        target = self.service.load_balancer_target(
+            container_name=task.spec.role,
+            container_port=APP_PORT,
+            alternate_target=ecs.AlternateTarget(
+                "Alternate",
+                alternate_target_group=origin.green,
+                production_listener=ecs.ListenerRuleConfiguration.application_listener_rule(
+                    origin.production_rule
+                ),
+            ),
+        )
+        target.attach_to_application_target_group(origin.blue)
+        self.scaling = self._scaling(
+            capacity, cpu_target_percent, requests_per_task_per_minute, origin, cluster
+        )
+        self._acknowledge()
+
+    def _scaling(
+        self,
+        capacity: Capacity,
+        cpu_target: int,
+        requests_per_task: int,
+        origin: OriginLoadBalancer,
+        cluster: ecs.ICluster,
+    ) -> ecs.ScalableTaskCount:
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=capacity.minimum, max_capacity=capacity.maximum
+        )
+        scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=cpu_target,
+            scale_in_cooldown=SCALE_IN_COOLDOWN,
+            scale_out_cooldown=SCALE_OUT_COOLDOWN,
+        )
+        target = scaling.node.find_child("Target")
+        assert isinstance(target, autoscaling.ScalableTarget)
+        lb = origin.load_balancer.load_balancer_full_name
+        metric = autoscaling.CfnScalingPolicy
+        autoscaling.CfnScalingPolicy(
+            self,
+            "RequestsPerTask",
+            policy_name=f"{cdk.Names.unique_id(self)}-requests",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=target.scalable_target_id,
+            target_tracking_scaling_policy_configuration=metric.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=requests_per_task,
+                scale_in_cooldown=SCALE_IN_COOLDOWN.to_seconds(),
+                scale_out_cooldown=SCALE_OUT_COOLDOWN.to_seconds(),
+                customized_metric_specification=metric.CustomizedMetricSpecificationProperty(
+                    metrics=[
+                        _query("requests", "AWS/ApplicationELB", "RequestCount", "Sum",
+                               {"LoadBalancer": lb}),
+                        _query("tasks", "ECS/ContainerInsights", "RunningTaskCount", "Average",
+                               {"ClusterName": cluster.cluster_name,
+                                "ServiceName": self.service.service_name}),
+                        metric.TargetTrackingMetricDataQueryProperty(
+                            id="per_task",
+                            expression="requests / IF(tasks > 0, tasks, 1)",
+                            label="Requests per running server task per minute",
+                            return_data=True,
+                        ),
+                    ]
+                ),
+            ),
+        )  # fmt: skip
+        return scaling
+
+    def _acknowledge(self) -> None:
+        acknowledge(
+            self.service.node.find_child("AlternateRole"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "AmazonECSInfrastructureRolePolicyForLoadBalancers]",
+            "ECS blue/green swaps listener rules and target groups with this AWS-managed "
+            "policy, the one ECS documents for its infrastructure role",
+        )
+        acknowledge(
+            self.service,
+            "Annotation::@aws-cdk/aws-ecs:shouldUseCircuitBreaker",
+            "ECS documents the circuit breaker for rolling updates; this blue/green service "
+            "rolls back on its CloudWatch alarms and keeps the old revision for the bake time",
+        )
+
+
+def _query(
+    query_id: str, namespace: str, name: str, stat: str, dimensions: dict[str, str]
+) -> autoscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty:
+    policy = autoscaling.CfnScalingPolicy
+    return policy.TargetTrackingMetricDataQueryProperty(
+        id=query_id,
+        return_data=False,
+        metric_stat=policy.TargetTrackingMetricStatProperty(
+            stat=stat,
+            metric=policy.TargetTrackingMetricProperty(
+                namespace=namespace,
+                metric_name=name,
+                dimensions=[
+                    policy.TargetTrackingMetricDimensionProperty(name=k, value=v)
+                    for k, v in dimensions.items()
+                ],
+            ),
+        ),
+    )
+
+
+class WorkerService(Construct):
+    """The Twenty worker: rolling deployments, circuit breaker with rollback, no port."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service_name: str,
+        cluster: ecs.ICluster,
+        task: TwentyTask,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        capacity: Capacity,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            service_name=service_name,
+            cluster=cluster,
+            task_definition=task.definition,
+            desired_count=capacity.desired,
+            vpc_subnets=subnets,
+            security_groups=[security_group],
+            assign_public_ip=False,
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            deployment_strategy=ecs.DeploymentStrategy.ROLLING,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            enable_execute_command=False,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        self.scaling = self.service.auto_scale_task_count(
+            min_capacity=capacity.minimum, max_capacity=capacity.maximum
+        )

@@ -1,0 +1,120 @@
+"""Build the application tier of one region from its foundation (used by primary and DR)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_route53 as route53
+from constructs import Construct
+
+from crm_platform.compute.application import (
+    AppNames,
+    AppSecrets,
+    AppSecurityGroups,
+    Backends,
+    Role,
+    TwentyApplication,
+)
+from crm_platform.compute.load_balancer import OriginNames
+from crm_platform.compute.services import Capacity
+from crm_platform.naming import Names
+from crm_platform.security.secrets import ORIGIN_SLOTS
+from crm_platform.stacks.regional import RegionalStack
+
+Side = Literal["primary", "dr"]
+
+
+def role_for(names: Names, side: Side) -> Role:
+    """The primary migrates, registers cron jobs and beats; DR starts at its posture."""
+    s = names.settings
+    c = s.compute
+    if side == "primary":
+        return Role(
+            migrations=True,
+            cron_registration=True,
+            heartbeat=True,
+            server=Capacity(
+                c.server.desired_count, c.server.desired_count, c.autoscaling_max_tasks
+            ),
+            worker=Capacity(c.worker.desired_count, c.worker.desired_count, c.worker.desired_count),
+        )
+    warm = s.dr.warm_standby_server_tasks if s.dr.posture == "warm_standby" else 0
+    return Role(
+        migrations=False,
+        cron_registration=False,
+        heartbeat=False,
+        server=Capacity(warm, warm, c.autoscaling_max_tasks),
+        # The worker writes on every job: never against a read-only replica.
+        worker=Capacity(0, 0, c.worker.desired_count),
+    )
+
+
+def origin_header_values(names: Names) -> list[str]:
+    """Both slots, as dynamic references (a version id pins a rotated value)."""
+    versions = names.settings.edge.origin_header.versions
+    return [
+        cdk.SecretValue.secrets_manager(
+            names.origin_secret(slot), version_id=getattr(versions, slot)
+        ).unsafe_unwrap()
+        for slot in ORIGIN_SLOTS
+    ]
+
+
+def application_tier(
+    scope: Construct,
+    *,
+    names: Names,
+    side: Side,
+    foundation: RegionalStack,
+    secrets: AppSecrets,
+    database_host: str,
+) -> TwentyApplication:
+    s = names.settings
+    region = foundation.region
+    zone = route53.HostedZone.from_hosted_zone_id(scope, "Zone", s.domain.hosted_zone_id)
+    groups = foundation.security_groups
+    return TwentyApplication(
+        scope,
+        "Twenty",
+        names=AppNames(
+            cluster=names.ecs_cluster(region),
+            server_service=names.server_service,
+            worker_service=names.worker_service,
+            server_family=names.task_family("server"),
+            worker_family=names.task_family("worker"),
+            alarm_prefix=names.alarm_prefix(region),
+        ),
+        config=s.compute,
+        image=ecs.ContainerImage.from_registry(f"{s.twenty.image}:{s.twenty.version}"),
+        role=role_for(names, side),
+        vpc=foundation.network.vpc,
+        public_subnets=foundation.network.public_subnets,
+        private_subnets=foundation.network.private_subnets,
+        groups=AppSecurityGroups(
+            load_balancer=groups.load_balancer,
+            cloudfront_https=groups.cloudfront_https,
+            cloudfront_http=groups.cloudfront_http,
+            tasks=groups.tasks,
+        ),
+        key=foundation.key,
+        alerts=foundation.alerts,
+        zone=zone,
+        origin_names=OriginNames(
+            origin=names.origin_domain,
+            public=names.domain,
+            direct=names.direct_origin_domain(region),
+        ),
+        origin_header_values=origin_header_values(names),
+        access_logs=foundation.access_logs,
+        secrets=secrets,
+        backends=Backends(
+            database_host=database_host,
+            database_name=names.db_name,
+            cache_host=foundation.cache.endpoint_address,
+            bucket_name=names.attachments_bucket_in(region),
+            bucket_arn=f"arn:aws:s3:::{names.attachments_bucket_in(region)}",
+        ),
+        public_url=names.public_url,
+    )

@@ -1,0 +1,125 @@
+"""The task wrapper, run for real under /bin/sh with stand-ins for curl, psql and Twenty."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from crm_platform.compute.wrapper import entry_point
+
+BASE = {
+    "PG_HOST": "db.example.internal",
+    "PG_PORT": "5432",
+    "PG_DATABASE": "twenty",
+    "PG_USER": "twenty_admin",
+    "PG_PASSWORD": "Abc123xyz",
+    "REDIS_HOST": "cache.example.internal",
+    "REDIS_PORT": "6379",
+    "REDIS_TOKEN": "Tok3n",
+    "RDS_CA_BUNDLE_URL": "https://truststore.pki.rds.amazonaws.com/ap-northeast-1/ap-northeast-1-bundle.pem",
+    "HEARTBEAT_DATABASE": "postgres",
+}
+
+
+def stub(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def bin_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    # curl: write a certificate to the --output path; log the URL it was asked for.
+    stub(
+        folder,
+        "curl",
+        'while [ $# -gt 0 ]; do case "$1" in --output) out="$2"; shift;; https://*) url="$1";; esac;'
+        ' shift; done\necho "$url" > "$LOG_DIR/curl"\n'
+        'printf -- "-----BEGIN CERTIFICATE-----\\nx\\n-----END CERTIFICATE-----\\n" > "$out"\n',
+    )
+    stub(folder, "psql", 'cat > "$LOG_DIR/psql.sql"; echo "$@" > "$LOG_DIR/psql.args"\n')
+    # Twenty's entrypoint: print what it was given, as the real one would hand it on.
+    stub(
+        folder,
+        "entrypoint",
+        'env | sort > "$LOG_DIR/env"; echo "$@" > "$LOG_DIR/argv"\n',
+    )
+    return folder
+
+
+def run(bin_dir: Path, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "LOG_DIR": str(tmp_path),
+        "TWENTY_ENTRYPOINT": str(bin_dir / "entrypoint"),
+        "RDS_CA_BUNDLE_PATH": str(tmp_path / "ca.pem"),
+        **BASE,
+        **extra,
+    }
+    return subprocess.run(
+        [*entry_point(), "node", "dist/main"], env=env, capture_output=True, text=True, check=False
+    )
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    lines = (tmp_path / "env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_urls_are_composed_from_the_secret_fields_and_tls_verifies(
+    bin_dir: Path, tmp_path: Path
+) -> None:
+    done = run(bin_dir, tmp_path)
+    assert done.returncode == 0, done.stderr
+    env = environment(tmp_path)
+    assert (
+        env["PG_DATABASE_URL"]
+        == "postgres://twenty_admin:Abc123xyz@db.example.internal:5432/twenty"
+    )
+    assert env["REDIS_URL"] == "rediss://:Tok3n@cache.example.internal:6379"
+    assert env["PGSSLMODE"] == "verify-full"
+    assert env["PGSSLROOTCERT"] == env["NODE_EXTRA_CA_CERTS"] == str(tmp_path / "ca.pem")
+    assert "BEGIN CERTIFICATE" in (tmp_path / "ca.pem").read_text()
+    assert (tmp_path / "curl").read_text().strip() == BASE["RDS_CA_BUNDLE_URL"]
+    # The image's command is handed on untouched; the raw secrets are not.
+    assert (tmp_path / "argv").read_text().strip() == "node dist/main"
+    assert "PG_PASSWORD" not in env and "REDIS_TOKEN" not in env
+    assert "?" not in env["PG_DATABASE_URL"]  # older entrypoints split the URL with awk
+
+
+def test_heartbeat_is_installed_only_when_asked(bin_dir: Path, tmp_path: Path) -> None:
+    assert run(bin_dir, tmp_path).returncode == 0
+    assert not (tmp_path / "psql.sql").exists()
+    done = run(bin_dir, tmp_path, HEARTBEAT_SETUP_SQL="SELECT 1;")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "psql.sql").read_text().strip() == "SELECT 1;"
+    assert "@db.example.internal:5432/postgres" in (tmp_path / "psql.args").read_text()
+    assert "heartbeat installed" in done.stdout
+
+
+def test_a_failed_heartbeat_setup_does_not_stop_twenty(bin_dir: Path, tmp_path: Path) -> None:
+    stub(bin_dir, "psql", "exit 2\n")
+    done = run(bin_dir, tmp_path, HEARTBEAT_SETUP_SQL="SELECT 1;")
+    assert done.returncode == 0
+    assert "WARNING replication heartbeat not installed" in done.stdout
+    assert (tmp_path / "argv").exists()
+
+
+@pytest.mark.parametrize("missing", ["PG_PASSWORD", "REDIS_TOKEN", "PG_HOST", "RDS_CA_BUNDLE_URL"])
+def test_a_missing_input_stops_before_twenty_starts(
+    bin_dir: Path, tmp_path: Path, missing: str
+) -> None:
+    done = run(bin_dir, tmp_path, **{missing: ""})
+    assert done.returncode != 0
+    assert not (tmp_path / "argv").exists()
+
+
+def test_no_certificate_bundle_no_start(bin_dir: Path, tmp_path: Path) -> None:
+    stub(bin_dir, "curl", "exit 22\n")
+    done = run(bin_dir, tmp_path)
+    assert done.returncode != 0
+    assert not (tmp_path / "argv").exists()
