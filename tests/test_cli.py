@@ -56,6 +56,41 @@ def test_bad_configuration_exits_2_and_writes_nothing(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("twenty", "version"), "latest", "twenty.version"),
+        (("compute", "server", "memory_mib"), 3000, "compute.server.memory_mib"),
+        (("compute", "autoscaling_max_tasks"), 1, "compute.autoscaling_max_tasks"),
+        (("dr", "warm_standby_server_tasks"), 0, "dr.warm_standby_server_tasks"),
+        (("domain", "hosted_zone_id"), None, "domain.hosted_zone_id"),
+    ],
+)
+def test_bad_application_settings_exit_2_and_write_nothing(
+    path: tuple[str, ...],
+    value: object,
+    field: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = yaml.safe_load((CONFIG / "prod.yaml").read_text())
+    data["dr"]["posture"] = "warm_standby"
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    out = tmp_path / "cdk.out"
+    assert cli.main(["synth", "--config-dir", str(config_dir), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert f": {field}: " in capsys.readouterr().err
+
+
 def test_config_validate_accepts_good_and_rejects_bad(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -142,6 +142,14 @@ BAD = [
     ),
     ("cache.engine", "memcached", "cache.engine", "Input should be"),
     ("dr.rpo_seconds", 60, "dr.rpo_seconds", "greater than or equal to 120"),
+    ("twenty.version", "latest", "twenty.version", "full release tag"),
+    ("twenty.version", "v2", "twenty.version", "full release tag"),
+    ("twenty.version", "v2.45", "twenty.version", "full release tag"),
+    ("compute.server.memory_mib", 1024, "compute.server.memory_mib", "at least 2048 MiB"),
+    ("domain.hosted_zone_id", KeyError, "domain.hosted_zone_id", "is required"),
+    ("domain.hosted_zone_id", "zone-1", "domain.hosted_zone_id", "hosted zone id"),
+    ("edge.price_class", "PriceClass_100", "edge.price_class", "Input should be"),
+    ("compute.deployment.strategy", "all_at_once", "compute.deployment.strategy", "Input should"),
     ("functions.reserve_concurrency", "sometimes", "functions.reserve_concurrency", "boolean"),
     (
         "database.replica_instance_class",
@@ -275,3 +283,10 @@ def test_settings_import_nothing_above_them() -> None:
 
 def test_reserved_concurrency_is_off_unless_configured() -> None:
     assert parse_settings(copy.deepcopy(PROD), "prod").functions.reserve_concurrency is False
+
+
+def test_warm_standby_needs_a_server_task() -> None:
+    data = mutated("dr.posture", "warm_standby")
+    data["dr"]["warm_standby_server_tasks"] = 0
+    (line,) = [e for e in errors_for(data) if "dr.warm_standby_server_tasks" in e]
+    assert "at least one server task" in line

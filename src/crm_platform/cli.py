@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +23,7 @@ from crm_platform.ops.tools import ToolError
 from crm_platform.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from crm_platform.naming import Names
     from crm_platform.ops.synth import SynthResult
 from crm_platform.settings.loader import CONFIG_DIR, config_path
 
@@ -125,16 +126,10 @@ def _cdk(verb: str, args: argparse.Namespace) -> int:
 
 def _preflight(outdir: Path) -> bool:
     """Account checks before CloudFormation starts; one line each, False if any failed."""
-    import boto3
-
     from crm_platform.ops.preflight import run_preflight
 
-    session = boto3.Session()
     with err.status("checking the account (Lambda concurrency, leftovers of earlier attempts)..."):
-        checks = run_preflight(
-            outdir,
-            lambda service, region: session.client(service, region),  # type: ignore[call-overload]
-        )
+        checks = run_preflight(outdir, _aws_client())
     for c in checks:
         mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
         out.print(f"{mark} {c.region}: {c.what}: {c.message}", highlight=False, soft_wrap=True)
@@ -165,6 +160,60 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     regions = dict.fromkeys([settings.regions.primary, settings.regions.dr, GLOBAL_REGION])
     targets = [f"aws://{settings.account}/{region}" for region in regions]
     return run_cdk_raw(["bootstrap", *targets], progress=err.print)
+
+
+def _aws_client() -> Callable[[str, str], Any]:
+    """A boto3 client factory (service, region) on the caller's credentials."""
+    import boto3
+
+    session = boto3.Session()
+    return lambda service, region: session.client(service, region)  # type: ignore[call-overload]
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    from crm_platform.naming import Names
+    from crm_platform.ops.cdk_cli import NoCredentialsError, ensure_credentials
+
+    names = Names(_settings(args))
+    try:
+        ensure_credentials()
+    except NoCredentialsError as e:
+        err.print(f"[red]error:[/red] {e}")
+        return EXIT_USAGE
+    return run_switch(names, args.to, _aws_client(), execute=args.execute, force=args.force)
+
+
+def run_switch(
+    names: Names, to: str, client: Callable[[str, str], Any], *, execute: bool, force: bool
+) -> int:
+    """Show the switch, refuse an unsafe flip, flip it when ``execute``."""
+    from crm_platform.ops import switch
+
+    p = switch.plan(names, to, client)
+    replica = {None: "missing", True: "read replica", False: "promoted (writable)"}
+    out.print(
+        f"traffic switch {names.switch_parameter} ({names.settings.regions.dr}): {p.current}; "
+        f"DR database {names.db_replica}: {replica[p.dr_database_is_replica]}",
+        highlight=False,
+    )
+    if not p.changes:
+        out.print(f"already {p.wanted}: nothing to do")
+        return EXIT_OK
+    if not force:
+        try:
+            switch.check(p, names)
+        except switch.SwitchRefused as e:
+            err.print(f"[red]refused:[/red] {e}", highlight=False, soft_wrap=True)
+            return EXIT_USAGE
+    if not execute:
+        out.print(f"dry run: would switch {p.current} -> {p.wanted}; add --execute to do it")
+        return EXIT_OK
+    previous = switch.execute(names, p, client, force=force)
+    out.print(
+        f"switched {previous} -> {p.wanted}; Route 53 follows within about two minutes, "
+        "plus the 60 s DNS TTL"
+    )
+    return EXIT_OK
 
 
 def cmd_config_validate(args: argparse.Namespace) -> int:
@@ -209,6 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     env_command(
         "bootstrap", "cdk bootstrap the account in all three regions (needs AWS credentials)"
     ).set_defaults(func=cmd_bootstrap)
+    flip = env_command(
+        "switch", "show or flip the traffic switch in the DR region (dry run by default)"
+    )
+    flip.add_argument("--to", required=True, choices=["primary", "dr"], help="send traffic here")
+    flip.add_argument("--execute", action="store_true", help="really flip it")
+    flip.add_argument(
+        "--force", action="store_true", help="skip the database-state safety check (drills)"
+    )
+    flip.set_defaults(func=cmd_switch)
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_commands.add_parser("validate", help="validate one configuration file")

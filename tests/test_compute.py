@@ -1,0 +1,378 @@
+"""Twenty on Fargate in both regions: tasks, services, scaling, roles, load balancer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.compute import wrapper
+from crm_platform.database import heartbeat
+from crm_platform.settings import Settings
+from tests.conftest import Assembly
+
+REGIONS = {"crm-prod-primary": "ap-northeast-1", "crm-prod-dr-app": "ap-southeast-1"}
+TWENTY_ENV = {
+    "NODE_PORT", "SERVER_URL", "STORAGE_TYPE", "STORAGE_S3_REGION", "STORAGE_S3_NAME",
+    "PG_HOST", "PG_PORT", "PG_DATABASE", "REDIS_HOST", "REDIS_PORT", "RDS_CA_BUNDLE_URL",
+    "HEARTBEAT_DATABASE", "DISABLE_DB_MIGRATIONS", "DISABLE_CRON_JOBS_REGISTRATION", "HOME",
+    "YARN_ENABLE_TELEMETRY",
+}  # fmt: skip
+SECRETS = {"PG_USER", "PG_PASSWORD", "REDIS_TOKEN", "APP_SECRET", "ENCRYPTION_KEY"}
+
+
+@pytest.fixture(scope="module")
+def dr_app(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-dr-app")
+
+
+def container(template: Template, family: str, name: str) -> dict[str, Any]:
+    (task,) = template.find_resources(
+        "AWS::ECS::TaskDefinition", {"Properties": {"Family": family}}
+    ).values()
+    (found,) = [c for c in task["Properties"]["ContainerDefinitions"] if c["Name"] == name]
+    return found | {"_task": task["Properties"]}
+
+
+def env(c: dict[str, Any]) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in c["Environment"]}
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+@pytest.mark.parametrize("role", ["server", "worker"])
+def test_twenty_environment_is_complete_with_exact_names(
+    assembly: Assembly, stack: str, role: str, prod_settings: Settings
+) -> None:
+    c = container(assembly.template(stack), f"crm-prod-{role}", role)
+    values = env(c)
+    assert set(values) == TWENTY_ENV | (
+        {"HEARTBEAT_SETUP_SQL"} if stack == "crm-prod-primary" and role == "server" else set()
+    )
+    assert {s["Name"] for s in c["Secrets"]} == SECRETS
+    region = REGIONS[stack]
+    bucket = "crm-attachments-123456789012" + ("" if stack == "crm-prod-primary" else "-dr")
+    assert values["SERVER_URL"] == "https://crm.example.com"
+    assert values["STORAGE_TYPE"] == "S_3"
+    assert values["STORAGE_S3_REGION"] == region
+    assert values["STORAGE_S3_NAME"] == bucket
+    assert values["NODE_PORT"] == "3000"
+    assert values["RDS_CA_BUNDLE_URL"] == wrapper.rds_ca_bundle_url(region)
+    assert c["Image"] == f"twentycrm/twenty:{prod_settings.twenty.version}"
+    assert c["EntryPoint"] == wrapper.entry_point()
+    assert c["ReadonlyRootFilesystem"] is True
+    assert c["MountPoints"] == [{"ContainerPath": "/tmp", "ReadOnly": False, "SourceVolume": "tmp"}]
+    assert c["DependsOn"] == [{"Condition": "SUCCESS", "ContainerName": "prepare-tmp"}]
+    size = getattr(prod_settings.compute, role)
+    assert (c["_task"]["Cpu"], c["_task"]["Memory"]) == (str(size.cpu), str(size.memory_mib))
+
+
+def test_secrets_are_single_fields_of_the_rotating_database_secret(dr_app: Template) -> None:
+    c = container(dr_app, "crm-prod-server", "server")
+    secrets = {s["Name"]: s["ValueFrom"] for s in c["Secrets"]}
+    base = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:crm/prod/"
+    assert secrets["PG_USER"] == f"{base}database/master:username::"
+    assert secrets["PG_PASSWORD"] == f"{base}database/master:password::"
+    assert secrets["APP_SECRET"] == f"{base}app/app-secret"
+    assert secrets["ENCRYPTION_KEY"] == f"{base}app/encryption-key"
+
+
+def test_only_the_primary_server_migrates_registers_cron_and_beats(
+    primary: Template, dr_app: Template
+) -> None:
+    server = env(container(primary, "crm-prod-server", "server"))
+    assert (server["DISABLE_DB_MIGRATIONS"], server["DISABLE_CRON_JOBS_REGISTRATION"]) == (
+        "false",
+        "false",
+    )
+    assert server["HEARTBEAT_SETUP_SQL"] == heartbeat.SETUP_SQL
+    for template, role in ((primary, "worker"), (dr_app, "server"), (dr_app, "worker")):
+        values = env(container(template, f"crm-prod-{role}", role))
+        assert values["DISABLE_DB_MIGRATIONS"] == "true", (role, values)
+        assert values["DISABLE_CRON_JOBS_REGISTRATION"] == "true"
+        assert "HEARTBEAT_SETUP_SQL" not in values
+
+
+def test_dr_tasks_point_at_dr_endpoints(dr_app: Template) -> None:
+    values = env(container(dr_app, "crm-prod-server", "server"))
+    host = json.dumps(values["PG_HOST"])
+    assert "crm-prod-dr-database" in host and "ap-southeast-1" in host  # the replica
+    assert "crm-prod-dr" in json.dumps(values["REDIS_HOST"])  # the DR cache
+
+
+def test_commands_port_and_health(primary: Template) -> None:
+    server = container(primary, "crm-prod-server", "server")
+    worker = container(primary, "crm-prod-worker", "worker")
+    assert server["Command"] == ["node", "dist/main"]
+    assert worker["Command"] == ["yarn", "worker:prod"]
+    assert server["PortMappings"] == [{"ContainerPort": 3000, "Name": "http", "Protocol": "tcp"}]
+    assert "PortMappings" not in worker and "HealthCheck" not in worker
+    assert "http://localhost:3000/healthz" in server["HealthCheck"]["Command"][1]
+    prepare = container(primary, "crm-prod-server", "prepare-tmp")
+    assert prepare["User"] == "0" and prepare["Essential"] is False
+    assert prepare["Command"] == ["chmod 1777 /tmp"]
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_services_run_privately_without_public_ips(assembly: Assembly, stack: str) -> None:
+    template = assembly.template(stack)
+    services = template.find_resources("AWS::ECS::Service")
+    assert len(services) == 2
+    for service in services.values():
+        network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert all("private" in json.dumps(s) for s in network["Subnets"])
+
+
+def test_server_is_blue_green_with_alarm_rollback(
+    primary: Template, prod_settings: Settings
+) -> None:
+    (server,) = primary.find_resources(
+        "AWS::ECS::Service", {"Properties": {"ServiceName": "crm-prod-server"}}
+    ).values()
+    deployment = server["Properties"]["DeploymentConfiguration"]
+    assert deployment["Strategy"] == "BLUE_GREEN"
+    assert deployment["BakeTimeInMinutes"] == prod_settings.compute.deployment.bake_minutes
+    assert deployment["Alarms"]["Rollback"] is True and deployment["Alarms"]["Enable"] is True
+    alarms = {r["Ref"] for r in deployment["Alarms"]["AlarmNames"]}
+    names = {
+        primary.find_resources("AWS::CloudWatch::Alarm")[a]["Properties"]["AlarmName"]
+        for a in alarms
+    }
+    assert names == {"crm-prod-server-5xx", "crm-prod-upgrade-failed"}
+    (lb,) = server["Properties"]["LoadBalancers"]
+    advanced = lb["AdvancedConfiguration"]
+    assert {"AlternateTargetGroupArn", "ProductionListenerRule", "RoleArn"} <= set(advanced)
+    assert server["Properties"].get("DeploymentController") in (None, {"Type": "ECS"})
+
+
+def test_worker_rolls_with_the_circuit_breaker(primary: Template) -> None:
+    primary.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "ServiceName": "crm-prod-worker",
+            "DeploymentConfiguration": Match.object_like(
+                {
+                    "Strategy": "ROLLING",
+                    "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                }
+            ),
+            "LoadBalancers": [],
+        },
+    )
+
+
+def test_dr_starts_at_pilot_light(dr_app: Template, prod_settings: Settings) -> None:
+    for service in dr_app.find_resources("AWS::ECS::Service").values():
+        assert service["Properties"]["DesiredCount"] == 0
+    targets = dr_app.find_resources("AWS::ApplicationAutoScaling::ScalableTarget")
+    limits = sorted(
+        (t["Properties"]["MinCapacity"], t["Properties"]["MaxCapacity"]) for t in targets.values()
+    )
+    assert limits == sorted(
+        [
+            (0, prod_settings.compute.autoscaling_max_tasks),
+            (0, prod_settings.compute.worker.desired_count),
+        ]
+    )
+
+
+def test_server_scales_on_cpu_and_requests_per_task(
+    primary: Template, prod_settings: Settings
+) -> None:
+    primary.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
+                    },
+                    "TargetValue": prod_settings.compute.autoscaling_target_cpu_percent,
+                }
+            )
+        },
+    )
+    (requests,) = [
+        p
+        for p in primary.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if "CustomizedMetricSpecification"
+        in p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    ]
+    config = requests["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == prod_settings.compute.requests_per_task_per_minute
+    metrics = {m["Id"]: m for m in config["CustomizedMetricSpecification"]["Metrics"]}
+    assert metrics["per_task"]["ReturnData"] is True
+    # The balancer's own count (stable across blue/green swaps), not one target group's.
+    dims = metrics["requests"]["MetricStat"]["Metric"]["Dimensions"]
+    assert [d["Name"] for d in dims] == ["LoadBalancer"]
+    (server_target,) = [
+        t["Properties"]
+        for t in primary.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
+        if t["Properties"]["MaxCapacity"] == prod_settings.compute.autoscaling_max_tasks
+    ]
+    assert server_target["MinCapacity"] == prod_settings.compute.server.desired_count
+
+
+def managed_policy(template: Template, description: str) -> dict[str, Any]:
+    (policy,) = template.find_resources(
+        "AWS::IAM::ManagedPolicy",
+        {"Properties": {"Description": Match.string_like_regexp(description)}},
+    ).values()
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_task_role_reaches_its_bucket_and_key_only(primary: Template) -> None:
+    statements = managed_policy(primary, "^Twenty's attachments")
+    assert set(statements) == {"ListTheBucket", "ObjectsOfTheBucket", "BucketKeyThroughS3"}
+    assert (
+        statements["ObjectsOfTheBucket"]["Resource"]
+        == "arn:aws:s3:::crm-attachments-123456789012/*"
+    )
+    assert statements["BucketKeyThroughS3"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.ap-northeast-1.amazonaws.com"}
+    }
+    task_roles = primary.find_resources(
+        "AWS::IAM::Role",
+        {"Properties": {"Description": Match.string_like_regexp("^Twenty \\(server")}},
+    )
+    (role,) = task_roles.values()
+    assert "Policies" not in role["Properties"] and "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_execution_role_reads_exactly_the_task_secrets(dr_app: Template) -> None:
+    statements = managed_policy(dr_app, "^Exactly what ECS needs")
+    secrets = statements["ReadTwentysSecrets"]
+    assert secrets["Action"] == "secretsmanager:GetSecretValue"
+    resources = json.dumps(secrets["Resource"])
+    for name in ("database/master-??????", "app/app-secret-??????", "app/encryption-key-??????"):
+        assert name in resources
+    assert len(secrets["Resource"]) == 4  # and the DR cache token
+    assert dr_app.find_resources("AWS::IAM::Policy") == {}  # nothing inline behind it
+
+
+def test_load_balancer_is_hardened(primary: Template) -> None:
+    (lb,) = primary.find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    attributes = {a["Key"]: a["Value"] for a in lb["Properties"]["LoadBalancerAttributes"]}
+    assert lb["Properties"]["Scheme"] == "internet-facing"
+    assert attributes["deletion_protection.enabled"] == "true"
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert "Subnets" in lb["Properties"] and all(
+        "public" in json.dumps(s) for s in lb["Properties"]["Subnets"]
+    )
+    primary.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        {
+            "Port": 443,
+            "Protocol": "HTTPS",
+            "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "DefaultActions": [
+                Match.object_like(
+                    {
+                        "Type": "fixed-response",
+                        "FixedResponseConfig": Match.object_like({"StatusCode": "403"}),
+                    }
+                )
+            ],
+        },
+    )
+    primary.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        {
+            "Port": 80,
+            "DefaultActions": [
+                Match.object_like(
+                    {
+                        "Type": "redirect",
+                        "RedirectConfig": Match.object_like({"Protocol": "HTTPS", "Port": "443"}),
+                    }
+                )
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_only_requests_with_the_origin_header_reach_twenty(assembly: Assembly, stack: str) -> None:
+    (rule,) = (
+        assembly.template(stack)
+        .find_resources("AWS::ElasticLoadBalancingV2::ListenerRule")
+        .values()
+    )
+    (condition,) = rule["Properties"]["Conditions"]
+    assert condition["Field"] == "http-header"
+    header = condition["HttpHeaderConfig"]
+    assert header["HttpHeaderName"] == "X-Origin-Verify"
+    assert header["Values"] == [
+        "{{resolve:secretsmanager:crm/prod/edge/origin-verify-a:SecretString:::}}",
+        "{{resolve:secretsmanager:crm/prod/edge/origin-verify-b:SecretString:::}}",
+    ]
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_certificate_covers_what_cloudfront_validates(assembly: Assembly, stack: str) -> None:
+    side = "primary" if stack == "crm-prod-primary" else "dr"
+    assembly.template(stack).has_resource_properties(
+        "AWS::CertificateManager::Certificate",
+        {
+            "DomainName": "origin.crm.example.com",
+            "SubjectAlternativeNames": ["crm.example.com", f"{side}.origin.crm.example.com"],
+            "ValidationMethod": "DNS",
+            "DomainValidationOptions": Match.array_with(
+                [Match.object_like({"HostedZoneId": "Z0123456789ABCDEFGHIJ"})]
+            ),
+        },
+    )
+
+
+def test_failed_upgrade_is_alarmed_from_the_server_log(primary: Template) -> None:
+    (f,) = primary.find_resources(
+        "AWS::Logs::MetricFilter",
+        {
+            "Properties": {
+                "MetricTransformations": [Match.object_like({"MetricName": "UpgradeFailed"})]
+            }
+        },
+    ).values()
+    pattern = f["Properties"]["FilterPattern"]
+    assert '"Upgrade completed with errors"' in pattern and '"Upgrade failed"' in pattern
+    primary.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "crm-prod-upgrade-failed",
+            "MetricName": "UpgradeFailed",
+            "Threshold": 1,
+            "AlarmActions": Match.any_value(),
+        },
+    )
+
+
+def test_server_5xx_alarm_uses_the_load_balancer_dimension(primary: Template) -> None:
+    (alarm,) = primary.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": "crm-prod-server-5xx"}}
+    ).values()
+    props = alarm["Properties"]
+    assert props["MetricName"] == "HTTPCode_Target_5XX_Count" and props["Threshold"] == 10
+    assert [d["Name"] for d in props["Dimensions"]] == ["LoadBalancer"]
+    assert "LoadBalancerFullName" in json.dumps(props["Dimensions"])
+
+
+@pytest.mark.parametrize(
+    ("stack", "role"), [("crm-prod-primary", "PRIMARY"), ("crm-prod-dr-app", "SECONDARY")]
+)
+def test_origin_failover_records(assembly: Assembly, stack: str, role: str) -> None:
+    records = assembly.template(stack).find_resources("AWS::Route53::RecordSet")
+    (origin,) = [
+        r["Properties"]
+        for r in records.values()
+        if r["Properties"]["Name"] == "origin.crm.example.com."
+    ]
+    assert origin["Failover"] == role and origin["Type"] == "A"
+    assert origin["AliasTarget"]["EvaluateTargetHealth"] is False
+    assert ("HealthCheckId" in origin) == (role == "PRIMARY")
+    side = "primary" if role == "PRIMARY" else "dr"
+    assert any(
+        r["Properties"]["Name"] == f"{side}.origin.crm.example.com." for r in records.values()
+    )

@@ -1,0 +1,197 @@
+"""CloudFront, its certificate and WAF in us-east-1; public DNS; the traffic switch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.settings import Settings
+from tests.conftest import Assembly
+
+
+@pytest.fixture(scope="module")
+def edge(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-edge")
+
+
+def test_edge_lives_in_us_east_1(assembly: Assembly) -> None:
+    artifact = assembly.manifest()["artifacts"]["crm-prod-edge"]
+    assert artifact["environment"].endswith("/us-east-1")
+
+
+def distribution(edge: Template) -> dict:  # type: ignore[type-arg]
+    (found,) = edge.find_resources("AWS::CloudFront::Distribution").values()
+    return found["Properties"]["DistributionConfig"]  # type: ignore[no-any-return]
+
+
+def test_distribution_viewer_side(edge: Template, prod_settings: Settings) -> None:
+    config = distribution(edge)
+    assert config["Aliases"] == ["crm.example.com"]
+    assert config["PriceClass"] == "PriceClass_200"
+    assert config["HttpVersion"] == "http2and3"
+    assert config["IPV6Enabled"] is True
+    viewer = config["ViewerCertificate"]
+    assert viewer["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert viewer["SslSupportMethod"] == "sni-only"
+    assert "Ref" in json.dumps(viewer["AcmCertificateArn"])  # the certificate of this stack
+    assert "WebACLId" in config
+
+
+def test_origin_is_https_with_the_active_origin_header(edge: Template) -> None:
+    (origin,) = distribution(edge)["Origins"]
+    assert origin["DomainName"] == "origin.crm.example.com"
+    custom = origin["CustomOriginConfig"]
+    assert custom["OriginProtocolPolicy"] == "https-only"
+    assert custom["OriginSSLProtocols"] == ["TLSv1.2"]
+    assert origin["OriginCustomHeaders"] == [
+        {
+            "HeaderName": "X-Origin-Verify",
+            "HeaderValue": "{{resolve:secretsmanager:crm/prod/edge/origin-verify-a:SecretString:::}}",
+        }
+    ]
+
+
+def test_application_is_uncached_and_forwards_everything(edge: Template) -> None:
+    default = distribution(edge)["DefaultCacheBehavior"]
+    assert default["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    assert default["OriginRequestPolicyId"] == "216adef6-5c7f-47e4-b989-5492eafa07d3"  # AllViewer
+    assert default["AllowedMethods"] == ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert default["Compress"] is True
+    assert default["ResponseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03"  # Security
+
+
+def test_static_assets_cache_for_the_configured_ttl(
+    edge: Template, prod_settings: Settings
+) -> None:
+    (assets,) = distribution(edge)["CacheBehaviors"]
+    assert assets["PathPattern"] == "/assets/*"
+    edge.has_resource_properties(
+        "AWS::CloudFront::CachePolicy",
+        {
+            "CachePolicyConfig": Match.object_like(
+                {"DefaultTTL": prod_settings.edge.static_asset_ttl_seconds}
+            )
+        },
+    )
+
+
+def test_logging_v2_to_an_encrypted_log_group(edge: Template) -> None:
+    edge.has_resource_properties("AWS::Logs::DeliverySource", {"LogType": "ACCESS_LOGS"})
+    edge.has_resource_properties("AWS::Logs::Delivery", Match.any_value())
+    edge.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/aws/cloudfront/crm-prod", "KmsKeyId": Match.any_value()},
+    )
+    assert "Logging" not in distribution(edge)  # legacy logging needs ACL-enabled buckets
+
+
+def test_waf_has_the_managed_rules_and_the_rate_limit(
+    edge: Template, prod_settings: Settings
+) -> None:
+    (acl,) = edge.find_resources("AWS::WAFv2::WebACL").values()
+    props = acl["Properties"]
+    assert props["Scope"] == "CLOUDFRONT"
+    rules = {r["Name"]: r for r in props["Rules"]}
+    assert set(rules) == {
+        "AWSManagedRulesAmazonIpReputationList",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesSQLiRuleSet",
+        "RatePerIp",
+    }
+    rate = rules["RatePerIp"]["Statement"]["RateBasedStatement"]
+    assert rate["Limit"] == prod_settings.edge.waf_rate_limit and rate["AggregateKeyType"] == "IP"
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    # Uploads are multipart bodies over 8 KB: that rule only counts.
+    assert common["RuleActionOverrides"] == [
+        {"ActionToUse": {"Count": {}}, "Name": "SizeRestrictions_BODY"}
+    ]
+
+
+def test_waf_logs_redact_the_origin_header(edge: Template) -> None:
+    (logging,) = edge.find_resources("AWS::WAFv2::LoggingConfiguration").values()
+    props = logging["Properties"]
+    assert props["RedactedFields"] == [{"SingleHeader": {"Name": "x-origin-verify"}}]
+    assert "aws-waf-logs-crm-prod" in json.dumps(props["LogDestinationConfigs"])
+    edge.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "aws-waf-logs-crm-prod", "KmsKeyId": Match.any_value()},
+    )
+
+
+def test_public_name_aliases_cloudfront_without_target_health(edge: Template) -> None:
+    records = [r["Properties"] for r in edge.find_resources("AWS::Route53::RecordSet").values()]
+    assert sorted(r["Type"] for r in records) == ["A", "AAAA"]
+    for record in records:
+        assert record["Name"] == "crm.example.com."
+        assert record["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
+        assert record["AliasTarget"]["HostedZoneId"] == "Z2FDTNDATAQYW2"
+        assert record["AliasTarget"]["EvaluateTargetHealth"] is False
+
+
+def test_public_url_health_check_pages_from_us_east_1(edge: Template) -> None:
+    edge.has_resource_properties(
+        "AWS::Route53::HealthCheck",
+        {
+            "HealthCheckConfig": Match.object_like(
+                {
+                    "Type": "HTTPS",
+                    "FullyQualifiedDomainName": "crm.example.com",
+                    "ResourcePath": "/healthz",
+                }
+            )
+        },
+    )
+    edge.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Route53",
+            "MetricName": "HealthCheckStatus",
+            "ComparisonOperator": "LessThanThreshold",
+            "AlarmActions": Match.any_value(),
+        },
+    )
+
+
+# --- the traffic switch -----------------------------------------------------------------
+def test_switch_state_alarm_and_keeper_live_in_dr(dr: Template) -> None:
+    dr.has_resource_properties(
+        "AWS::SSM::Parameter",
+        {"Name": "/crm/prod/dr/traffic", "Value": "primary", "AllowedPattern": "^(primary|dr)$"},
+    )
+    dr.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "crm-prod-serve-from-dr",
+            "Namespace": "crm-platform/TrafficSwitch",
+            "MetricName": "ServeFromDr",
+            "Dimensions": [{"Name": "Environment", "Value": "crm-prod"}],
+            "Period": 60,
+            "Statistic": "Maximum",
+            "Threshold": 1,
+            "TreatMissingData": "ignore",
+        },
+    )
+    dr.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+    dr.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "switch.handler",
+            "Environment": {
+                "Variables": {"SWITCH_PARAMETER": "/crm/prod/dr/traffic", "ENVIRONMENT": "crm-prod"}
+            },
+        },
+    )
+
+
+def test_primary_origin_follows_only_the_dr_switch(primary: Template) -> None:
+    (check,) = primary.find_resources("AWS::Route53::HealthCheck").values()
+    config = check["Properties"]["HealthCheckConfig"]
+    assert config == {
+        "Type": "CLOUDWATCH_METRIC",
+        "AlarmIdentifier": {"Region": "ap-southeast-1", "Name": "crm-prod-serve-from-dr"},
+        "InsufficientDataHealthStatus": "LastKnownStatus",
+    }
