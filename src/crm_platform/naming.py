@@ -180,6 +180,33 @@ class Names:
         """The DR-region alarm whose data Route 53 reads to keep traffic on the primary."""
         return f"{self.prefix}-serve-from-dr"
 
+    @property
+    def failover_parameter(self) -> str:
+        """Failed-over state in the DR region (JSON); deploys refuse unless it is 'none'."""
+        return f"/{self.settings.project}/{self.settings.environment}/dr/failover"
+
+    @property
+    def impaired_alarm(self) -> str:
+        """DR-region composite alarm: the primary looks impaired from DR."""
+        return f"{self.prefix}-primary-impaired"
+
+    @property
+    def failover_runs_table(self) -> str:
+        return f"{self.prefix}-dr-runs"
+
+    @property
+    def failover_state_machine(self) -> str:
+        return f"{self.prefix}-failover"
+
+    @property
+    def dr_rotation_function(self) -> str:
+        """The rotation the promoted database's secret switches to (deployed unused)."""
+        return f"{self.prefix}-dr-rotation"
+
+    @property
+    def replica_lag_alarm(self) -> str:
+        return f"{self.prefix}-replica-lag"
+
     def alarm_prefix(self, region: str) -> str:
         return self._regional(self.prefix, region) + "-"
 

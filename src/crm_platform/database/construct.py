@@ -27,6 +27,7 @@ from crm_platform.database.common import (
     parameter_group,
 )
 from crm_platform.functions import FunctionDefaults, OpsFunction
+from crm_platform.monitoring.alerts import AlertRule
 from crm_platform.networking.security_groups import HTTPS_PORT, POSTGRES_PORT
 from crm_platform.settings.model import Database as DatabaseConfig
 
@@ -127,6 +128,21 @@ class PrimaryDatabase(Construct):
             "only recognises selections that list the instance by reference",
         )
         self._rotation(config, credentials, vpc, private_subnets)
+        # A Multi-AZ failover is routine inside this region: it notifies, nothing more. It
+        # never starts a regional failover (the seed promoted the DR replica on it and
+        # split the database).
+        self.multi_az_failover = AlertRule(
+            self,
+            "MultiAzFailover",
+            description="RDS failed over to its standby inside the primary region (notice only)",
+            pattern=events.EventPattern(
+                source=["aws.rds"],
+                detail_type=["RDS DB Instance Event"],
+                resources=[self.instance.instance_arn],
+                detail={"EventCategories": ["failover"]},
+            ),
+            topic=functions.alerts,
+        )
         self._roll_services_after_rotation(credentials, roll_targets, functions)
         if not config.multi_az:
             single_az = (

@@ -47,6 +47,7 @@ class ReplicaDatabase(Construct):
         key: kms.IKey,
         rpo_seconds: int,
         alerts: sns.ITopic,
+        lag_alarm_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         parameters = parameter_group(
@@ -89,6 +90,7 @@ class ReplicaDatabase(Construct):
         self.lag_alarm = cloudwatch.Alarm(
             self,
             "ReplicaLag",
+            alarm_name=lag_alarm_name,
             alarm_description=(
                 f"Replica {instance_identifier} is more than {rpo_seconds}s behind the primary: "
                 "the recovery point objective is at risk"

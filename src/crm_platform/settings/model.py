@@ -282,7 +282,15 @@ class DisasterRecovery(Strict):
     # database's one-minute heartbeats (database/heartbeat.py, MIN_RPO_SECONDS), or an
     # idle source would look like a breach.
     rpo_seconds: Annotated[int, Field(ge=120, le=86400)] = 300
-    rto_minutes: Annotated[int, Field(ge=1)] = 60
+    # Recovery time objective of a regional failover (README, "Recovery objectives").
+    rto_minutes: Annotated[int, Field(ge=1)] = 15
+    # manual (AWS's recommendation): a person runs `crm-platform failover --execute`;
+    # automatic: the "primary impaired" signal starts the failover itself.
+    failover_mode: Literal["manual", "automatic"] = "manual"
+    # automatic only: the run waits for `crm-platform failover approve` first.
+    failover_approval: bool = True
+    # How long the primary must look down from DR before the impaired signal fires.
+    detection_minutes: Annotated[int, Field(ge=2, le=30)] = 3
     # pilot_light: the DR services exist at zero tasks; warm_standby: server tasks run
     # (migrations off, read-only database) so failover skips the cold start.
     posture: Literal["pilot_light", "warm_standby"] = "pilot_light"

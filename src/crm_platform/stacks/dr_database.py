@@ -35,4 +35,5 @@ class DrDatabaseStack(PlatformStack):
             key=dr.key,
             rpo_seconds=s.dr.rpo_seconds,
             alerts=dr.alerts,
+            lag_alarm_name=names.replica_lag_alarm,
         )

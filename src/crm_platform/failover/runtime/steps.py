@@ -1,0 +1,442 @@
+"""The regional failover as one ordered list of steps: the only definition there is.
+
+The Step Functions state machine (failover/definition.py) and the local runner used by
+the drill (ops/local_runner.py) are both generated from ``STEPS``, so they cannot drift.
+Each step is a plain function of a ``Context`` that reads the world first and does
+nothing when its effect is already there: a run that crashed half-way and is started
+again resumes instead of repeating (a replica is never promoted twice). A step returns
+an ``Outcome``; ``done=False`` asks to be called again after ``wait`` seconds (polling),
+within the step's own timeout.
+
+Everything here runs in the DR region, or reaches the primary region only to fence it
+where it can still be reached. Nothing calls a us-east-1 control plane (Route 53 record
+changes, CloudFront): traffic moves through the DR-region switch (runtime/switch.py).
+
+Runs on the Lambda runtime's own boto3; nothing else is packaged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+try:  # imported as a package by the CLI and the drill ...
+    from crm_platform.failover.runtime import switch
+except ImportError:  # pragma: no cover - ... and flat inside the Lambda asset
+    import switch  # type: ignore[no-redef]
+
+THROTTLING = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "ProvisionedThroughputExceededException", "LimitExceededException",
+})  # fmt: skip
+
+Client = Callable[[str, str], Any]  # (service, region) -> boto3 client
+
+
+class Retryable(Exception):
+    """A transient failure (throttling): retried with backoff."""
+
+
+class StepFailed(Exception):
+    """The step cannot succeed as things stand; the message says what to do next."""
+
+
+class PreflightRefused(StepFailed):
+    """The primary does not look impaired: refusing to fail over without --force."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    done: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+    wait: int = 0
+
+
+@dataclass
+class Context:
+    """What a step needs: configuration, clients by region, the run's input and clock."""
+
+    config: dict[str, Any]
+    client: Client
+    force: bool = False
+    now: Callable[[], float] = time.time
+    http_get: Callable[[str, float], int] | None = None
+    # Filled by the runner: what earlier steps of this run recorded.
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def dr(self) -> str:
+        return str(self.config["dr_region"])
+
+    @property
+    def primary(self) -> str:
+        return str(self.config["primary_region"])
+
+    def aws(self, service: str, region: str | None = None) -> Any:
+        return self.client(service, region or self.dr)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    summary: str
+    run: Callable[[Context], Outcome]
+    timeout_seconds: int
+    poll: bool = False  # may return done=False and be called again
+
+
+def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """An AWS call whose throttling becomes ``Retryable`` (retried with backoff)."""
+    try:
+        return fn(**kwargs)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in THROTTLING:
+            raise Retryable(str(err)) from err
+        raise
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _replica(ctx: Context) -> dict[str, Any] | None:
+    rds = ctx.aws("rds")
+    try:
+        found = call(rds.describe_db_instances, DBInstanceIdentifier=ctx.config["replica"])
+    except ClientError as err:
+        if _code(err) == "DBInstanceNotFound":
+            return None
+        raise
+    instances = found["DBInstances"]
+    return dict(instances[0]) if instances else None
+
+
+# --- the steps ---------------------------------------------------------------------------
+def preflight(ctx: Context) -> Outcome:
+    """Confirm the primary is impaired (from DR-evaluable signals) and the replica usable."""
+    c = ctx.config
+    cw = ctx.aws("cloudwatch")
+    alarms = call(
+        cw.describe_alarms,
+        AlarmNames=[c["impaired_alarm"]],
+        AlarmTypes=["CompositeAlarm", "MetricAlarm"],
+    )
+    states = [
+        a["StateValue"] for a in alarms.get("CompositeAlarms", []) + alarms.get("MetricAlarms", [])
+    ]
+    impaired = states == ["ALARM"]
+    primary_alarms = _primary_alarms(ctx)
+    replica = _replica(ctx)
+    if replica is None:
+        raise StepFailed(
+            f"the DR database {c['replica']} does not exist: nothing to promote. Restore from "
+            "the DR vault instead (docs/emergency-recovery.md, 'No replica')"
+        )
+    promoted = not replica.get("ReadReplicaSourceDBInstanceIdentifier")
+    lag = _replica_lag(ctx)
+    detail = {
+        "impaired_signal": states[0] if states else "missing",
+        "primary_alarms": primary_alarms,
+        "replica_status": replica.get("DBInstanceStatus"),
+        "replica_already_promoted": promoted,
+        "replica_lag_seconds": lag,
+        "estimated_data_loss_seconds": lag,
+        "forced": ctx.force,
+    }
+    if not (impaired or promoted or ctx.force):
+        raise PreflightRefused(
+            f"{c['impaired_alarm']} is {detail['impaired_signal']}, not ALARM: the primary "
+            "region does not look impaired from DR. Refusing to split the database; run with "
+            "--force only if you have confirmed the outage by other means"
+        )
+    return Outcome(True, detail)
+
+
+def _primary_alarms(ctx: Context) -> Any:
+    """The primary's own alarms in ALARM, when its CloudWatch can still be reached."""
+    try:
+        cw = ctx.client("cloudwatch", ctx.primary)
+        found = cw.describe_alarms(StateValue="ALARM", AlarmNamePrefix=ctx.config["environment"])
+        return sorted(a["AlarmName"] for a in found.get("MetricAlarms", []))
+    except (BotoCoreError, ClientError) as err:
+        return f"unreachable ({type(err).__name__})"
+
+
+def _replica_lag(ctx: Context) -> float | None:
+    end = ctx.now()
+    stats = call(
+        ctx.aws("cloudwatch").get_metric_statistics,
+        Namespace="AWS/RDS",
+        MetricName="ReplicaLag",
+        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": ctx.config["replica"]}],
+        StartTime=end - 900,
+        EndTime=end,
+        Period=60,
+        Statistics=["Maximum"],
+    )
+    points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
+    return float(points[-1]["Maximum"]) if points else None
+
+
+def fence_primary(ctx: Context) -> Outcome:
+    """Stop the primary's services where the primary region still answers.
+
+    The scaling limits go to zero first, or the autoscaling minimum would start them
+    again. A region that does not answer is isolated already: the switch keeps traffic
+    away from it, and its writes cannot reach the promoted database.
+    """
+    c = ctx.config
+    fenced: list[str] = []
+    try:
+        scaling = ctx.client("application-autoscaling", ctx.primary)
+        ecs = ctx.client("ecs", ctx.primary)
+        for service in c["services"].values():
+            resource = f"service/{c['clusters']['primary']}/{service['name']}"
+            call(
+                scaling.register_scalable_target,
+                ServiceNamespace="ecs",
+                ResourceId=resource,
+                ScalableDimension="ecs:service:DesiredCount",
+                MinCapacity=0,
+                MaxCapacity=0,
+            )
+            call(
+                ecs.update_service,
+                cluster=c["clusters"]["primary"],
+                service=service["name"],
+                desiredCount=0,
+            )
+            fenced.append(service["name"])  # fmt: skip
+    except (EndpointConnectionError, BotoCoreError) as err:
+        return Outcome(True, {"fenced": fenced, "primary": f"unreachable ({type(err).__name__})"})
+    except ClientError as err:
+        if _code(err) in ("ClusterNotFoundException", "ServiceNotFoundException"):
+            return Outcome(True, {"fenced": fenced, "primary": _code(err)})
+        raise
+    return Outcome(True, {"fenced": fenced, "primary": "reachable"})
+
+
+def record_failed_over(ctx: Context) -> Outcome:
+    """From here on the primary's data is no longer the truth: deploys must stop."""
+    c = ctx.config
+    state = {"state": "failing-over", "since": ctx.now(), "replica": c["replica"]}
+    call(ctx.aws("ssm").put_parameter, Name=c["failover_parameter"], Value=json.dumps(state),
+         Type="String", Overwrite=True)  # fmt: skip
+    return Outcome(True, state)
+
+
+def promote_replica(ctx: Context) -> Outcome:
+    c = ctx.config
+    replica = _replica(ctx)
+    if replica is None:
+        raise StepFailed(f"{c['replica']} disappeared during the failover")
+    if not replica.get("ReadReplicaSourceDBInstanceIdentifier"):
+        return Outcome(True, {"promoted": "already"})
+    status = replica.get("DBInstanceStatus")
+    if status != "available":
+        # Promotion needs an available replica (it may still be creating or modifying).
+        return Outcome(False, {"replica_status": status}, wait=30)
+    call(ctx.aws("rds").promote_read_replica, DBInstanceIdentifier=c["replica"],
+         BackupRetentionPeriod=c["backup_retention_days"],
+         PreferredBackupWindow=c["backup_window"])  # fmt: skip
+    return Outcome(True, {"promoted": "now"})
+
+
+def wait_writable(ctx: Context) -> Outcome:
+    replica = _replica(ctx)
+    if replica is None:
+        raise StepFailed(f"{ctx.config['replica']} disappeared during the failover")
+    status = replica.get("DBInstanceStatus")
+    linked = replica.get("ReadReplicaSourceDBInstanceIdentifier")
+    if status == "available" and not linked:
+        return Outcome(True, {"endpoint": replica["Endpoint"]["Address"]})
+    return Outcome(False, {"status": status, "still_replica": bool(linked)}, wait=30)
+
+
+def harden_database(ctx: Context) -> Outcome:
+    """What a replica did without: backups, Multi-AZ, the backup tag; the lag alarm retired."""
+    c = ctx.config
+    rds = ctx.aws("rds")
+    db = _replica(ctx) or {}
+    changes: dict[str, Any] = {}
+    if db.get("BackupRetentionPeriod", 0) < c["backup_retention_days"]:
+        changes["BackupRetentionPeriod"] = c["backup_retention_days"]
+    if c["multi_az"] and not db.get("MultiAZ"):
+        changes["MultiAZ"] = True
+    if not db.get("DeletionProtection"):
+        changes["DeletionProtection"] = True
+    if changes:
+        call(rds.modify_db_instance, DBInstanceIdentifier=c["replica"], ApplyImmediately=True,
+             **changes)  # fmt: skip
+    key, value = c["backup_tag"]
+    call(rds.add_tags_to_resource, ResourceName=db.get("DBInstanceArn", ""),
+         Tags=[{"Key": key, "Value": value}])  # fmt: skip
+    # After promotion the replica-lag alarm has no data and would page forever.
+    call(ctx.aws("cloudwatch").disable_alarm_actions, AlarmNames=[c["replica_lag_alarm"]])
+    return Outcome(True, {"modified": changes, "tagged": f"{key}={value}"})
+
+
+def own_secrets(ctx: Context) -> Outcome:
+    """DR copies become standalone, writable secrets; the database's gets its new host and
+    DR's own rotation function."""
+    c = ctx.config
+    sm = ctx.aws("secretsmanager")
+    made_standalone = []
+    for name in c["secrets"]:
+        found = call(sm.describe_secret, SecretId=name)
+        if found.get("PrimaryRegion") and found["PrimaryRegion"] != ctx.dr:
+            call(sm.stop_replication_to_replica, SecretId=name)
+            made_standalone.append(name)
+    endpoint = (_replica(ctx) or {}).get("Endpoint", {}).get("Address")
+    value = json.loads(call(sm.get_secret_value, SecretId=c["db_secret"])["SecretString"])
+    if endpoint and value.get("host") != endpoint:
+        value["host"] = endpoint
+        call(sm.put_secret_value, SecretId=c["db_secret"], SecretString=json.dumps(value))
+    described = call(sm.describe_secret, SecretId=c["db_secret"])
+    if not described.get("RotationEnabled"):
+        call(
+            sm.rotate_secret,
+            SecretId=c["db_secret"],
+            RotationLambdaARN=c["rotation_function_arn"],
+            RotationRules={"AutomaticallyAfterDays": c["rotation_days"]},
+            RotateImmediately=False,
+        )
+    return Outcome(True, {"standalone": made_standalone, "host": endpoint})
+
+
+def point_tier(ctx: Context) -> Outcome:
+    """The DR tasks already name the replica's endpoint, which promotion keeps: verify it."""
+    c = ctx.config
+    ecs = ctx.aws("ecs")
+    endpoint = (_replica(ctx) or {}).get("Endpoint", {}).get("Address")
+    checked = {}
+    for role, service in c["services"].items():
+        found = call(ecs.describe_services, cluster=c["clusters"]["dr"], services=[service["name"]])
+        (svc,) = found["services"]
+        task = call(ecs.describe_task_definition, taskDefinition=svc["taskDefinition"])
+        env = {
+            e["name"]: e["value"]
+            for cd in task["taskDefinition"]["containerDefinitions"]
+            for e in cd.get("environment", [])
+        }
+        if env.get("PG_HOST") != endpoint:
+            raise StepFailed(
+                f"the DR {role} task definition points at {env.get('PG_HOST')}, not the promoted "
+                f"database {endpoint}: redeploy crm-prod-dr-app with the replica's endpoint"
+            )
+        checked[role] = env.get("PG_HOST")
+    return Outcome(True, {"pg_host": checked})
+
+
+def scale_up(ctx: Context) -> Outcome:
+    """DR services to production size (worker included); scaling limits first."""
+    c = ctx.config
+    scaling, ecs = ctx.aws("application-autoscaling"), ctx.aws("ecs")
+    for service in c["services"].values():
+        call(
+            scaling.register_scalable_target,
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{c['clusters']['dr']}/{service['name']}",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=service["desired"],
+            MaxCapacity=service["max"],
+        )
+        call(ecs.update_service, cluster=c["clusters"]["dr"], service=service["name"],
+             desiredCount=service["desired"])  # fmt: skip
+    return Outcome(True, {s["name"]: s["desired"] for s in c["services"].values()})
+
+
+def wait_healthy(ctx: Context) -> Outcome:
+    """Every DR service runs its desired tasks and the server has healthy targets."""
+    c = ctx.config
+    ecs = ctx.aws("ecs")
+    names = [s["name"] for s in c["services"].values()]
+    found = call(ecs.describe_services, cluster=c["clusters"]["dr"], services=names)["services"]
+    running = {
+        s["serviceName"]: (s.get("runningCount", 0), s.get("desiredCount", 0)) for s in found
+    }
+    if any(r < d for r, d in running.values()):
+        return Outcome(False, {"running": running}, wait=15)
+    elb = ctx.aws("elbv2")
+    healthy = 0
+    for svc in found:
+        for lb in svc.get("loadBalancers", []):
+            health = call(elb.describe_target_health, TargetGroupArn=lb["targetGroupArn"])
+            healthy += sum(
+                1 for t in health["TargetHealthDescriptions"]
+                if t["TargetHealth"]["State"] == "healthy"
+            )  # fmt: skip
+    if healthy == 0:
+        return Outcome(False, {"running": running, "healthy_targets": 0}, wait=15)
+    return Outcome(True, {"running": running, "healthy_targets": healthy})
+
+
+def switch_traffic(ctx: Context) -> Outcome:
+    c = ctx.config
+    previous = switch.set_state(
+        ctx.aws("ssm"), ctx.aws("cloudwatch"), c["switch_parameter"], c["environment"], "dr"
+    )
+    return Outcome(True, {"from": previous, "to": "dr"})
+
+
+def _http_get(url: str, timeout: float) -> int:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https URL from config
+        return int(response.status)
+
+
+def verify_public(ctx: Context) -> Outcome:
+    """The public URL answers again (through CloudFront, now to DR); not fatal if it
+    does not within the timeout: the run says so and the operator looks."""
+    url = f"{ctx.config['public_url']}/healthz"
+    get = ctx.http_get or _http_get
+    try:
+        status = get(url, 10)
+    except OSError as err:
+        return Outcome(False, {"url": url, "error": str(err)}, wait=15)
+    if status == 200:
+        return Outcome(True, {"url": url, "status": status})
+    return Outcome(False, {"url": url, "status": status}, wait=15)
+
+
+def notify(ctx: Context) -> Outcome:
+    c = ctx.config
+    state = {"state": "failed-over", "since": ctx.now(), "replica": c["replica"]}
+    call(ctx.aws("ssm").put_parameter, Name=c["failover_parameter"], Value=json.dumps(state),
+         Type="String", Overwrite=True)  # fmt: skip
+    summary = {name: result for name, result in ctx.results.items()}
+    call(ctx.aws("sns").publish, TopicArn=c["alert_topic_arn"],
+         Subject=f"{c['environment']}: failed over to {ctx.dr}",
+         Message=json.dumps(summary, indent=1, default=str)[:200_000])  # fmt: skip
+    return Outcome(True, {"notified": c["alert_topic_arn"]})
+
+
+STEPS: tuple[Step, ...] = (
+    Step("preflight", "confirm the primary is impaired; read replica and lag", preflight, 120),
+    Step("fence_primary", "stop the primary's services if it answers", fence_primary, 120),
+    Step("record_failed_over", "record the failed-over state", record_failed_over, 60),
+    Step("promote_replica", "promote the DR replica", promote_replica, 1800, poll=True),
+    Step("wait_writable", "wait until it is writable", wait_writable, 3600, poll=True),
+    Step("harden_database", "backups, Multi-AZ, tag; lag alarm off", harden_database, 120),
+    Step("own_secrets", "DR secrets writable; DR's own rotation", own_secrets, 120),
+    Step("point_tier", "DR tier points at the promoted database", point_tier, 60),
+    Step("scale_up", "DR services to production size", scale_up, 120),
+    Step("wait_healthy", "running tasks and healthy targets", wait_healthy, 900, poll=True),
+    Step("switch_traffic", "traffic switch to DR", switch_traffic, 60),
+    Step("verify_public", "public URL answers through CloudFront", verify_public, 600, poll=True),
+    Step("notify", "record completion; notify the alert topic", notify, 60),
+)
+# Steps whose timeout ends the step rather than the run: the failover has happened.
+NON_FATAL_TIMEOUT = frozenset({"verify_public"})
+BY_NAME = {s.name: s for s in STEPS}
+
+
+def retry_config() -> Config:
+    """Clients for the primary region: give up fast, it may be gone."""
+    return Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})

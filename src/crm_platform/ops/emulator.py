@@ -1,0 +1,157 @@
+"""The AWS emulator (moto) on loopback, as the local drill uses it.
+
+Two gaps of moto 5 are closed here, on the drill's path only and never in the real
+assembly, each a small extension with its own test:
+
+- ``PromoteReadReplica`` only flips a status in moto: the promoted instance keeps its
+  ``ReadReplicaSourceDBInstanceIdentifier`` and its source still lists it. The extension
+  removes both links, as RDS does ("the read replica ... becomes a standalone DB
+  instance").
+- ``StopReplicationToReplica`` is not implemented: the extension turns the replica into
+  a standalone secret of its region with the same versions, and removes the region from
+  the primary's replication, as Secrets Manager does.
+
+Lambda runs without Docker (moto's simple backend): the drill never executes function
+code, it only needs the rotation function to exist.
+
+Outages are injected in the client factory, never in the emulator: a region "down"
+refuses connections as an unreachable endpoint would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
+
+Client = Callable[[str, str], Any]
+ACCOUNT = "123456789012"  # moto's default account; the drill's assembly uses the same
+CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+_extended = False
+
+
+def install_extensions() -> None:
+    """Patch moto's RDS and Secrets Manager backends (idempotent; this process only)."""
+    global _extended
+    if _extended:
+        return
+    from moto.core.config import default_user_config
+    from moto.rds.models import RDSBackend
+    from moto.secretsmanager import models as sm_models
+    from moto.secretsmanager.responses import SecretsManagerResponse
+
+    original_promote = RDSBackend.promote_read_replica
+
+    def promote(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        database = self.databases[db_kwargs["db_instance_identifier"]]
+        source_id = database.source_db_instance_identifier
+        promoted = original_promote(self, db_kwargs)
+        if source_id:
+            try:
+                source = self.find_db_from_id(source_id)
+                source.remove_replica(promoted)
+            except Exception:  # noqa: S110 - the source may be in a region that is "down"
+                pass
+            promoted.source_db_instance_identifier = None
+        return promoted
+
+    def stop_replication(backend: Any, secret_id: str) -> str:
+        replica = backend.secrets[secret_id] if secret_id in backend.secrets else None
+        if replica is None:
+            replica = next(
+                (s for s in backend.secrets.values() if getattr(s, "name", None) == secret_id),
+                None,
+            )
+        if not isinstance(replica, sm_models.ReplicaSecret):
+            raise sm_models.InvalidParameterException("Secret is not a replica secret.")
+        source = replica.source
+        standalone = copy.copy(source)
+        standalone.arn, standalone.region = replica.arn, replica.region
+        standalone.versions = copy.deepcopy(source.versions)
+        standalone.replicas = []
+        backend.secrets[replica.arn] = standalone
+        source.replicas = [r for r in source.replicas if r.region != replica.region]
+        return str(replica.arn)
+
+    def stop_replication_to_replica(self: Any) -> str:
+        arn = stop_replication(self.backend, self._get_param("SecretId"))
+        return json.dumps({"ARN": arn})
+
+    # No Docker here: Lambda invocations (the rotation test Secrets Manager runs when
+    # rotation is attached) answer without starting a container.
+    default_user_config["lambda"]["use_docker"] = False
+    RDSBackend.promote_read_replica = promote  # type: ignore[method-assign]
+    SecretsManagerResponse.stop_replication_to_replica = stop_replication_to_replica  # type: ignore[attr-defined]
+    _extended = True
+
+
+@contextmanager
+def emulator() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (ephemeral port); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    install_extensions()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def client_factory(endpoint: str) -> Client:
+    """boto3 clients of the emulator, cached per (service, region)."""
+    cache: dict[tuple[str, str], Any] = {}
+    config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
+
+    def client(service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in cache:
+            cache[key] = boto3.client(  # type: ignore[call-overload]
+                service, region_name=region, endpoint_url=endpoint, config=config, **CREDENTIALS
+            )
+        return cache[key]
+
+    return client
+
+
+class _Unreachable:
+    """A client whose every call fails the way an unreachable regional endpoint does."""
+
+    def __init__(self, service: str, region: str) -> None:
+        self._url = f"https://{service}.{region}.amazonaws.com"
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*_args: Any, **_kwargs: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url=self._url)
+
+        return fail
+
+
+def with_outage(client: Client, region: str, *, services: frozenset[str] | None = None) -> Client:
+    """``client``, except that ``region`` (or only its ``services``) no longer answers."""
+
+    def wrapped(service: str, target: str) -> Any:
+        if target == region and (services is None or service in services):
+            return _Unreachable(service, target)
+        return client(service, target)
+
+    return wrapped

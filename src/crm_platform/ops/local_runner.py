@@ -1,0 +1,111 @@
+"""Run the failover's step list outside Step Functions, with the same semantics.
+
+The drill runs it against the AWS emulator; tests run it with injected faults. It is
+the state machine of failover/definition.py in Python: each step through the same
+``run_attempt`` (so the same timeline, the same timeouts counted from a step's first
+start), throttling retried with exponential backoff, a polling step called again after
+the wait it asked for, any other error ending the run at that step. Time is a clock the
+caller provides: the drill's virtual clock makes a 30-minute promotion wait instant
+while timeouts still count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_platform.failover.runtime import handler, steps
+
+MAX_RETRIES = 6  # as the state machine's Retry block
+BACKOFF_SECONDS = 2.0
+
+
+class VirtualClock:
+    """``now`` and ``sleep`` for a run that must not really wait."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass
+class StepReport:
+    name: str
+    status: str  # done | failed | not emulated | not reached
+    detail: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    note: str = ""
+
+
+@dataclass
+class RunReport:
+    run: str
+    steps: list[StepReport]
+
+    @property
+    def failed_step(self) -> StepReport | None:
+        return next((s for s in self.steps if s.status == "failed"), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_step is None
+
+
+def run_local(
+    ctx: steps.Context,
+    *,
+    run: str,
+    dynamodb: Any,
+    table: str,
+    sleep: Callable[[float], None],
+    not_emulated: dict[str, str] | None = None,
+    progress: Callable[[StepReport], None] = lambda _r: None,
+    step_list: tuple[steps.Step, ...] = steps.STEPS,
+) -> RunReport:
+    """Every step in order; stops at the first failure, like the state machine."""
+    skipped = not_emulated or {}
+    reports = [StepReport(s.name, "not reached") for s in step_list]
+    for report, step in zip(reports, step_list, strict=True):
+        report.started = ctx.now()
+        if step.name in skipped:
+            report.status, report.note = "not emulated", skipped[step.name]
+            report.ended = ctx.now()
+            progress(report)
+            continue
+        retries = 0
+        while True:
+            report.attempts += 1
+            try:
+                answer = handler.run_attempt(ctx, step, run, table, dynamodb)
+            except steps.Retryable as err:
+                retries += 1
+                if retries > MAX_RETRIES:
+                    report.status, report.detail = (
+                        "failed",
+                        {"error": "Retryable", "message": str(err)},
+                    )
+                    break
+                sleep(BACKOFF_SECONDS * 2 ** (retries - 1))
+                continue
+            except Exception as err:  # the run ends at this step, which the report names
+                report.status = "failed"
+                report.detail = {"error": type(err).__name__, "message": str(err)}
+                break
+            report.detail = answer["detail"]
+            if answer["done"]:
+                report.status = "done"
+                break
+            sleep(answer["wait"])
+        report.ended = ctx.now()
+        progress(report)
+        if report.status == "failed":
+            break
+    return RunReport(run, reports)
