@@ -116,7 +116,7 @@ class FailoverOrchestrator(Construct):
                 event_pattern=events.EventPattern(
                     source=["aws.cloudwatch"],
                     detail_type=["CloudWatch Alarm State Change"],
-                    resources=[self.impaired.attr_arn],
+                    resources=[self.impaired.alarm_arn],
                     detail={"state": {"value": ["ALARM"]}},
                 ),
                 targets=[

@@ -97,8 +97,8 @@ def inject_outage(client: emulator.Client, config: dict[str, Any], clock: Virtua
     cw.put_metric_data(
         Namespace="crm-platform/Probe",
         MetricData=[
-            {"MetricName": m, "Dimensions": [{"Name": "Environment", "Value": config["environment"]}],
-             "Value": 0.0, "Timestamp": clock.now()}
+            {"MetricName": m, "Value": 0.0, "Timestamp": clock.now(),
+             "Dimensions": [{"Name": "Environment", "Value": config["environment"]}]}
             for m in ("PublicUp", "PrimaryOriginUp")
         ],
     )  # fmt: skip
@@ -113,115 +113,91 @@ def inject_outage(client: emulator.Client, config: dict[str, Any], clock: Virtua
 
 
 def check_end_state(client: emulator.Client, config: dict[str, Any], outage: Outage) -> list[Check]:
+    """What the failover must have left behind, read back from the emulator."""
     dr, primary = config["dr_region"], config["primary_region"]
     checks: list[Check] = []
-    db = client("rds", dr).describe_db_instances(DBInstanceIdentifier=config["replica"])[
-        "DBInstances"
-    ][0]  # noqa: E501
-    checks.append(
-        Check(
-            "replica promoted (no source link)",
-            not db.get("ReadReplicaSourceDBInstanceIdentifier"),
-            db.get("ReadReplicaSourceDBInstanceIdentifier"),
-        )
-    )  # noqa: E501
-    checks.append(
-        Check(
-            "backups on the promoted database",
-            db["BackupRetentionPeriod"] >= config["backup_retention_days"],
-            db["BackupRetentionPeriod"],
-        )
-    )  # noqa: E501
-    checks.append(
-        Check(
-            "Multi-AZ requested",
-            db["MultiAZ"] is bool(config["multi_az"]) or not config["multi_az"],
-            db["MultiAZ"],
-        )
-    )  # noqa: E501
+
+    def check(name: str, ok: bool, observed: Any) -> None:
+        checks.append(Check(name, ok, observed))
+
+    rds = client("rds", dr)
+    db = rds.describe_db_instances(DBInstanceIdentifier=config["replica"])["DBInstances"][0]
+    source = db.get("ReadReplicaSourceDBInstanceIdentifier")
+    check("replica promoted (no source link)", not source, source)
+    retention = db["BackupRetentionPeriod"]
+    check(
+        "backups on the promoted database", retention >= config["backup_retention_days"], retention
+    )
+    check(
+        "Multi-AZ on the promoted database", db["MultiAZ"] or not config["multi_az"], db["MultiAZ"]
+    )
+
     sm = client("secretsmanager", dr)
-    standalone = {
+    regions = {
         n: sm.describe_secret(SecretId=n).get("PrimaryRegion", dr) for n in config["secrets"]
-    }  # noqa: E501
-    checks.append(
-        Check("DR secrets standalone in DR", all(r == dr for r in standalone.values()), standalone)
-    )  # noqa: E501
-    host = json.loads(sm.get_secret_value(SecretId=config["db_secret"])["SecretString"]).get("host")
-    checks.append(
-        Check(
-            "database secret names the promoted endpoint", host == db["Endpoint"]["Address"], host
-        )
-    )  # noqa: E501
+    }
+    check("DR secrets standalone in DR", set(regions.values()) == {dr}, regions)
+    value = json.loads(sm.get_secret_value(SecretId=config["db_secret"])["SecretString"])
+    check(
+        "database secret names the promoted endpoint",
+        value.get("host") == db["Endpoint"]["Address"],
+        value.get("host"),
+    )
     rotation = sm.describe_secret(SecretId=config["db_secret"])
-    checks.append(
-        Check(
-            "DR rotation attached",
-            bool(rotation.get("RotationEnabled"))
-            and rotation.get("RotationLambdaARN") == config["rotation_function_arn"],
-            rotation.get("RotationLambdaARN"),
-        )
-    )  # noqa: E501
-    scaling = client("application-autoscaling", dr).describe_scalable_targets(
-        ServiceNamespace="ecs"
-    )["ScalableTargets"]  # noqa: E501
-    ecs = client("ecs", dr)
+    attached = rotation.get("RotationLambdaARN")
+    check(
+        "DR rotation attached",
+        bool(rotation.get("RotationEnabled")) and attached == config["rotation_function_arn"],
+        attached,
+    )
+
+    scaling = client("application-autoscaling", dr)
+    targets = {
+        t["ResourceId"]: t
+        for t in scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    }
+    ecs, cluster = client("ecs", dr), config["clusters"]["dr"]
     for role, service in config["services"].items():
-        resource = f"service/{config['clusters']['dr']}/{service['name']}"
-        (target,) = [t for t in scaling if t["ResourceId"] == resource]
-        desired = ecs.describe_services(
-            cluster=config["clusters"]["dr"], services=[service["name"]]
-        )["services"][0]["desiredCount"]  # noqa: E501
-        checks.append(
-            Check(
-                f"DR {role} raised to {service['desired']}",
-                target["MinCapacity"] == service["desired"] and desired == service["desired"],
-                {"min": target["MinCapacity"], "desired": desired},
-            )
-        )  # noqa: E501
-    state = switch.read(client("ssm", dr), config["switch_parameter"])
-    checks.append(Check("traffic switch set to dr", state == "dr", state))
-    failed_over = json.loads(
-        client("ssm", dr).get_parameter(Name=config["failover_parameter"])["Parameter"]["Value"]
-    )  # noqa: E501
-    checks.append(
-        Check(
-            "failed-over state recorded (deploys refuse)",
-            failed_over.get("state") == "failed-over",
-            failed_over.get("state"),
+        target = targets[f"service/{cluster}/{service['name']}"]
+        (found,) = ecs.describe_services(cluster=cluster, services=[service["name"]])["services"]
+        observed = {"min": target["MinCapacity"], "desired": found["desiredCount"]}
+        check(
+            f"DR {role} raised to {service['desired']}",
+            observed == {"min": service["desired"], "desired": service["desired"]},
+            observed,
         )
-    )  # noqa: E501
-    lag = client("cloudwatch", dr).describe_alarms(AlarmNames=[config["replica_lag_alarm"]])[
-        "MetricAlarms"
-    ]  # noqa: E501
-    checks.append(
-        Check(
-            "replica-lag alarm retired",
-            bool(lag) and lag[0]["ActionsEnabled"] is False,
-            lag[0]["ActionsEnabled"] if lag else "missing",
-        )
-    )  # noqa: E501
-    if outage == "partial":
-        pecs = client("ecs", primary)
+
+    ssm = client("ssm", dr)
+    state = switch.read(ssm, config["switch_parameter"])
+    check("traffic switch set to dr", state == "dr", state)
+    recorded = json.loads(
+        ssm.get_parameter(Name=config["failover_parameter"])["Parameter"]["Value"]
+    )
+    check(
+        "failed-over state recorded (deploys refuse)",
+        recorded.get("state") == "failed-over",
+        recorded.get("state"),
+    )
+    lag = client("cloudwatch", dr).describe_alarms(AlarmNames=[config["replica_lag_alarm"]])
+    enabled = [a["ActionsEnabled"] for a in lag["MetricAlarms"]]
+    check("replica-lag alarm retired", enabled == [False], enabled)
+
+    if outage == "partial":  # the primary's ECS API still answers: it must be fenced
+        pecs, pcluster = client("ecs", primary), config["clusters"]["primary"]
         names = [s["name"] for s in config["services"].values()]
-        counts = {
+        desired = {
             s["serviceName"]: s["desiredCount"]
-            for s in pecs.describe_services(cluster=config["clusters"]["primary"], services=names)[
-                "services"
-            ]
-        }  # noqa: E501
-        limits = {
-            t["ResourceId"]: t["MaxCapacity"]
-            for t in client("application-autoscaling", primary).describe_scalable_targets(
-                ServiceNamespace="ecs"
-            )["ScalableTargets"]
-        }  # noqa: E501
-        checks.append(
-            Check(
-                "primary fenced (services and scaling at 0)",
-                all(v == 0 for v in counts.values()) and all(v == 0 for v in limits.values()),
-                {"desired": counts, "max": limits},
-            )
-        )  # noqa: E501
+            for s in pecs.describe_services(cluster=pcluster, services=names)["services"]
+        }
+        limits = client("application-autoscaling", primary).describe_scalable_targets(
+            ServiceNamespace="ecs"
+        )["ScalableTargets"]
+        maxima = {t["ResourceId"]: t["MaxCapacity"] for t in limits}
+        check(
+            "primary fenced (services and scaling at 0)",
+            set(desired.values()) == {0} and set(maxima.values()) == {0},
+            {"desired": desired, "max": maxima},
+        )
     return checks
 
 

@@ -54,6 +54,7 @@ def install_extensions() -> None:
     from moto.core.config import default_user_config
     from moto.rds.models import RDSBackend
     from moto.secretsmanager import models as sm_models
+    from moto.secretsmanager.exceptions import InvalidParameterException
     from moto.secretsmanager.responses import SecretsManagerResponse
 
     original_promote = RDSBackend.promote_read_replica
@@ -72,14 +73,14 @@ def install_extensions() -> None:
         return promoted
 
     def stop_replication(backend: Any, secret_id: str) -> str:
-        replica = backend.secrets[secret_id] if secret_id in backend.secrets else None
+        replica = backend.secrets.get(secret_id)
         if replica is None:
             replica = next(
                 (s for s in backend.secrets.values() if getattr(s, "name", None) == secret_id),
                 None,
             )
         if not isinstance(replica, sm_models.ReplicaSecret):
-            raise sm_models.InvalidParameterException("Secret is not a replica secret.")
+            raise InvalidParameterException("Secret is not a replica secret.")
         source = replica.source
         standalone = copy.copy(source)
         standalone.arn, standalone.region = replica.arn, replica.region

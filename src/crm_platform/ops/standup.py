@@ -100,7 +100,7 @@ class Standup:
         if name in pseudo:
             return pseudo[name]
         if name in stack.created:
-            return stack.created[name].ref
+            return str(stack.created[name].ref)
         parameter = stack.template.get("Parameters", {}).get(name)
         if parameter is not None and "Default" in parameter:
             return str(parameter["Default"])
@@ -112,7 +112,7 @@ class Standup:
         while i < len(text):
             start = text.find("${", i)
             if start < 0:
-                return out + text[i:]
+                return out + str(text[i:])
             end = text.index("}", start)
             out += text[i:start]
             key = text[start + 2 : end]
@@ -301,7 +301,8 @@ def _rotation_application(
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("lambda_function.py", "def lambda_handler(event, context):\n    pass\n")
     made = client("lambda", st.region).create_function(
-        FunctionName=name, Runtime="python3.12", Role=role, Handler="lambda_function.lambda_handler",
+        FunctionName=name, Runtime="python3.12", Role=role,
+        Handler="lambda_function.lambda_handler",
         Code={"ZipFile": code.getvalue()},
     )  # fmt: skip
     return Created(name, {"Arn": made["FunctionArn"]})
@@ -365,7 +366,7 @@ def _deployment_order(artifacts: dict[str, Any]) -> list[str]:
             n
             for n, a in pending.items()
             if all(d in done or d not in artifacts for d in a.get("dependencies", []))
-        ]  # noqa: E501
+        ]
         if not ready:
             raise ValueError(f"stack dependencies form a cycle: {sorted(pending)}")
         for name in sorted(ready):
