@@ -142,7 +142,7 @@ def test_deploy_hands_the_synthesized_assembly_to_the_cdk_cli(
     monkeypatch.setattr(cdk_cli, "run_cdk_raw", lambda args, progress: calls.append(args) or 0)
     monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)  # the session's assembly
     checked: list[Path] = []
-    monkeypatch.setattr(cli, "_preflight", lambda outdir: checked.append(outdir) or True)
+    monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: checked.append(outdir) or True)
     assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 0
     assert checked == [assembly.outdir]
     assert calls == [
@@ -159,10 +159,10 @@ def test_deploy_stops_before_the_cdk_cli_when_preflight_fails(
     monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
     monkeypatch.setattr(cdk_cli, "run_cdk_raw", lambda args, progress: calls.append(args) or 0)
     monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)
-    monkeypatch.setattr(cli, "_preflight", lambda outdir: False)
+    monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: False)
     assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 2
     assert calls == []
-    monkeypatch.setattr(cli, "_preflight", lambda outdir: pytest.fail("preflight ran"))
+    monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: pytest.fail("preflight ran"))
     assert cli.main(["deploy", "--config-dir", str(CONFIG), "--skip-preflight"]) == 0
     assert len(calls) == 1
 

@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -119,17 +120,21 @@ def _cdk(verb: str, args: argparse.Namespace) -> int:
     if not result.ok:
         return EXIT_FINDINGS
     extra = ["--require-approval", "broadening"] if verb == "deploy" else []
-    if verb == "deploy" and not args.skip_preflight and not _preflight(result.outdir):
+    if verb == "deploy" and not args.skip_preflight and not _preflight(result.outdir, args):
         return EXIT_USAGE
     return run_cdk(verb, result.outdir, extra, progress=err.print)
 
 
-def _preflight(outdir: Path) -> bool:
+def _preflight(outdir: Path, args: argparse.Namespace) -> bool:
     """Account checks before CloudFormation starts; one line each, False if any failed."""
+    from crm_platform.naming import Names
     from crm_platform.ops.preflight import run_preflight
 
-    with err.status("checking the account (Lambda concurrency, leftovers of earlier attempts)..."):
-        checks = run_preflight(outdir, _aws_client())
+    names = Names(_settings(args))
+    with err.status("checking the account (failed-over state, Lambda concurrency, leftovers)..."):
+        checks = run_preflight(
+            outdir, _aws_client(), (names.settings.regions.dr, names.failover_parameter)
+        )
     for c in checks:
         mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
         out.print(f"{mark} {c.region}: {c.what}: {c.message}", highlight=False, soft_wrap=True)
@@ -216,6 +221,143 @@ def run_switch(
     return EXIT_OK
 
 
+def _assembly(args: argparse.Namespace) -> Path | None:
+    """The assembly at --out, synthesized (with the nag gate) if there is none yet."""
+    outdir = Path(args.out)
+    if (outdir / "manifest.json").exists():
+        return outdir
+    result = _synth(args)
+    return result.outdir if result.ok else None
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from crm_platform.naming import Names
+    from crm_platform.ops.drill import run_drill
+
+    if not args.local:
+        err.print(
+            "[red]error:[/red] only the local drill exists (--local); against AWS a drill is a "
+            "real failover: crm-platform failover"
+        )
+        return EXIT_USAGE
+    names = Names(_settings(args))
+    outdir = _assembly(args)
+    if outdir is None:
+        return EXIT_FINDINGS
+    marks = {"done": "[green]done[/green]", "failed": "[red]FAILED[/red]"}
+
+    def on_step(step: Any) -> None:
+        mark = marks.get(step.status, f"[yellow]{step.status}[/yellow]")
+        note = f" ({step.note})" if step.note else ""
+        out.print(f"  {mark:<22} {step.name}{note}", highlight=False)
+
+    out.print(
+        f"drill: regional failover of {names.prefix} in the AWS emulator, {args.outage} outage"
+    )
+    report = run_drill(outdir, names, outage=args.outage, progress=err.print, on_step=on_step)
+    Path(args.report).write_text(report.to_json())
+    _print_drill(report)
+    out.print(f"report written to {args.report}")
+    return EXIT_OK if report.passed else EXIT_FINDINGS
+
+
+def _print_drill(report: Any) -> None:
+    start = min((r["started_at"] for r in report.timeline if r["started_at"]), default=0.0)
+    table = Table(title=f"Timeline of {report.run} (emulated clock)")
+    for column in ("step", "status", "start", "end", "attempts"):
+        table.add_column(column)
+    for row in report.timeline:
+
+        def at(v: float | None) -> str:
+            return f"+{v - start:.0f}s" if v is not None else "-"
+
+        table.add_row(row["step"], row["status"], at(row["started_at"]), at(row["ended_at"]),
+                      str(row["attempts"]))  # fmt: skip
+    out.print(table)
+    checks = Table(title="End state, from the emulator's answers")
+    for column in ("check", "result", "observed"):
+        checks.add_column(column)
+    for c in report.checks:
+        checks.add_row(c["name"], "pass" if c["ok"] else "[red]FAIL[/red]", str(c["observed"])[:60])
+    out.print(checks)
+    not_emulated = [s for s in report.steps if s["status"] == "not emulated"]
+    for s in not_emulated:
+        out.print(f"  not emulated: {s['name']}: {s['note']}", highlight=False)
+    for note in report.notes:
+        out.print(f"  emulator: {note}", highlight=False)
+    verdict = "[green]PASS[/green]" if report.passed else "[red]FAIL[/red]"
+    out.print(
+        f"verdict: {verdict}: {sum(c['ok'] for c in report.checks)}/{len(report.checks)} checks, "
+        f"{len(not_emulated)} step(s) not emulated, {report.seconds:.1f} s"
+    )
+
+
+def cmd_failover(args: argparse.Namespace) -> int:
+    from crm_platform.naming import Names
+    from crm_platform.ops import failover
+    from crm_platform.ops.cdk_cli import NoCredentialsError, ensure_credentials
+    from crm_platform.ops.dr_status import readiness
+
+    names = Names(_settings(args))
+    try:
+        ensure_credentials()
+    except NoCredentialsError as e:
+        err.print(f"[red]error:[/red] {e}")
+        return EXIT_USAGE
+    client = _aws_client()
+    if args.approve:
+        failover.approve(names, client, args.approve)
+        out.print("approved: the failover continues")
+        return EXIT_OK
+    _print_status(readiness(names, client, drill_report=Path(args.report)))
+    table = Table(title=f"What a failover of {names.prefix} does, from {names.settings.regions.dr}")
+    table.add_column("step")
+    table.add_column("what")
+    for name, summary in failover.plan_lines():
+        table.add_row(name, summary)
+    out.print(table)
+    if not args.execute:
+        out.print("dry run: nothing was changed; add --execute to start the failover")
+        return EXIT_OK
+    run = failover.start(names, client, force=args.force)
+    out.print(f"started {run} in {names.settings.regions.dr}; following it (Ctrl-C stops "
+              "following, not the failover)")  # fmt: skip
+
+    def on_change(row: dict[str, Any]) -> None:
+        detail = json.dumps(row["detail"])[:120]
+        out.print(f"  {row['status']:<8} {row['step']} {detail}", highlight=False)
+
+    status = failover.follow(names, client, run, on_change)
+    out.print(f"{run}: {status}")
+    return EXIT_OK if status == "SUCCEEDED" else EXIT_FINDINGS
+
+
+def _print_status(status: Any) -> None:
+    table = Table(title="DR readiness")
+    for column in ("", "what", "now"):
+        table.add_column(column)
+    for line in status.lines:
+        mark = {True: "[green]ok[/green]", False: "[red]FAIL[/red]", None: ""}[line.ok]
+        table.add_row(mark, line.what, line.value)
+    out.print(table)
+
+
+def cmd_dr_status(args: argparse.Namespace) -> int:
+    from crm_platform.naming import Names
+    from crm_platform.ops.cdk_cli import NoCredentialsError, ensure_credentials
+    from crm_platform.ops.dr_status import readiness
+
+    names = Names(_settings(args))
+    try:
+        ensure_credentials()
+    except NoCredentialsError as e:
+        err.print(f"[red]error:[/red] {e}")
+        return EXIT_USAGE
+    status = readiness(names, _aws_client(), drill_report=Path(args.report))
+    _print_status(status)
+    return EXIT_OK if status.ready else EXIT_FINDINGS
+
+
 def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(Path(args.file))
     out.print(
@@ -267,6 +409,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="skip the database-state safety check (drills)"
     )
     flip.set_defaults(func=cmd_switch)
+    drill = env_command(
+        "drill", "rehearse a regional failover in the AWS emulator (offline); writes a report"
+    )
+    drill.add_argument("--local", action="store_true", help="against the local emulator")
+    drill.add_argument(
+        "--outage",
+        choices=["partial", "full"],
+        default="partial",
+        help="partial: the primary's data plane is down; full: all of it",
+    )
+    drill.add_argument("--report", default="drill-report.json", help="where to write the report")
+    drill.set_defaults(func=cmd_drill)
+    fail = env_command(
+        "failover", "plan (dry run) or --execute the regional failover from the DR region"
+    )
+    fail.add_argument("--execute", action="store_true", help="start it (default: dry run)")
+    fail.add_argument(
+        "--force",
+        action="store_true",
+        help="fail over although the primary does not look impaired from DR",
+    )
+    fail.add_argument("--approve", metavar="TOKEN", help="approve an automatic failover")
+    fail.add_argument("--report", default="drill-report.json", help="the last drill's report")
+    fail.set_defaults(func=cmd_failover)
+    dr = commands.add_parser("dr", help="disaster-recovery status")
+    dr_commands = dr.add_subparsers(dest="dr_command", required=True, metavar="ACTION")
+    dr_status = dr_commands.add_parser("status", help="is DR ready? non-zero when it is not")
+    dr_status.add_argument("--env", default="prod", help="environment: config/ENV.yaml")
+    dr_status.add_argument("--config-dir", default=str(CONFIG_DIR), help="folder of ENV.yaml files")
+    dr_status.add_argument("--report", default="drill-report.json", help="the last drill's report")
+    dr_status.set_defaults(func=cmd_dr_status)
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_commands.add_parser("validate", help="validate one configuration file")

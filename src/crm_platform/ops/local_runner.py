@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_platform.failover.runtime import handler, steps
+from crm_platform.failover.runtime import handler, steps, timeline
 
 MAX_RETRIES = 6  # as the state machine's Retry block
 BACKOFF_SECONDS = 2.0
@@ -78,6 +78,10 @@ def run_local(
         if step.name in skipped:
             report.status, report.note = "not emulated", skipped[step.name]
             report.ended = ctx.now()
+            order = step_list.index(step)
+            timeline.start(dynamodb, table, run, step.name, order, ctx.now())
+            timeline.end(dynamodb, table, run, step.name, "not emulated",
+                         {"reason": skipped[step.name]}, ctx.now())  # fmt: skip
             progress(report)
             continue
         retries = 0

@@ -240,11 +240,40 @@ def check_leftovers(
     return checks
 
 
-def run_preflight(outdir: Path, client: Client) -> list[Check]:
-    """Every check, for every stack of the assembly at ``outdir``."""
+def check_not_failed_over(client: Client, region: str, parameter: str) -> Check:
+    """A deploy while failed over would put DR back to pilot light and re-point nothing."""
+    try:
+        raw = client("ssm", region).get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ClientError as err:
+        if _code(err) == "ParameterNotFound":
+            return Check(region, "failed-over state", True, "not deployed yet")
+        raise
+    state = json.loads(raw).get("state", "none")
+    if state == "none":
+        return Check(region, "failed-over state", True, "serving from the primary")
+    return Check(
+        region,
+        "failed-over state",
+        False,
+        f"the platform is {state} to the DR region ({parameter}): a deploy would scale DR back "
+        "to its standby size and point nothing at the promoted database. Follow "
+        "docs/emergency-recovery.md, 'Failing back', which ends by resetting this state",
+    )
+
+
+def run_preflight(
+    outdir: Path, client: Client, failover_state: tuple[str, str] | None = None
+) -> list[Check]:
+    """Every check, for every stack of the assembly at ``outdir``.
+
+    ``failover_state`` is (DR region, parameter name) of the failed-over state.
+    """
     plans = stack_plans(outdir)
+    checks = [] if failover_state is None else [check_not_failed_over(client, *failover_state)]
+    if checks and not checks[0].ok:
+        return checks  # nothing else matters until the platform is back on the primary
     statuses = {p.name: stack_status(client("cloudformation", p.region), p.name) for p in plans}
-    checks = check_lambda_concurrency(plans, client, statuses)
+    checks += check_lambda_concurrency(plans, client, statuses)
     leftovers = check_leftovers(plans, client, statuses)
     if not leftovers:
         checks.append(Check("all", "left from an earlier attempt", True, "none"))

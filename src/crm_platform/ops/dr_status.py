@@ -1,0 +1,130 @@
+"""``crm-platform dr status``: is the DR region ready to take over, right now?
+
+Readiness is broken (non-zero exit) when the replica is missing, its lag is above the
+recovery point objective (or it reports none), or no recovery point was copied to the
+DR vault within 26 hours (a daily plan plus its windows). Everything else is shown for
+the operator: backups, the switch, DR service counts, the failed-over state, the
+impaired signal and the last local drill.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from crm_platform.failover.runtime import switch
+from crm_platform.naming import Names
+
+Client = Callable[[str, str], Any]
+COPY_WITHIN = timedelta(hours=26)
+
+
+@dataclass
+class Line:
+    what: str
+    value: str
+    ok: bool | None  # None: informational
+
+
+@dataclass
+class Status:
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return all(line.ok is not False for line in self.lines)
+
+    def add(self, what: str, value: Any, ok: bool | None = None) -> None:
+        self.lines.append(Line(what, str(value), ok))
+
+
+def _latest(jobs: list[dict[str, Any]], key: str) -> datetime | None:
+    times = [j[key] for j in jobs if j.get(key)]
+    return max(times) if times else None
+
+
+def readiness(
+    names: Names,
+    client: Client,
+    *,
+    now: datetime | None = None,
+    drill_report: Path | None = None,
+) -> Status:
+    s = names.settings
+    dr, primary = s.regions.dr, s.regions.primary
+    now = now or datetime.now(UTC)
+    status = Status()
+    rds = client("rds", dr)
+    try:
+        db = rds.describe_db_instances(DBInstanceIdentifier=names.db_replica)["DBInstances"][0]
+        role = "read replica" if db.get("ReadReplicaSourceDBInstanceIdentifier") else "promoted"
+        status.add("DR database", f"{names.db_replica}: {db['DBInstanceStatus']}, {role}", True)
+    except ClientError:
+        status.add("DR database", f"{names.db_replica} missing", False)
+    lag = client("cloudwatch", dr).get_metric_statistics(
+        Namespace="AWS/RDS", MetricName="ReplicaLag",
+        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": names.db_replica}],
+        StartTime=now - timedelta(minutes=15), EndTime=now, Period=60, Statistics=["Maximum"],
+    ).get("Datapoints", [])  # fmt: skip
+    if lag:
+        latest = max(lag, key=lambda p: p["Timestamp"])["Maximum"]
+        status.add("replica lag", f"{latest:.0f}s (objective {s.dr.rpo_seconds}s)",
+                   latest <= s.dr.rpo_seconds)  # fmt: skip
+    else:
+        status.add("replica lag", "no data in 15 minutes (replication stopped?)", False)
+    backup_dr, backup_primary = client("backup", dr), client("backup", primary)
+    try:
+        copies = backup_dr.list_copy_jobs(
+            ByDestinationVaultArn=names.backup_vault_arn(dr), ByState="COMPLETED",
+            ByCreatedAfter=now - timedelta(days=3),
+        ).get("CopyJobs", [])  # fmt: skip
+        last_copy = _latest(copies, "CompletionDate")
+        status.add("last copy to the DR vault", last_copy or "none in 3 days",
+                   bool(last_copy and now - last_copy <= COPY_WITHIN))  # fmt: skip
+    except (ClientError, BotoCoreError) as err:
+        status.add("last copy to the DR vault", f"unreadable ({type(err).__name__})", False)
+    try:
+        jobs = backup_primary.list_backup_jobs(
+            ByBackupVaultName=names.backup_vault(primary), ByState="COMPLETED",
+            ByCreatedAfter=now - timedelta(days=3),
+        ).get("BackupJobs", [])  # fmt: skip
+        status.add(
+            "last backup (primary vault)", _latest(jobs, "CompletionDate") or "none in 3 days"
+        )
+    except (ClientError, BotoCoreError) as err:
+        status.add("last backup (primary vault)", f"primary unreadable ({type(err).__name__})")
+    ssm = client("ssm", dr)
+    try:
+        status.add("traffic switch", switch.read(ssm, names.switch_parameter))
+        state = json.loads(ssm.get_parameter(Name=names.failover_parameter)["Parameter"]["Value"])
+        status.add("failed-over state", state.get("state", "none"))
+    except ClientError as err:
+        status.add("traffic switch", f"unreadable ({type(err).__name__})", False)
+    alarms = client("cloudwatch", dr).describe_alarms(
+        AlarmNames=[names.impaired_alarm], AlarmTypes=["CompositeAlarm", "MetricAlarm"]
+    )
+    found = alarms.get("CompositeAlarms", []) + alarms.get("MetricAlarms", [])
+    status.add("primary impaired (seen from DR)", found[0]["StateValue"] if found else "missing")
+    ecs = client("ecs", dr)
+    try:
+        services = ecs.describe_services(
+            cluster=names.ecs_cluster(dr), services=[names.server_service, names.worker_service]
+        )["services"]
+        counts = ", ".join(
+            f"{x['serviceName']} {x.get('runningCount', 0)}/{x['desiredCount']}" for x in services
+        )
+        status.add("DR services (running/desired)", counts or "none")
+    except ClientError as err:
+        status.add("DR services", f"unreadable ({type(err).__name__})", False)
+    if drill_report and drill_report.exists():
+        report = json.loads(drill_report.read_text())
+        status.add("last local drill", f"{report.get('verdict')} in {report.get('seconds')}s")
+    else:
+        status.add("last local drill", "none recorded (crm-platform drill --local)")
+    return status
