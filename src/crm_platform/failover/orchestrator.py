@@ -109,6 +109,24 @@ class FailoverOrchestrator(Construct):
         self.state_machine = self._state_machine(config, key, approval)
         self.impaired = self._impaired_signal(signals, functions, config["environment"])
         if automatic:
+            starter = iam.Role(
+                self,
+                "StartOnImpairedRole",
+                assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                description="EventBridge starts the failover state machine (automatic mode)",
+            )
+            iam.ManagedPolicy(
+                self,
+                "StartOnImpairedPolicy",
+                description="Start the failover state machine, nothing else",
+                roles=[starter],
+                statements=[
+                    iam.PolicyStatement(
+                        actions=["states:StartExecution"],
+                        resources=[self.state_machine.state_machine_arn],
+                    )
+                ],
+            )
             events.Rule(
                 self,
                 "StartOnImpaired",
@@ -123,6 +141,7 @@ class FailoverOrchestrator(Construct):
                     targets.SfnStateMachine(
                         self.state_machine,
                         input=events.RuleTargetInput.from_object({"force": False}),
+                        role=starter.without_policy_updates(),
                     )
                 ],
             )

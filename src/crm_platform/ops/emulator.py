@@ -66,9 +66,11 @@ def install_extensions() -> None:
         if source_id:
             try:
                 source = self.find_db_from_id(source_id)
-                source.remove_replica(promoted)
-            except Exception:  # noqa: S110 - the source may be in a region that is "down"
-                pass
+            except Exception:  # the source's region may be the one that is "down"
+                source = None
+            if source is not None:  # moto lists cross-region replicas by ARN
+                gone = {promoted.db_instance_identifier, promoted.db_instance_arn}
+                source.replicas = [r for r in source.replicas if r not in gone]
             promoted.source_db_instance_identifier = None
         return promoted
 

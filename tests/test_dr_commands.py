@@ -1,0 +1,159 @@
+"""The operator's DR commands: the local drill, dr status, and a failover dry run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from crm_platform import cli
+from crm_platform.naming import Names
+from crm_platform.ops import dr_status, emulator
+from crm_platform.settings import Settings
+from tests.conftest import CONFIG, Assembly
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def test_the_local_drill_passes_and_writes_its_report(
+    assembly: Assembly, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "drill-report.json"
+    code = cli.main(
+        ["drill", "--local", "--config-dir", str(CONFIG), "--out", str(assembly.outdir),
+         "--report", str(report)]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    data = json.loads(report.read_text())
+    assert data["verdict"] == "pass"
+    statuses = {s["name"]: s["status"] for s in data["steps"]}
+    assert statuses["wait_healthy"] == statuses["verify_public"] == "not emulated"
+    assert all(v in ("done", "not emulated") for v in statuses.values())
+    assert len(data["timeline"]) == len(statuses)
+    assert all(c["ok"] for c in data["checks"]) and len(data["checks"]) >= 10
+    assert "verdict: PASS" in printed and "not emulated: wait_healthy" in printed
+
+
+def test_drill_needs_local(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["drill", "--config-dir", str(CONFIG)]) == 2
+    assert "only the local drill" in capsys.readouterr().err
+
+
+# --- dr status ---------------------------------------------------------------------------
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-southeast-1",
+    }.items():
+        monkeypatch.setenv(var, value)
+    emulator.install_extensions()
+    with mock_aws():
+        yield
+
+
+def factory(copy_completed: datetime | None) -> Any:
+    """moto for everything but AWS Backup's job lists, which moto does not implement."""
+
+    def client(service: str, region: str) -> Any:
+        real = boto3.client(service, region_name=region)  # type: ignore[call-overload]
+        if service == "backup":
+            stub = Stubber(real)
+            jobs = [{"CompletionDate": copy_completed}] if copy_completed else []
+            stub.add_response("list_copy_jobs", {"CopyJobs": jobs})
+            stub.add_response("list_backup_jobs", {"BackupJobs": jobs})
+            stub.activate()
+        return real
+
+    return client
+
+
+def world(names: Names, *, lag: float | None) -> None:
+    rds = boto3.client("rds", region_name="ap-northeast-1")
+    rds.create_db_instance(
+        DBInstanceIdentifier=names.db_instance, Engine="postgres", DBInstanceClass="db.t3.medium",
+        MasterUsername="u", MasterUserPassword="passwordpassword", AllocatedStorage=20,
+    )  # fmt: skip
+    boto3.client("rds", region_name="ap-southeast-1").create_db_instance_read_replica(
+        DBInstanceIdentifier=names.db_replica, SourceDBInstanceIdentifier=names.db_instance_arn
+    )
+    ecs = boto3.client("ecs", region_name="ap-southeast-1")
+    ecs.create_cluster(clusterName=names.ecs_cluster("ap-southeast-1"))
+    ecs.register_task_definition(
+        family="t", containerDefinitions=[{"name": "c", "image": "i", "memory": 512}]
+    )
+    for service in (names.server_service, names.worker_service):
+        ecs.create_service(
+            cluster=names.ecs_cluster("ap-southeast-1"), serviceName=service, taskDefinition="t",
+            desiredCount=0,
+        )  # fmt: skip
+    ssm = boto3.client("ssm", region_name="ap-southeast-1")
+    ssm.put_parameter(Name=names.switch_parameter, Value="primary", Type="String")
+    ssm.put_parameter(Name=names.failover_parameter, Value='{"state": "none"}', Type="String")
+    if lag is not None:
+        boto3.client("cloudwatch", region_name="ap-southeast-1").put_metric_data(
+            Namespace="AWS/RDS",
+            MetricData=[{"MetricName": "ReplicaLag", "Value": lag, "Timestamp": NOW - timedelta(minutes=2),
+                         "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": names.db_replica}]}],
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lag", "copied_hours_ago", "ready", "broken"),
+    [
+        (3.0, 5, True, None),
+        (900.0, 5, False, "replica lag"),
+        (None, 5, False, "replica lag"),
+        (3.0, 30, False, "last copy to the DR vault"),
+        (3.0, None, False, "last copy to the DR vault"),
+    ],
+)
+def test_readiness_breaks_on_lag_copies_and_missing_data(
+    aws: None, prod_settings: Settings, lag: float | None, copied_hours_ago: int | None,
+    ready: bool, broken: str | None,
+) -> None:  # fmt: skip
+    names = Names(prod_settings)
+    world(names, lag=lag)
+    copied = NOW - timedelta(hours=copied_hours_ago) if copied_hours_ago is not None else None
+    status = dr_status.readiness(names, factory(copied), now=NOW)
+    assert status.ready is ready
+    failing = [line.what for line in status.lines if line.ok is False]
+    assert failing == ([] if broken is None else [broken])
+
+
+def test_a_missing_replica_is_not_ready(aws: None, prod_settings: Settings) -> None:
+    names = Names(prod_settings)
+    status = dr_status.readiness(names, factory(NOW), now=NOW)
+    assert not status.ready
+    assert any(line.what == "DR database" and line.ok is False for line in status.lines)
+
+
+def test_failover_dry_run_changes_nothing(
+    aws: None, prod_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    names = Names(prod_settings)
+    world(names, lag=3.0)
+    monkeypatch.setattr(cli, "_aws_client", lambda: factory(NOW))
+    monkeypatch.setattr("crm_platform.ops.cdk_cli.ensure_credentials", lambda: "env")
+    started: list[Any] = []
+    monkeypatch.setattr("crm_platform.ops.failover.start", lambda *a, **k: started.append(a))
+    assert cli.main(["failover", "--config-dir", str(CONFIG)]) == 0
+    printed = capsys.readouterr().out
+    assert "dry run: nothing was changed" in printed and "promote_replica" in printed
+    assert started == []
+    replica = boto3.client("rds", region_name="ap-southeast-1").describe_db_instances(
+        DBInstanceIdentifier=names.db_replica
+    )["DBInstances"][0]
+    assert replica.get("ReadReplicaSourceDBInstanceIdentifier")
+    ssm = boto3.client("ssm", region_name="ap-southeast-1")
+    assert ssm.get_parameter(Name=names.switch_parameter)["Parameter"]["Value"] == "primary"

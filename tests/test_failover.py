@@ -1,0 +1,317 @@
+"""The regional failover: one step list, every step against the emulator, injected faults."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Match, Template
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from crm_platform.failover import definition
+from crm_platform.failover.runtime import steps, timeline
+from crm_platform.naming import Names
+from crm_platform.ops import emulator
+from crm_platform.ops.drill import check_end_state, failover_config, inject_outage
+from crm_platform.ops.local_runner import VirtualClock, run_local
+from crm_platform.ops.standup import stand_up
+from crm_platform.settings import Settings
+from tests.conftest import Assembly
+
+NOT_EMULATED = {"wait_healthy": "no tasks", "verify_public": "no network"}
+
+
+@pytest.fixture(autouse=True)
+def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-southeast-1",
+    }.items():
+        monkeypatch.setenv(var, value)
+    emulator.install_extensions()
+    with mock_aws():
+        yield
+
+
+def client(service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+class World:
+    """The synthesized platform stood up in the emulator, primary impaired, ready to run."""
+
+    def __init__(self, assembly: Assembly, prod_settings: Settings) -> None:
+        self.names = Names(prod_settings)
+        self.up = stand_up(assembly.outdir, client)
+        self.config = failover_config(self.up, self.names)
+        self.clock = VirtualClock()
+        inject_outage(client, self.config, self.clock)
+        self.calls: dict[str, int] = {}
+        self.client = client
+
+    def run(self, run: str = "run-1", *, ctx_client: Any = None, force: bool = False) -> Any:
+        ctx = steps.Context(
+            config=self.config, client=ctx_client or self.client, force=force, now=self.clock.now
+        )
+        return run_local(
+            ctx, run=run, dynamodb=client("dynamodb", self.dr), table=self.config["runs_table"],
+            sleep=self.clock.sleep, not_emulated=NOT_EMULATED,
+        )  # fmt: skip
+
+    @property
+    def dr(self) -> str:
+        return str(self.config["dr_region"])
+
+    def replica(self) -> Any:
+        from moto.rds.models import rds_backends
+
+        return rds_backends["123456789012"][self.dr].databases[self.config["replica"]]
+
+
+@pytest.fixture
+def world(assembly: Assembly, prod_settings: Settings) -> World:
+    return World(assembly, prod_settings)
+
+
+def counting(world: World, service: str, failures: dict[str, tuple[int, str]]) -> Any:
+    """A client factory that counts calls of ``service``'s methods in ``failures`` and fails
+    the first N of each with the given error code."""
+
+    def factory(svc: str, region: str) -> Any:
+        real = client(svc, region)
+        if svc == service:
+            for method, (fail_first, code) in failures.items():
+                original = getattr(real, method)
+
+                def wrapped(
+                    *,
+                    _m: str = method,
+                    _o: Any = original,
+                    _n: int = fail_first,
+                    _c: str = code,
+                    **kwargs: Any,
+                ) -> Any:
+                    world.calls[_m] = world.calls.get(_m, 0) + 1
+                    if world.calls[_m] <= _n:
+                        raise ClientError({"Error": {"Code": _c, "Message": "injected"}}, _m)
+                    return _o(**kwargs)
+
+                setattr(real, method, wrapped)
+        return real
+
+    return factory
+
+
+# --- one step list ------------------------------------------------------------------------
+def test_state_machine_and_local_runner_list_the_same_steps(assembly: Assembly) -> None:
+    names = [s.name for s in steps.STEPS]
+    assert definition.step_order(definition.definition(approval=False)) == names
+    assert definition.step_order(definition.definition(approval=True)) == ["approval", *names]
+    # The deployed definition is that one, not a copy.
+    dr_app = Template.from_json(assembly.raw("crm-prod-dr-app"))
+    (machine,) = dr_app.find_resources("AWS::StepFunctions::StateMachine").values()
+    deployed = json.loads(machine["Properties"]["DefinitionString"])
+    assert definition.step_order(deployed) == names
+    for name in names:
+        task = deployed["States"][name]
+        assert task["Catch"][0]["Next"] == definition.failed_state(name)
+        assert "Retryable" in task["Retry"][0]["ErrorEquals"]
+        assert task["Retry"][0]["BackoffRate"] == 2.0
+
+
+def test_every_step_has_a_timeout_and_polling_steps_loop(assembly: Assembly) -> None:
+    document = definition.definition(approval=False)
+    for step in steps.STEPS:
+        assert step.timeout_seconds > 0
+        if step.poll:
+            assert document["States"][f"{step.name}.wait"]["Next"] == step.name
+
+
+# --- a run against the emulator ------------------------------------------------------------
+def test_a_full_run_leaves_dr_serving(world: World) -> None:
+    report = world.run()
+    assert report.ok, report.failed_step
+    assert [s.status for s in report.steps].count("not emulated") == 2
+    checks = check_end_state(client, world.config, "partial")
+    assert [c.name for c in checks if not c.ok] == []
+    rows = timeline.read(client("dynamodb", world.dr), world.config["runs_table"], "run-1")
+    assert [r["step"] for r in rows] == [s.name for s in steps.STEPS]
+    assert all(r["started_at"] is not None and r["ended_at"] is not None for r in rows)
+    assert rows[0]["detail"]["estimated_data_loss_seconds"] == 2.0
+
+
+def test_throttling_is_retried_with_backoff(world: World) -> None:
+    factory = counting(world, "rds", {"promote_read_replica": (2, "Throttling")})
+    before = world.clock.now()
+    report = world.run(ctx_client=factory)
+    assert report.ok
+    assert world.calls["promote_read_replica"] == 3
+    (promote,) = [s for s in report.steps if s.name == "promote_replica"]
+    assert promote.attempts == 3
+    assert world.clock.now() - before >= 2 + 4  # exponential backoff was waited
+
+
+def test_a_replica_that_is_not_yet_available_is_waited_for(world: World) -> None:
+    world.replica().status = "creating"
+    original_sleep = world.clock.sleep
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 3:
+            world.replica().status = "available"
+        original_sleep(seconds)
+
+    world.clock.sleep = sleep  # type: ignore[method-assign]
+    report = world.run()
+    assert report.ok
+    assert polls[:3] == [30, 30, 30]
+    assert world.replica().source_db_instance_identifier is None
+
+
+def test_a_promotion_that_never_starts_times_out_naming_the_step(world: World) -> None:
+    world.replica().status = "creating"
+    report = world.run()
+    failed = report.failed_step
+    assert failed is not None and failed.name == "promote_replica"
+    assert failed.detail["error"] == "StepTimedOut"
+    assert "within 1800s" in failed.detail["message"]
+    assert [s.status for s in report.steps[4:]] == ["not reached"] * (len(steps.STEPS) - 4)
+    assert world.clock.now() - 1_800_000_000 >= 1800
+
+
+def test_a_crash_after_promotion_resumes_without_promoting_twice(world: World) -> None:
+    factory = counting(
+        world,
+        "rds",
+        {"modify_db_instance": (1, "InternalFailure"), "promote_read_replica": (0, "")},
+    )
+    world.config["multi_az"] = True
+    world.replica().multi_az = False  # so harden_database must modify (and crashes doing it)
+    first = world.run("run-crash", ctx_client=factory)
+    assert first.failed_step is not None and first.failed_step.name == "harden_database"
+    assert world.calls["promote_read_replica"] == 1
+    again = world.run("run-crash", ctx_client=factory)
+    assert again.ok, again.failed_step
+    (promote,) = [s for s in again.steps if s.name == "promote_replica"]
+    assert promote.detail == {"promoted": "already"}
+    assert world.calls["promote_read_replica"] == 1  # never a second promotion
+    rows = timeline.read(client("dynamodb", world.dr), world.config["runs_table"], "run-crash")
+    harden = next(r for r in rows if r["step"] == "harden_database")
+    assert harden["attempts"] == 2 and harden["status"] == "done"
+
+
+def test_a_healthy_primary_is_not_failed_over_unless_forced(world: World) -> None:
+    cw = client("cloudwatch", world.dr)
+    cw.set_alarm_state(AlarmName=world.config["impaired_alarm"], StateValue="OK", StateReason="t")
+    refused = world.run("run-healthy")
+    assert refused.failed_step is not None and refused.failed_step.name == "preflight"
+    assert refused.failed_step.detail["error"] == "PreflightRefused"
+    assert world.replica().source_db_instance_identifier  # nothing was promoted
+    forced = world.run("run-forced", force=True)
+    assert forced.ok and forced.steps[0].detail["forced"] is True
+
+
+def test_a_primary_that_does_not_answer_is_isolated_not_fenced(world: World) -> None:
+    down = emulator.with_outage(client, world.config["primary_region"])
+    report = world.run(ctx_client=down)
+    assert report.ok
+    (fence,) = [s for s in report.steps if s.name == "fence_primary"]
+    assert fence.detail["primary"].startswith("unreachable")
+
+
+# --- the emulator's own extensions ----------------------------------------------------------
+def test_promotion_extension_removes_the_replica_link() -> None:
+    rds = client("rds", "ap-northeast-1")
+    rds.create_db_instance(
+        DBInstanceIdentifier="p", Engine="postgres", DBInstanceClass="db.t3.medium",
+        MasterUsername="u", MasterUserPassword="passwordpassword", AllocatedStorage=20,
+    )  # fmt: skip
+    dr = client("rds", "ap-southeast-1")
+    dr.create_db_instance_read_replica(
+        DBInstanceIdentifier="r",
+        SourceDBInstanceIdentifier="arn:aws:rds:ap-northeast-1:123456789012:db:p",
+    )
+    dr.promote_read_replica(DBInstanceIdentifier="r", BackupRetentionPeriod=7)
+    (db,) = dr.describe_db_instances(DBInstanceIdentifier="r")["DBInstances"]
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in db
+    (source,) = rds.describe_db_instances(DBInstanceIdentifier="p")["DBInstances"]
+    assert source.get("ReadReplicaDBInstanceIdentifiers", []) == []
+
+
+def test_stop_replication_extension_makes_a_standalone_secret() -> None:
+    client("secretsmanager", "ap-northeast-1").create_secret(
+        Name="s", SecretString='{"a": 1}', AddReplicaRegions=[{"Region": "ap-southeast-1"}]
+    )
+    dr = client("secretsmanager", "ap-southeast-1")
+    with pytest.raises(ClientError, match="replica secret"):
+        dr.put_secret_value(SecretId="s", SecretString="x")
+    dr.stop_replication_to_replica(SecretId="s")
+    assert (
+        dr.describe_secret(SecretId="s").get("PrimaryRegion", "ap-southeast-1") == "ap-southeast-1"
+    )
+    dr.put_secret_value(SecretId="s", SecretString='{"a": 2}')
+    assert json.loads(dr.get_secret_value(SecretId="s")["SecretString"]) == {"a": 2}
+    primary = client("secretsmanager", "ap-northeast-1")
+    assert json.loads(primary.get_secret_value(SecretId="s")["SecretString"]) == {"a": 1}
+    assert "ReplicationStatus" not in primary.describe_secret(SecretId="s")
+
+
+# --- what must never happen ---------------------------------------------------------------
+def test_a_multi_az_failover_only_notifies(primary: Template, assembly: Assembly) -> None:
+    rules = primary.find_resources(
+        "AWS::Events::Rule",
+        {"Properties": {"EventPattern": Match.object_like({"source": ["aws.rds"]})}},
+    )
+    (rule,) = rules.values()
+    assert rule["Properties"]["EventPattern"]["detail"] == {"EventCategories": ["failover"]}
+    (target,) = rule["Properties"]["Targets"]
+    assert "Topic" in json.dumps(target["Arn"])  # the alert topic, nothing else
+    for stack in ("crm-prod-primary", "crm-prod-dr", "crm-prod-dr-app"):
+        text = json.dumps(assembly.raw(stack))
+        assert "states:StartExecution" not in text  # manual mode: nothing starts a failover
+
+
+def test_automatic_mode_starts_on_the_impaired_signal_after_approval(
+    prod_settings: Settings, tmp_path: Path
+) -> None:
+    from crm_platform.app import compose, new_app
+
+    settings = prod_settings.model_copy(
+        update={"dr": prod_settings.dr.model_copy(update={"failover_mode": "automatic"})}
+    )
+    stacks = compose(new_app(str(tmp_path)), settings)
+    dr_app = Template.from_stack(stacks["dr_app"])
+    (rule,) = dr_app.find_resources(
+        "AWS::Events::Rule",
+        {"Properties": {"EventPattern": Match.object_like({"source": ["aws.cloudwatch"]})}},
+    ).values()
+    assert rule["Properties"]["EventPattern"]["detail"] == {"state": {"value": ["ALARM"]}}
+    assert "StateMachine" in json.dumps(rule["Properties"]["Targets"])
+    (machine,) = dr_app.find_resources("AWS::StepFunctions::StateMachine").values()
+    deployed = json.loads(machine["Properties"]["DefinitionString"])
+    assert deployed["StartAt"] == "approval"
+
+
+def test_deploy_is_refused_while_failed_over(prod_settings: Settings) -> None:
+    from crm_platform.ops.preflight import check_not_failed_over
+
+    names = Names(prod_settings)
+    ssm = client("ssm", "ap-southeast-1")
+    assert check_not_failed_over(client, "ap-southeast-1", names.failover_parameter).ok
+    ssm.put_parameter(Name=names.failover_parameter, Value='{"state": "none"}', Type="String")
+    assert check_not_failed_over(client, "ap-southeast-1", names.failover_parameter).ok
+    ssm.put_parameter(
+        Name=names.failover_parameter,
+        Value='{"state": "failed-over"}',
+        Type="String",
+        Overwrite=True,
+    )
+    refused = check_not_failed_over(client, "ap-southeast-1", names.failover_parameter)
+    assert not refused.ok and "Failing back" in refused.message
