@@ -129,7 +129,9 @@ def run(m: Mutation) -> tuple[bool, float]:
     path = SRC / m.file
     original = path.read_text()
     if original.count(m.old) != 1:
-        raise SystemExit(f"{m.what}: the text to mutate occurs {original.count(m.old)} times in {m.file}")
+        raise SystemExit(
+            f"{m.what}: the text to mutate occurs {original.count(m.old)} times in {m.file}"
+        )
     path.write_text(original.replace(m.old, m.new))
     started = time.perf_counter()
     try:

@@ -54,6 +54,7 @@ def builder(
             "Cache",
             config=cache,
             node_type=cache.node_type,
+            nodes=cache.nodes,
             replication_group_id=REPLICATION_GROUP_ID,
             auth_secret_name=SECRET_NAME,
             vpc=net.vpc,

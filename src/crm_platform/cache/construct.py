@@ -5,8 +5,9 @@ express-session store in this cache. BullMQ loses jobs silently if the server ma
 evict keys, so the parameter group pins ``maxmemory-policy`` to ``noeviction``: a
 full cache then rejects writes loudly (alarmable) instead of dropping queued work.
 
-Availability inside a region comes from a primary and one replica in the other AZ
-with automatic failover. Clients connect over TLS only and authenticate with an AUTH
+Availability inside a region comes from a primary and (``nodes`` > 1) replicas in
+the other AZ with automatic failover; the DR region's standing cache is one node by
+default. Clients connect over TLS only and authenticate with an AUTH
 token that Secrets Manager generates at deploy time; the template carries only a
 ``{{resolve:secretsmanager:...}}`` reference, never the value. The token is
 alphanumeric so it can sit unencoded in ``rediss://:TOKEN@host:6379``.
@@ -86,6 +87,7 @@ class Cache(Construct):
         *,
         config: model.Cache,
         node_type: str,
+        nodes: int,
         replication_group_id: str,
         auth_secret_name: str,
         vpc: ec2.IVpc,
@@ -155,9 +157,10 @@ class Cache(Construct):
             cache_parameter_group_name=parameters.ref,
             # BullMQ's multi-key scripts need every key on one shard.
             cluster_mode="disabled",
-            num_cache_clusters=2,
-            automatic_failover_enabled=True,
-            multi_az_enabled=True,
+            num_cache_clusters=nodes,
+            # One node cannot fail over; two or more fail over across the zones.
+            automatic_failover_enabled=nodes > 1,
+            multi_az_enabled=nodes > 1,
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[security_group.security_group_id],
             port=self.port,
@@ -189,6 +192,14 @@ class Cache(Construct):
         acknowledge(self.auth_token, "NIST.800.53.R5-SecretsManagerRotationEnabled", rotation)
         skip_checkov(self.auth_token, "CKV2_AWS_57", rotation)
 
+        if self.replication_group.num_cache_clusters == 1:
+            acknowledge(
+                self.replication_group,
+                "AwsSolutions-AEC4",
+                "The DR region's standing cache holds nothing until a failover (queues start "
+                "empty there), so one node is enough to skip the 10-15 minutes of creating "
+                "one; cache.dr_nodes: 2 adds a replica in the other zone",
+            )
         if config.engine == "redis":
             # cdk-nag only treats 6379 as a default port for the "redis" engine.
             acknowledge(

@@ -182,6 +182,10 @@ class Cache(Strict):
         "cache.t4g.micro"
     )
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 1
+    nodes: Annotated[int, Field(ge=2, le=6)] = 2  # primary and replicas across the two AZs
+    # The DR cache holds nothing until a failover (queues start empty there): one node by
+    # default; 2 keeps a replica in the other AZ from the first minute.
+    dr_nodes: Annotated[int, Field(ge=1, le=6)] = 1
 
 
 class Storage(Strict):
@@ -222,7 +226,15 @@ class Compute(Strict):
 class Budget(Strict):
     limit: Annotated[float, Field(gt=0)]
     currency: Annotated[str, _pattern(v.CURRENCY, "an ISO 4217 code such as USD or JPY")]
+    # AWS Budgets takes USD only: a limit in another currency is converted at this rate
+    # (units of `currency` per USD), and the output says so.
+    exchange_rate_per_usd: Annotated[float, Field(gt=0)] | None = None
     alert_threshold_percent: Annotated[int, Field(ge=1, le=1000)] = 80
+    forecast_threshold_percent: Annotated[int, Field(ge=1, le=1000)] = 100
+    # Cost Anomaly Detection alerts when an anomaly's total impact reaches this (USD).
+    anomaly_threshold_usd: Annotated[float, Field(ge=1)] = 50
+    # Cost and Usage Report: CUR 2.0 through AWS Data Exports, the legacy CUR, or none.
+    usage_report: Literal["data_export", "legacy", "none"] = "data_export"
 
 
 class VaultLock(Strict):

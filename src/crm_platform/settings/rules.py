@@ -25,6 +25,7 @@ def problems(s: Settings) -> list[Problem]:
         *_database(s),
         *_cache(s),
         *_compute(s),
+        *_budget(s),
         *_backup(s),
     ]
 
@@ -189,6 +190,16 @@ def _compute(s: Settings) -> Iterator[Problem]:
             )
         elif s.dr.warm_standby_server_tasks > s.compute.autoscaling_max_tasks:
             yield "dr.warm_standby_server_tasks", "must not exceed compute.autoscaling_max_tasks"
+
+
+def _budget(s: Settings) -> Iterator[Problem]:
+    b = s.budget
+    if b.currency != "USD" and b.exchange_rate_per_usd is None:
+        yield (
+            "budget.exchange_rate_per_usd",
+            f"AWS Budgets accepts budgets in USD only: set the rate ({b.currency} per USD) to "
+            f"convert the {b.limit:g} {b.currency} limit, or give budget.limit in USD",
+        )
 
 
 def _backup(s: Settings) -> Iterator[Problem]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
@@ -19,6 +20,8 @@ from crm_platform.compute.application import (
 )
 from crm_platform.compute.load_balancer import OriginNames
 from crm_platform.compute.services import Capacity
+from crm_platform.monitoring.dashboards import RegionDashboard
+from crm_platform.monitoring.resource_alarms import ResourceAlarms, Watched
 from crm_platform.naming import Names
 from crm_platform.security.secrets import ORIGIN_SLOTS
 from crm_platform.stacks.regional import RegionalStack
@@ -118,3 +121,43 @@ def application_tier(
         ),
         public_url=names.public_url,
     )
+
+
+def observe(
+    scope: Construct,
+    *,
+    names: Names,
+    foundation: RegionalStack,
+    app: TwentyApplication,
+    database: str,
+    database_class: str,
+    cache_nodes: int,
+) -> ResourceAlarms:
+    """The region's resource alarms and dashboard."""
+    region = foundation.region
+    group = names.cache_group(region)
+    watched = Watched(
+        load_balancer=app.origin.load_balancer.load_balancer_full_name,
+        target_groups=(app.origin.blue.target_group_full_name,
+                       app.origin.green.target_group_full_name),
+        cluster=names.ecs_cluster(region),
+        services=(names.server_service, names.worker_service),
+        database=database,
+        database_class=database_class,
+        cache_nodes=tuple(f"{group}-{i:03d}" for i in range(1, cache_nodes + 1)),
+        nat_gateways=tuple(
+            n.ref for n in foundation.network.node.find_all() if isinstance(n, ec2.CfnNatGateway)
+        ),
+    )  # fmt: skip
+    alarms = ResourceAlarms(
+        scope, "ResourceAlarms", watched=watched, alarm_prefix=names.alarm_prefix(region),
+        topic=foundation.alerts,
+    )  # fmt: skip
+    RegionDashboard(
+        scope,
+        "Dashboard",
+        name=f"{names.alarm_prefix(region)}{region}",
+        watched=watched,
+        alarms=[*app.rollback_alarms, *alarms.alarms.values()],
+    )
+    return alarms

@@ -17,8 +17,9 @@ from crm_platform.compute.application import AppSecrets
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.config import failover_config
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
-from crm_platform.naming import Names
-from crm_platform.stacks.application import application_tier
+from crm_platform.monitoring.dashboards import ReadinessDashboard
+from crm_platform.naming import GLOBAL_REGION, Names
+from crm_platform.stacks.application import application_tier, observe
 from crm_platform.stacks.base import PlatformStack
 from crm_platform.stacks.dr import DrStack
 from crm_platform.stacks.dr_database import DrDatabaseStack
@@ -81,6 +82,30 @@ class DrAppStack(PlatformStack):
             vpc=dr.network.vpc,
             private_subnets=dr.network.private_subnets,
             database_security_group=dr.security_groups.database,
+        )
+        self.resource_alarms = observe(
+            self,
+            names=names,
+            foundation=dr,
+            app=self.application,
+            database=names.db_replica,
+            database_class=s.database.replica_instance_class,
+            cache_nodes=s.cache.dr_nodes,
+        )
+        ReadinessDashboard(
+            self,
+            "Readiness",
+            name=f"{names.prefix}-dr-readiness",
+            environment=names.prefix,
+            replica=names.db_replica,
+            dr_cluster=names.ecs_cluster(s.regions.dr),
+            dr_services=(names.server_service, names.worker_service),
+            public_health_check_region=GLOBAL_REGION,
+            alarms=[
+                self.orchestrator.impaired,
+                dr.switch.alarm,
+                *self.application.rollback_alarms,
+            ],
         )
         self.origin_records = OriginRecords(
             self,

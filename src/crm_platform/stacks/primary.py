@@ -12,7 +12,7 @@ from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.switch import SwitchHealthCheck
 from crm_platform.naming import GLOBAL_REGION, Names
 from crm_platform.security.secrets import ORIGIN_SLOTS, AppSecrets, SecretNames
-from crm_platform.stacks.application import application_tier
+from crm_platform.stacks.application import application_tier, observe
 from crm_platform.stacks.regional import RegionalStack
 from crm_platform.storage.construct import ReplicationTarget
 
@@ -108,6 +108,15 @@ class PrimaryStack(RegionalStack):
         # The origin-verify secrets must exist before the listener rule resolves them.
         for secret in self.secrets.origin_verify.values():
             self.application.origin.production_rule.node.add_dependency(secret)
+        self.resource_alarms = observe(
+            self,
+            names=names,
+            foundation=self,
+            app=self.application,
+            database=names.db_instance,
+            database_class=s.database.instance_class,
+            cache_nodes=s.cache.nodes,
+        )
         switch = SwitchHealthCheck(
             self, "TrafficSwitch", dr_region=s.regions.dr, alarm_name=names.switch_alarm
         )

@@ -80,6 +80,7 @@ class RegionalStack(PlatformStack):
             "Cache",
             config=s.cache,
             node_type=s.cache.node_type if side == "primary" else s.cache.dr_node_type,
+            nodes=s.cache.nodes if side == "primary" else s.cache.dr_nodes,
             replication_group_id=names.cache_group(region),
             auth_secret_name=names.cache_auth_secret,
             vpc=self.network.vpc,
