@@ -156,3 +156,49 @@ def test_resources_of_a_stack_that_exists_are_its_own(tmp_path: Path) -> None:
     )
     checks = preflight.run_preflight(outdir, factory(1000, 1000))
     assert all(c.ok for c in checks)
+
+
+def monitors_client(monitors: list[dict[str, str]]) -> Any:
+    """Cost Explorer answering GetAnomalyMonitors (moto does not implement it)."""
+
+    def client(service: str, region: str) -> Any:
+        assert (service, region) == ("ce", "us-east-1")
+        real = boto3.client("ce", region_name=region)
+        stub = Stubber(real)
+        stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": monitors})
+        stub.activate()
+        return real
+
+    return client
+
+
+def _monitor(name: str, dimension: str = "SERVICE") -> dict[str, str]:
+    return {
+        "MonitorArn": f"arn:aws:ce::123456789012:anomalymonitor/{name}-0000",
+        "MonitorName": name,
+        "MonitorType": "DIMENSIONAL",
+        "MonitorDimension": dimension,
+    }
+
+
+def test_a_second_services_anomaly_monitor_is_refused_naming_the_setting(
+    assembly: Assembly,
+) -> None:
+    plans = preflight.stack_plans(assembly.outdir)
+    (check,) = preflight.check_anomaly_monitor(plans, monitors_client([_monitor("finance")]))
+    assert not check.ok and check.region == "us-east-1"
+    assert "budget.anomaly_monitor_arn: arn:aws:ce::123456789012:anomalymonitor/finance-0000" in (
+        check.message
+    )
+
+
+def test_the_platforms_own_monitor_or_a_custom_one_does_not_block(assembly: Assembly) -> None:
+    plans = preflight.stack_plans(assembly.outdir)
+    for existing in ([], [_monitor("crm-prod-services")], [_monitor("x", "LINKED_ACCOUNT")]):
+        (check,) = preflight.check_anomaly_monitor(plans, monitors_client(existing))
+        assert check.ok, existing
+
+
+def test_no_monitor_planned_means_no_cost_explorer_call(tmp_path: Path) -> None:
+    outdir = assembly_with(tmp_path, {"A": function(None)})
+    assert preflight.check_anomaly_monitor(preflight.stack_plans(outdir), monitors_client([])) == []

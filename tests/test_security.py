@@ -50,10 +50,16 @@ SERVING = BASE | {
     [
         ("crm-prod-primary", SERVING),  # no replica secrets live here
         ("crm-prod-dr", SERVING | {"SecretsManagerReplicatesPlatformSecrets"}),
-        # us-east-1: replicas of the origin-verify secrets, the alert topic, edge logs.
+        # us-east-1: replicas of the origin-verify secrets, the alert topic, edge logs,
+        # and the cost controls (budget and anomaly alerts, the usage report bucket).
         (
             "crm-prod-global",
-            SERVING | {"SecretsManagerReplicatesPlatformSecrets"},
+            SERVING
+            | {
+                "SecretsManagerReplicatesPlatformSecrets",
+                "CostAlertsPublishToEncryptedTopics",
+                "BillingWritesEncryptedUsageReports",
+            },
         ),
     ],
 )

@@ -82,6 +82,21 @@ BAD = [
     ("domain.name", "CRM..example", "domain.name", "DNS name"),
     ("budget.limit", 0, "budget.limit", "greater than 0"),
     ("budget.currency", "yen", "budget.currency", "ISO 4217"),
+    (
+        "budget.exchange_rate_per_usd",
+        KeyError,
+        "budget.exchange_rate_per_usd",
+        "accepts budgets in USD only",
+    ),
+    ("budget.usage_report", "cur", "budget.usage_report", "Input should be"),
+    ("budget.email", "finance", "budget.email", "e-mail address"),
+    (
+        "budget.anomaly_monitor_arn",
+        "arn:aws:ce::999999999999:anomalymonitor/0b5ad7b2-4a1c-4c5e-9d6e-1c2a3b4c5d6e",
+        "budget.anomaly_monitor_arn",
+        "belongs to account 999999999999",
+    ),
+    ("budget.anomaly_monitor_arn", "mon-1", "budget.anomaly_monitor_arn", "pattern"),
     ("compute.server.memory_mib", 1000, "compute.server.memory_mib", "not valid with 1024 CPU"),
     ("compute.worker.cpu", 300, "compute.worker.cpu", "Fargate CPU must be one of"),
     ("backup.schedule", "cron(0 3 * * *)", "backup.schedule", "6 fields"),
@@ -193,6 +208,16 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
     lines = errors_for(data)
     assert len(lines) >= 2
     assert all(line.startswith("config/test.yaml: ") for line in lines)
+
+
+def test_a_limit_in_another_currency_is_converted_for_aws_budgets() -> None:
+    settings = parse_settings(PROD, "config/test.yaml")
+    assert (settings.budget.currency, settings.budget.exchange_rate_per_usd) == ("JPY", 150)
+    assert settings.budget.limit_usd == 6666.67  # 1,000,000 JPY at 150 JPY per USD
+    usd = mutated("budget.currency", "USD")
+    del usd["budget"]["exchange_rate_per_usd"]
+    usd["budget"]["limit"] = 1234.567
+    assert parse_settings(usd, "config/test.yaml").budget.limit_usd == 1234.57
 
 
 def test_continuous_backup_is_limited_to_35_days() -> None:

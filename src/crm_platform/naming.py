@@ -230,3 +230,20 @@ class Names:
 
     def task_family(self, role: str) -> str:
         return f"{self.task_family_prefix}{role}"
+
+    # --- cost (us-east-1) ---------------------------------------------------------------
+    @property
+    def budget(self) -> str:
+        return f"{self.prefix}-monthly"
+
+    @property
+    def anomaly_monitor(self) -> str:
+        return f"{self.prefix}-services"
+
+    @property
+    def usage_report_bucket(self) -> str:
+        return f"{self.prefix}-cost-reports-{self.settings.account}"
+
+    @property
+    def usage_report(self) -> str:
+        return f"{self.prefix}-cur"

@@ -1,7 +1,7 @@
 """Checks ``crm-platform deploy`` runs against the account before CloudFormation starts.
 
-Two things fail a first deployment late, after many minutes and a rollback, that can be
-read from the account in seconds:
+Three things fail a first deployment late, after many minutes and a rollback, that can
+be read from the account in seconds:
 
 - **Lambda concurrency.** AWS keeps a floor of unreserved concurrent executions per
   account and region (100 in AWS's documentation; accounts with a lower quota report
@@ -10,6 +10,8 @@ read from the account in seconds:
 - **Leftovers of a failed deploy.** Named resources that outlived an earlier attempt
   (kept by hand, or a delete that failed, e.g. a secret whose DR replica had to be
   removed first) make the next create fail with "already exists".
+- **A second AWS services anomaly monitor.** An account holds one; CloudFormation fails
+  another with a bare "AlreadyExists" (docs/decisions.md, "Cost controls").
 
 Each check reads the synthesized assembly (what this deploy will create) and the account
 (what is there), and prints one line per finding that says what to do.
@@ -261,6 +263,53 @@ def check_not_failed_over(client: Client, region: str, parameter: str) -> Check:
     )
 
 
+# --- the account's one AWS services anomaly monitor --------------------------------------
+def _planned_services_monitor(plans: list[StackPlan]) -> str | None:
+    for plan in plans:
+        for resource in plan.resources.values():
+            props = resource.get("Properties", {})
+            if (
+                resource["Type"] == "AWS::CE::AnomalyMonitor"
+                and props.get("MonitorDimension") == "SERVICE"
+            ):
+                return str(props["MonitorName"])
+    return None
+
+
+def check_anomaly_monitor(plans: list[StackPlan], client: Client) -> list[Check]:
+    """Refuse to create a services monitor when the account already has another one."""
+    planned = _planned_services_monitor(plans)
+    if planned is None:
+        return []
+    ce = client("ce", "us-east-1")
+    existing = []
+    token = None
+    while True:
+        page = ce.get_anomaly_monitors(**({"NextPageToken": token} if token else {}))
+        existing += [
+            m
+            for m in page.get("AnomalyMonitors", [])
+            if m.get("MonitorType") == "DIMENSIONAL" and m.get("MonitorDimension") == "SERVICE"
+        ]
+        token = page.get("NextPageToken")
+        if not token:
+            break
+    others = [m for m in existing if m["MonitorName"] != planned]
+    if not others:
+        return [Check("us-east-1", "anomaly monitor", True, f"{planned} will be the account's")]
+    found = others[0]
+    return [
+        Check(
+            "us-east-1",
+            "anomaly monitor",
+            False,
+            f"the account already has an AWS services monitor ({found['MonitorName']}) and "
+            "may hold only one: set budget.anomaly_monitor_arn: "
+            f"{found['MonitorArn']} to subscribe to it, or budget.anomaly_detection: false",
+        )
+    ]
+
+
 def run_preflight(
     outdir: Path, client: Client, failover_state: tuple[str, str] | None = None
 ) -> list[Check]:
@@ -274,6 +323,7 @@ def run_preflight(
         return checks  # nothing else matters until the platform is back on the primary
     statuses = {p.name: stack_status(client("cloudformation", p.region), p.name) for p in plans}
     checks += check_lambda_concurrency(plans, client, statuses)
+    checks += check_anomaly_monitor(plans, client)
     leftovers = check_leftovers(plans, client, statuses)
     if not leftovers:
         checks.append(Check("all", "left from an earlier attempt", True, "none"))

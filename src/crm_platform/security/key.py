@@ -12,7 +12,10 @@ Why each statement exists (sources in docs/decisions.md, "Region keys"):
   those conditions are not supported for EventBridge-to-encrypted-topic delivery (with
   them, every backup-failure rule would fail silently);
 - Secrets Manager re-encrypts *replica* secrets with it, only where replicas live and only
-  for this platform's secrets (encryption context ``SecretARN``).
+  for this platform's secrets (encryption context ``SecretARN``);
+- in us-east-1, AWS Budgets and Cost Anomaly Detection publish to the encrypted cost topic,
+  and the billing services write the usage report into its bucket (encryption context
+  ``aws:s3:arn`` of that bucket only).
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ class RegionKey(Construct):
     ``services`` lists what the account may use the key through; an empty list leaves
     only administration and CloudWatch Logs. ``secret_replicas_prefix`` (a secret-name
     prefix such as ``crm/prod/``) is set where replicas of the platform's secrets live;
-    ``encrypted_topics`` where alarms and event rules publish to topics under this key.
+    ``encrypted_topics`` where alarms and event rules publish to topics under this key;
+    ``cost_publishers`` where the cost topic lives and ``usage_report_bucket`` names the
+    bucket the Cost and Usage Report is written to.
     """
 
     def __init__(
@@ -79,6 +84,8 @@ class RegionKey(Construct):
         services: Sequence[str],
         secret_replicas_prefix: str | None = None,
         encrypted_topics: bool = True,
+        cost_publishers: bool = False,
+        usage_report_bucket: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -98,6 +105,10 @@ class RegionKey(Construct):
             statements += _topic_publisher_statements(account)
         if secret_replicas_prefix is not None:
             statements.append(_secret_replica_statement(secret_replicas_prefix, account, region))
+        if cost_publishers:
+            statements.append(_cost_alert_statement(account))
+        if usage_report_bucket is not None:
+            statements.append(_usage_report_statement(usage_report_bucket, account))
         self.key = _PolicyOwnedKey(
             self,
             "Key",
@@ -204,5 +215,38 @@ def _secret_replica_statement(prefix: str, account: str, region: str) -> iam.Pol
                     f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}*"
                 )
             },
+        },
+    )
+
+
+# Who delivers cost alerts and usage reports (docs/decisions.md, "Cost controls").
+COST_ALERT_SERVICES = ("budgets.amazonaws.com", "costalerts.amazonaws.com")
+USAGE_REPORT_SERVICES = ("bcm-data-exports.amazonaws.com", "billingreports.amazonaws.com")
+
+
+def _cost_alert_statement(account: str) -> iam.PolicyStatement:
+    """AWS Budgets and Cost Anomaly Detection publish to the encrypted cost topic."""
+    return iam.PolicyStatement(
+        sid="CostAlertsPublishToEncryptedTopics",
+        principals=[iam.ServicePrincipal(s) for s in COST_ALERT_SERVICES],
+        actions=_PUBLISH_ACTIONS,
+        resources=["*"],
+        conditions={"StringEquals": {"aws:SourceAccount": account}},
+    )
+
+
+def _usage_report_statement(bucket: str, account: str) -> iam.PolicyStatement:
+    """The billing services encrypt report objects for this one bucket (S3 bucket key)."""
+    arn = f"arn:aws:s3:::{bucket}"
+    return iam.PolicyStatement(
+        sid="BillingWritesEncryptedUsageReports",
+        principals=[iam.ServicePrincipal(s) for s in USAGE_REPORT_SERVICES],
+        actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+        resources=["*"],
+        conditions={
+            "StringEquals": {
+                "aws:SourceAccount": account,
+                "kms:EncryptionContext:aws:s3:arn": [arn, f"{arn}/*"],
+            }
         },
     )

@@ -231,10 +231,32 @@ class Budget(Strict):
     exchange_rate_per_usd: Annotated[float, Field(gt=0)] | None = None
     alert_threshold_percent: Annotated[int, Field(ge=1, le=1000)] = 80
     forecast_threshold_percent: Annotated[int, Field(ge=1, le=1000)] = 100
-    # Cost Anomaly Detection alerts when an anomaly's total impact reaches this (USD).
+    # account: everything the account spends; environment: only what carries this
+    # environment's `environment` tag (activate it as a cost allocation tag first).
+    scope: Literal["account", "environment"] = "account"
+    # Where cost alerts go (default: alerts.email). Budgets also mail it directly, so an
+    # alert arrives even if the topic cannot be published to.
+    email: Email | None = None
+    # Cost Anomaly Detection. An account may hold one AWS services monitor: set its ARN
+    # to subscribe to it instead of creating one, or turn detection off (e.g. staging
+    # in prod's account, which prod's monitor already covers).
+    anomaly_detection: bool = True
+    anomaly_monitor_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:ce::\d{12}:anomalymonitor/[0-9a-f-]+$")] | None
+    ) = None
+    # Alert when an anomaly's total impact reaches this (USD, as Cost Explorer reports).
     anomaly_threshold_usd: Annotated[float, Field(ge=1)] = 50
-    # Cost and Usage Report: CUR 2.0 through AWS Data Exports, the legacy CUR, or none.
+    # Cost and Usage Report: CUR 2.0 through AWS Data Exports, the legacy CUR, or none
+    # (one report per account is enough).
     usage_report: Literal["data_export", "legacy", "none"] = "data_export"
+
+    @property
+    def limit_usd(self) -> float:
+        """The limit AWS Budgets is given (it accepts USD only), to the cent."""
+        if self.currency == "USD":
+            return round(self.limit, 2)
+        assert self.exchange_rate_per_usd is not None  # rules._budget refuses it otherwise
+        return round(self.limit / self.exchange_rate_per_usd, 2)
 
 
 class VaultLock(Strict):

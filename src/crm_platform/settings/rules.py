@@ -200,6 +200,15 @@ def _budget(s: Settings) -> Iterator[Problem]:
             f"AWS Budgets accepts budgets in USD only: set the rate ({b.currency} per USD) to "
             f"convert the {b.limit:g} {b.currency} limit, or give budget.limit in USD",
         )
+    arn = b.anomaly_monitor_arn
+    if arn is not None and not b.anomaly_detection:
+        yield "budget.anomaly_monitor_arn", "is set but budget.anomaly_detection is false"
+    if arn is not None and arn.split(":")[4] != s.account:
+        yield (
+            "budget.anomaly_monitor_arn",
+            f"belongs to account {arn.split(':')[4]}, not {s.account}: monitors and "
+            "subscriptions are visible only to the account that created them",
+        )
 
 
 def _backup(s: Settings) -> Iterator[Problem]:

@@ -1,0 +1,1 @@
+"""Cost controls in us-east-1 (budget, anomaly detection, usage report) and the estimate."""
