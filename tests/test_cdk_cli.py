@@ -48,6 +48,7 @@ def test_cdk_lists_stacks_in_deployment_order(
         "crm-prod-dr-database",
         "crm-prod-dr-app",
         "crm-prod-edge",
+        "crm-prod-pipeline",
     ]
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from crm_platform import cli
+from crm_platform.settings import Settings
 from tests.conftest import CONFIG, Assembly
 
 
@@ -131,40 +135,128 @@ def test_bad_configuration_leaves_the_previous_output_untouched(tmp_path: Path) 
     shutil.rmtree(config_dir)
 
 
-def test_deploy_hands_the_synthesized_assembly_to_the_cdk_cli(
-    assembly: Assembly, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With credentials present, deploy synthesizes, then runs `cdk deploy --app <assembly> --all`."""
-    from crm_platform.ops import cdk_cli
+class _Ssm:
+    """The release record as the deploy reads it (None: never migrated)."""
 
-    calls: list[list[str]] = []
-    monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
-    monkeypatch.setattr(cdk_cli, "run_cdk_raw", lambda args, progress: calls.append(args) or 0)
-    monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)  # the session's assembly
-    checked: list[Path] = []
-    monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: checked.append(outdir) or True)
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        if self.value is None:
+            raise ClientError({"Error": {"Code": "ParameterNotFound"}}, "GetParameter")
+        return {"Parameter": {"Value": self.value}}
+
+
+@pytest.fixture
+def deploy_env(
+    assembly: Assembly, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str | None], dict[str, list[Any]]]:
+    """Deploy with credentials, a recorded release, and every AWS step recorded."""
+    from crm_platform.ops import cdk_cli
+    from crm_platform.ops import release as release_ops
+
+    def setup(recorded: str | None) -> dict[str, list[Any]]:
+        seen: dict[str, list[Any]] = {"cdk": [], "synth": [], "migrate": [], "preflight": []}
+        monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
+        monkeypatch.setattr(
+            cdk_cli, "run_cdk_raw", lambda args, progress: seen["cdk"].append(args) or 0
+        )
+        monkeypatch.setattr(cli, "_aws_client", lambda: lambda service, region: _Ssm(recorded))
+
+        def synth(_args: object, digest: str | None = None, hold_services: bool = False) -> Any:
+            seen["synth"].append((digest, hold_services))
+            return assembly.result
+
+        monkeypatch.setattr(cli, "_synth", synth)
+        monkeypatch.setattr(
+            cli, "_preflight", lambda outdir, _a: seen["preflight"].append(outdir) or True
+        )
+        monkeypatch.setattr(
+            release_ops,
+            "migrate",
+            lambda names, client, release, progress: seen["migrate"].append(
+                (release, len(seen["cdk"]))
+            ),
+        )
+        return seen
+
+    return setup
+
+
+ALL = ["--all", "--require-approval", "broadening"]
+
+
+def test_deploy_of_the_recorded_release_hands_the_assembly_to_the_cdk_cli(
+    assembly: Assembly,
+    deploy_env: Callable[[str | None], dict[str, list[Any]]],
+    prod_settings: Settings,
+) -> None:
+    digest = "sha256:" + "a" * 64
+    seen = deploy_env(json.dumps({"version": prod_settings.twenty.version, "digest": digest}))
     assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 0
-    assert checked == [assembly.outdir]
-    assert calls == [
-        ["deploy", "--app", str(assembly.outdir), "--all", "--require-approval", "broadening"]
-    ]
+    assert seen["preflight"] == [assembly.outdir]
+    assert seen["synth"] == [(digest, False)]  # the pipeline's image, by digest
+    assert seen["migrate"] == []
+    assert seen["cdk"] == [["deploy", "--app", str(assembly.outdir), *ALL]]
+
+
+def test_first_deploy_holds_the_services_until_the_schema_exists(
+    assembly: Assembly,
+    deploy_env: Callable[[str | None], dict[str, list[Any]]],
+    prod_settings: Settings,
+) -> None:
+    seen = deploy_env(None)
+    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 0
+    assert seen["synth"] == [(None, True), (None, False)]
+    ((release, cdk_runs_before),) = seen["migrate"]
+    assert release.version == prod_settings.twenty.version and release.digest is None
+    assert cdk_runs_before == 1  # after the stacks exist, before the services start
+    assert seen["cdk"][1] == [
+        "deploy", "--app", str(assembly.outdir), "crm-prod-primary", "crm-prod-dr-app",
+        "--exclusively", "--require-approval", "broadening",
+    ]  # fmt: skip
+
+
+def test_an_upgrade_without_the_pipeline_migrates_before_the_stacks_move(
+    deploy_env: Callable[[str | None], dict[str, list[Any]]],
+    prod_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    text = (CONFIG / "prod.yaml").read_text().replace("  enabled: true\n", "  enabled: false\n")
+    (config / "prod.yaml").write_text(text)
+    seen = deploy_env(json.dumps({"version": "v2.44.0"}))
+    assert cli.main(["deploy", "--config-dir", str(config)]) == 0
+    ((release, cdk_runs_before),) = seen["migrate"]
+    assert (release.version, cdk_runs_before) == (prod_settings.twenty.version, 0)
+    assert len(seen["cdk"]) == 1
+
+
+def test_deploy_refuses_an_image_older_than_the_schema(
+    deploy_env: Callable[[str | None], dict[str, list[Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seen = deploy_env(json.dumps({"version": "v99.0.0"}))
+    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 2
+    assert "cannot be undone" in capsys.readouterr().err
+    assert seen["cdk"] == [] and seen["migrate"] == [] and seen["synth"] == []
 
 
 def test_deploy_stops_before_the_cdk_cli_when_preflight_fails(
-    assembly: Assembly, monkeypatch: pytest.MonkeyPatch
+    deploy_env: Callable[[str | None], dict[str, list[Any]]],
+    prod_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from crm_platform.ops import cdk_cli
-
-    calls: list[list[str]] = []
-    monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
-    monkeypatch.setattr(cdk_cli, "run_cdk_raw", lambda args, progress: calls.append(args) or 0)
-    monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)
+    seen = deploy_env(json.dumps({"version": prod_settings.twenty.version}))
     monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: False)
     assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 2
-    assert calls == []
+    assert seen["cdk"] == []
     monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: pytest.fail("preflight ran"))
     assert cli.main(["deploy", "--config-dir", str(CONFIG), "--skip-preflight"]) == 0
-    assert len(calls) == 1
+    assert len(seen["cdk"]) == 1
 
 
 def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(

@@ -78,20 +78,39 @@ def test_secrets_are_single_fields_of_the_rotating_database_secret(dr_app: Templ
     assert secrets["ENCRYPTION_KEY"] == f"{base}app/encryption-key"
 
 
-def test_only_the_primary_server_migrates_registers_cron_and_beats(
+def test_no_service_migrates_only_the_primary_migrate_task_does(
     primary: Template, dr_app: Template
 ) -> None:
-    server = env(container(primary, "crm-prod-server", "server"))
-    assert (server["DISABLE_DB_MIGRATIONS"], server["DISABLE_CRON_JOBS_REGISTRATION"]) == (
-        "false",
-        "false",
-    )
-    assert server["HEARTBEAT_SETUP_SQL"] == heartbeat.SETUP_SQL
-    for template, role in ((primary, "worker"), (dr_app, "server"), (dr_app, "worker")):
+    for template, role in (
+        (primary, "server"),
+        (primary, "worker"),
+        (dr_app, "server"),
+        (dr_app, "worker"),
+    ):
         values = env(container(template, f"crm-prod-{role}", role))
         assert values["DISABLE_DB_MIGRATIONS"] == "true", (role, values)
         assert values["DISABLE_CRON_JOBS_REGISTRATION"] == "true"
-        assert "HEARTBEAT_SETUP_SQL" not in values
+    assert env(container(primary, "crm-prod-server", "server"))["HEARTBEAT_SETUP_SQL"] == (
+        heartbeat.SETUP_SQL
+    )
+    assert "HEARTBEAT_SETUP_SQL" not in env(container(dr_app, "crm-prod-server", "server"))
+    migrate = container(primary, "crm-prod-migrate", "migrate")
+    values = env(migrate)
+    assert (values["DISABLE_DB_MIGRATIONS"], values["DISABLE_CRON_JOBS_REGISTRATION"]) == (
+        "false", "false",
+    )  # fmt: skip
+    assert migrate["Command"] == ["true"]  # the entrypoint migrates, then the task ends
+    assert migrate["EntryPoint"] == wrapper.entry_point()
+    assert "PortMappings" not in migrate
+    assert not dr_app.find_resources(
+        "AWS::ECS::TaskDefinition", {"Properties": {"Family": "crm-prod-migrate"}}
+    )
+    # Only the migrate family is in no service: it runs once per release.
+    families = {
+        json.dumps(svc["Properties"]["TaskDefinition"])
+        for svc in primary.find_resources("AWS::ECS::Service").values()
+    }
+    assert not any("Migrate" in f for f in families)
 
 
 def test_dr_tasks_point_at_dr_endpoints(dr_app: Template) -> None:
@@ -135,12 +154,20 @@ def test_server_is_blue_green_with_alarm_rollback(
     assert deployment["Strategy"] == "BLUE_GREEN"
     assert deployment["BakeTimeInMinutes"] == prod_settings.compute.deployment.bake_minutes
     assert deployment["Alarms"]["Rollback"] is True and deployment["Alarms"]["Enable"] is True
-    alarms = {r["Ref"] for r in deployment["Alarms"]["AlarmNames"]}
+    alarm_names = deployment["Alarms"]["AlarmNames"]
+    by_ref = {r["Ref"] for r in alarm_names if isinstance(r, dict)}
     names = {
         primary.find_resources("AWS::CloudWatch::Alarm")[a]["Properties"]["AlarmName"]
-        for a in alarms
-    }
-    assert names == {"crm-prod-server-5xx", "crm-prod-upgrade-failed"}
+        for a in by_ref
+    } | {n for n in alarm_names if isinstance(n, str)}
+    assert names == {
+        "crm-prod-server-5xx", "crm-prod-upgrade-failed", "crm-prod-alb-latency",
+        "crm-prod-ecs-cpu-server", "crm-prod-ecs-memory-server",
+    }  # fmt: skip
+    # Every name is an alarm of this stack, created before the service.
+    defined = {a["Properties"].get("AlarmName") for a in primary.find_resources(
+        "AWS::CloudWatch::Alarm").values()}  # fmt: skip
+    assert names <= defined
     (lb,) = server["Properties"]["LoadBalancers"]
     advanced = lb["AdvancedConfiguration"]
     assert {"AlternateTargetGroupArn", "ProductionListenerRule", "RoleArn"} <= set(advanced)
@@ -327,7 +354,7 @@ def test_certificate_covers_what_cloudfront_validates(assembly: Assembly, stack:
     )
 
 
-def test_failed_upgrade_is_alarmed_from_the_server_log(primary: Template) -> None:
+def test_failed_upgrade_is_alarmed_from_the_migrate_log(primary: Template) -> None:
     (f,) = primary.find_resources(
         "AWS::Logs::MetricFilter",
         {
@@ -338,6 +365,11 @@ def test_failed_upgrade_is_alarmed_from_the_server_log(primary: Template) -> Non
     ).values()
     pattern = f["Properties"]["FilterPattern"]
     assert '"Upgrade completed with errors"' in pattern and '"Upgrade failed"' in pattern
+    (task,) = primary.find_resources(
+        "AWS::ECS::TaskDefinition", {"Properties": {"Family": "crm-prod-migrate"}}
+    ).values()
+    options = task["Properties"]["ContainerDefinitions"][-1]["LogConfiguration"]["Options"]
+    assert f["Properties"]["LogGroupName"] == options["awslogs-group"]
     primary.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {

@@ -20,6 +20,7 @@ EXPECTED = {
     "crm-prod-dr-database": "ap-southeast-1",
     "crm-prod-dr-app": "ap-southeast-1",
     "crm-prod-edge": "us-east-1",
+    "crm-prod-pipeline": "ap-northeast-1",  # prod enables the release pipeline
 }
 
 
@@ -40,6 +41,10 @@ def test_deployment_order_dr_foundation_then_primary_then_replica(assembly: Asse
     assert "crm-prod-dr-database" in artifacts["crm-prod-dr-app"]["dependencies"]
     assert {"crm-prod-primary", "crm-prod-dr-app"} <= set(
         artifacts["crm-prod-edge"]["dependencies"]
+    )
+    # The pipeline deploys into both regions' services: it comes after them.
+    assert {"crm-prod-primary", "crm-prod-dr-app"} <= set(
+        artifacts["crm-prod-pipeline"]["dependencies"]
     )
 
 
@@ -74,6 +79,7 @@ def test_standard_tags_on_taggable_resources(assembly: Assembly) -> None:
                 "crm-prod-dr-database": "AWS::RDS::DBInstance",
                 "crm-prod-dr-app": "AWS::ECS::Cluster",
                 "crm-prod-edge": "AWS::CloudFront::Distribution",
+                "crm-prod-pipeline": "AWS::CodePipeline::Pipeline",
             }.get(stack, "AWS::KMS::Key"),
         ):
             template.has_resource_properties(

@@ -45,7 +45,7 @@ def test_stateful_resources_exist_where_expected(assembly: Assembly) -> None:
     assert count("crm-prod-primary", "AWS::Backup::BackupVault") == 1
     assert count("crm-prod-dr", "AWS::Backup::BackupVault") == 1
     assert count("crm-prod-primary", "AWS::S3::Bucket") == 2  # attachments + access logs
-    assert count("crm-prod-dr", "AWS::S3::Bucket") == 2
+    assert count("crm-prod-dr", "AWS::S3::Bucket") == 3  # + the pipeline's DR artifact store
     for stack in ("crm-prod-primary", "crm-prod-dr"):
         assert count(stack, "AWS::ElastiCache::ReplicationGroup") == 1
 

@@ -1,9 +1,10 @@
 """Settings in, a CDK app with every stack out. ``cdk.json`` runs this module.
 
-Deployment order (encoded as stack dependencies): global, DR foundation, primary,
-DR database. The primary replicates into the DR region (bucket, secrets, backups), so
-the DR foundation must exist first; the DR replica needs the primary database, so it
-comes last, in its own stack.
+Deployment order (encoded as stack dependencies): global, DR foundation, primary, DR
+database, DR application, edge, and the release pipeline when enabled. The primary
+replicates into the DR region (bucket, secrets, backups), so the DR foundation must
+exist first; the DR replica needs the primary database, so it comes after, in its own
+stack; the pipeline deploys to services of both regions, so it comes last.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from crm_platform.stacks.dr_app import DrAppStack
 from crm_platform.stacks.dr_database import DrDatabaseStack
 from crm_platform.stacks.edge import EdgeStack
 from crm_platform.stacks.global_ import GlobalStack
+from crm_platform.stacks.pipeline import PipelineStack
 from crm_platform.stacks.primary import PrimaryStack
 
 DEFAULT_ENV = "prod"
@@ -54,9 +56,14 @@ def new_app(outdir: str | None = None) -> cdk.App:
     )
 
 
-def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
+def compose(
+    app: cdk.App,
+    settings: Settings,
+    release_digest: str | None = None,
+    hold_services: bool = False,
+) -> dict[str, cdk.Stack]:
     """Add every stack for ``settings`` to ``app`` and attach the compliance gates."""
-    names = Names(settings)
+    names = Names(settings, release_digest=release_digest, hold_services=hold_services)
     global_ = GlobalStack(app, names.global_stack, names=names)
     dr = DrStack(app, names.dr_stack, names=names)
     primary = PrimaryStack(app, names.primary_stack, names=names)
@@ -69,14 +76,7 @@ def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     edge = EdgeStack(app, names.edge_stack, names=names, global_=global_)
     edge.add_stack_dependency(primary, "the origin-verify secrets and the PRIMARY origin")
     edge.add_stack_dependency(dr_app, "the SECONDARY origin exists before viewers arrive")
-    for key, value in (
-        ("project", settings.project),
-        ("environment", settings.environment),
-        ("cost-centre", settings.cost_centre),
-    ):
-        cdk.Tags.of(app).add(key, value)
-    add_nag_packs(app)
-    return {
+    stacks: dict[str, cdk.Stack] = {
         "global": global_,
         "dr": dr,
         "primary": primary,
@@ -84,6 +84,18 @@ def compose(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         "dr_app": dr_app,
         "edge": edge,
     }
+    if settings.pipeline.enabled:
+        pipeline = PipelineStack(app, names.pipeline_stack, names=names, primary=primary)
+        pipeline.add_stack_dependency(dr_app, "the DR services it deploys to exist first")
+        stacks["pipeline"] = pipeline
+    for key, value in (
+        ("project", settings.project),
+        ("environment", settings.environment),
+        ("cost-centre", settings.cost_centre),
+    ):
+        cdk.Tags.of(app).add(key, value)
+    add_nag_packs(app)
+    return stacks
 
 
 def main() -> None:
@@ -91,7 +103,11 @@ def main() -> None:
     app = new_app()
     env = app.node.try_get_context("env") or DEFAULT_ENV
     config_dir = Path(os.environ.get("CRM_PLATFORM_CONFIG_DIR", "config"))
-    compose(app, load_settings(config_path(env, config_dir)))
+    compose(
+        app,
+        load_settings(config_path(env, config_dir)),
+        release_digest=app.node.try_get_context("release_digest"),
+    )
     app.synth()
 
 

@@ -39,13 +39,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path(args.env, Path(args.config_dir)))
 
 
-def _synth(args: argparse.Namespace) -> SynthResult:
+def _synth(
+    args: argparse.Namespace, release_digest: str | None = None, hold_services: bool = False
+) -> SynthResult:
     from crm_platform.ops.synth import synthesize
 
     settings = _settings(args)
     started = time.perf_counter()
     with err.status(f"synthesizing {settings.project}-{settings.environment} (3 regions)..."):
-        result = synthesize(settings, Path(args.out))
+        result = synthesize(settings, Path(args.out), release_digest, hold_services)
     elapsed = time.perf_counter() - started
     _print_synth(result, elapsed)
     return result
@@ -119,10 +121,7 @@ def _cdk(verb: str, args: argparse.Namespace) -> int:
     result = _synth(args)
     if not result.ok:
         return EXIT_FINDINGS
-    extra = ["--require-approval", "broadening"] if verb == "deploy" else []
-    if verb == "deploy" and not args.skip_preflight and not _preflight(result.outdir, args):
-        return EXIT_USAGE
-    return run_cdk(verb, result.outdir, extra, progress=err.print)
+    return run_cdk(verb, result.outdir, [], progress=err.print)
 
 
 def _preflight(outdir: Path, args: argparse.Namespace) -> bool:
@@ -149,7 +148,115 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    return _cdk("deploy", args)
+    """Deploy every stack, migrating the schema first when the release is new to it."""
+    from crm_platform.naming import Names
+    from crm_platform.ops import release as release_ops
+    from crm_platform.ops.cdk_cli import (
+        NoCredentialsError,
+        ensure_credentials,
+        run_cdk,
+        run_cdk_raw,
+    )
+    from crm_platform.ops.deploy_plan import plan
+    from crm_platform.release import record
+    from crm_platform.release.migration import MigrationFailed
+    from crm_platform.release.versions import UpgradeRefused
+
+    settings = _settings(args)  # configuration problems first: they need no AWS access
+    try:
+        ensure_credentials()
+    except NoCredentialsError as e:
+        err.print(f"[red]error:[/red] {e}")
+        return EXIT_USAGE
+    names, client = Names(settings), _aws_client()
+    try:
+        recorded = record.read(client("ssm", settings.regions.primary), names.release_parameter)
+        steps = plan(settings, recorded)
+    except UpgradeRefused as e:
+        err.print(f"[red]refused:[/red] {e}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    out.print(f"release: {steps.note}", highlight=False)
+    result = _synth(args, steps.release.digest, hold_services=steps.first_deploy)
+    if not result.ok:
+        return EXIT_FINDINGS
+    if not args.skip_preflight and not _preflight(result.outdir, args):
+        return EXIT_USAGE
+    extra = ["--require-approval", "broadening"]
+    try:
+        if steps.migrate_before:
+            release_ops.migrate(names, client, steps.release, progress=err.print)
+        code = run_cdk("deploy", result.outdir, extra, progress=err.print)
+        if code != 0 or not steps.first_deploy:
+            return code
+        err.print("stacks are up with the services held; creating the schema...")
+        release_ops.migrate(names, client, steps.release, progress=err.print)
+    except (MigrationFailed, UpgradeRefused) as e:
+        err.print(f"[red]migration failed:[/red] {e}", highlight=False, soft_wrap=True)
+        return EXIT_FINDINGS
+    result = _synth(args, steps.release.digest)
+    if not result.ok:
+        return EXIT_FINDINGS
+    err.print("starting the services at their configured sizes...")
+    app_stacks = [names.primary_stack, names.dr_app_stack]
+    return run_cdk_raw(
+        ["deploy", "--app", str(result.outdir), *app_stacks, "--exclusively", *extra],
+        progress=err.print,
+    )
+
+
+def cmd_release_build(args: argparse.Namespace) -> int:
+    """In the pipeline's build step: publish the pinned release, scan gate, deploy files."""
+    from crm_platform.naming import Names
+    from crm_platform.ops import release as release_ops
+    from crm_platform.release.publish import PublishRefused
+    from crm_platform.release.versions import UpgradeRefused
+
+    names = Names(_settings(args))
+    try:
+        release_ops.build(names, _aws_client(), Path(args.out), progress=err.print)
+    except (PublishRefused, UpgradeRefused) as e:
+        err.print(f"[red]refused:[/red] {e}", highlight=False, soft_wrap=True)
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_release_migrate(args: argparse.Namespace) -> int:
+    """In the pipeline's migrate step: snapshot, run the migration once, record it."""
+    from crm_platform.naming import Names
+    from crm_platform.ops import release as release_ops
+    from crm_platform.release.migration import MigrationFailed
+    from crm_platform.release.record import Release
+    from crm_platform.release.versions import UpgradeRefused
+
+    names = Names(_settings(args))
+    release = Release.from_json(Path(args.release).read_text())
+    try:
+        release_ops.migrate(names, _aws_client(), release, progress=err.print)
+    except (MigrationFailed, UpgradeRefused) as e:
+        err.print(f"[red]migration failed:[/red] {e}", highlight=False, soft_wrap=True)
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_release_status(args: argparse.Namespace) -> int:
+    """The schema's recorded release in both regions; non-zero if they disagree."""
+    from crm_platform.naming import Names
+    from crm_platform.release import record
+
+    settings = _settings(args)
+    names, client = Names(settings), _aws_client()
+    seen = {}
+    for region in (settings.regions.primary, settings.regions.dr):
+        found = record.read(client("ssm", region), names.release_parameter)
+        seen[region] = found
+        text = (
+            "none recorded"
+            if found is None
+            else f"{found.version} ({found.digest or 'upstream image'})"
+        )
+        out.print(f"{region}: {names.release_parameter} = {text}", highlight=False)
+    out.print(f"configured twenty.version: {settings.twenty.version}", highlight=False)
+    return EXIT_OK if len(set(seen.values())) == 1 else EXIT_FINDINGS
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -433,6 +540,28 @@ def build_parser() -> argparse.ArgumentParser:
     fail.add_argument("--approve", metavar="TOKEN", help="approve an automatic failover")
     fail.add_argument("--report", default="drill-report.json", help="the last drill's report")
     fail.set_defaults(func=cmd_failover)
+    rel = commands.add_parser("release", help="release steps (the pipeline runs build/migrate)")
+    rel_commands = rel.add_subparsers(dest="release_command", required=True, metavar="ACTION")
+
+    def release_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = rel_commands.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--env", default="prod", help="environment: config/ENV.yaml")
+        p.add_argument("--config-dir", default=str(CONFIG_DIR), help="folder of ENV.yaml files")
+        return p
+
+    rel_build = release_command(
+        "build", "publish twenty.version into ECR once, gate it on its scan, write deploy files"
+    )
+    rel_build.add_argument("--out", default="release", help="folder for the deploy files")
+    rel_build.set_defaults(func=cmd_release_build)
+    rel_migrate = release_command(
+        "migrate", "snapshot, run the release's migration as a one-off ECS task, record it"
+    )
+    rel_migrate.add_argument("--release", required=True, help="release.json of the build step")
+    rel_migrate.set_defaults(func=cmd_release_migrate)
+    release_command("status", "the schema's recorded release in both regions").set_defaults(
+        func=cmd_release_status
+    )
     dr = commands.add_parser("dr", help="disaster-recovery status")
     dr_commands = dr.add_subparsers(dest="dr_command", required=True, metavar="ACTION")
     dr_status = dr_commands.add_parser("status", help="is DR ready? non-zero when it is not")

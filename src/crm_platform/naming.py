@@ -20,6 +20,11 @@ class Names:
     """Names and ARNs derived from one environment's settings."""
 
     settings: Settings
+    # The recorded release's image digest (release/record.py), when deploying one that
+    # the pipeline published; None: the upstream image of twenty.image:twenty.version.
+    release_digest: str | None = None
+    # First deploy only: services at zero tasks until the migration created the schema.
+    hold_services: bool = False
 
     @property
     def prefix(self) -> str:
@@ -49,6 +54,10 @@ class Names:
     @property
     def edge_stack(self) -> str:
         return f"{self.prefix}-edge"
+
+    @property
+    def pipeline_stack(self) -> str:
+        return f"{self.prefix}-pipeline"
 
     # --- keys and secrets ---------------------------------------------------------------
     @property
@@ -247,3 +256,37 @@ class Names:
     @property
     def usage_report(self) -> str:
         return f"{self.prefix}-cur"
+
+    # --- delivery -----------------------------------------------------------------------
+    @property
+    def repository(self) -> str:
+        """The one ECR repository of Twenty's image (same name in the DR replica)."""
+        return f"{self.prefix}/twenty"
+
+    def repository_uri(self, region: str) -> str:
+        return f"{self.settings.account}.dkr.ecr.{region}.amazonaws.com/{self.repository}"
+
+    def image(self, region: str) -> str:
+        """What Twenty's tasks in ``region`` run: the recorded digest, or the upstream tag."""
+        if self.release_digest:
+            return f"{self.repository_uri(region)}@{self.release_digest}"
+        return f"{self.settings.twenty.image}:{self.settings.twenty.version}"
+
+    def repository_arn(self, region: str) -> str:
+        return f"arn:aws:ecr:{region}:{self.settings.account}:repository/{self.repository}"
+
+    @property
+    def release_parameter(self) -> str:
+        """The release the database schema is at (JSON), written after each migration."""
+        return f"/{self.settings.project}/{self.settings.environment}/release"
+
+    @property
+    def pipeline(self) -> str:
+        return f"{self.prefix}-release"
+
+    def pipeline_artifacts_bucket(self, region: str) -> str:
+        return f"{self.prefix}-pipeline-{self.settings.account}-{region}"
+
+    @property
+    def pull_through_prefix(self) -> str:
+        return "docker-hub"

@@ -1,9 +1,15 @@
 """Twenty in one region: cluster, roles, server and worker, the origin load balancer, alarms.
 
 The primary and the DR region build the same thing from different inputs: the DR side
-points at the DR replica of the database, the DR cache and the DR bucket, never
-migrates, never registers cron jobs and starts at pilot light (zero tasks) or warm
-standby (server tasks only, read-only database) — the failover raises it.
+points at the DR replica of the database, the DR cache and the DR bucket and starts at
+pilot light (zero tasks) or warm standby (server tasks only, read-only database) — the
+failover raises it.
+
+No service migrates (``DISABLE_DB_MIGRATIONS=true`` and no cron registration everywhere):
+the primary holds a ``migrate`` task definition, the same image run once per release by
+``crm-platform release migrate`` (pipeline or deploy) before any service moves, so a
+rollback of traffic never runs an old image on a schema it does not know and a canary
+never runs two releases against a half-migrated schema (release/migration.py).
 """
 
 from __future__ import annotations
@@ -27,9 +33,16 @@ from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
 from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
 from crm_platform.compute.services import Capacity, ServerService, WorkerService
-from crm_platform.compute.task import SERVER_COMMAND, WORKER_COMMAND, TaskSpec, TwentyTask
+from crm_platform.compute.task import (
+    MIGRATE_COMMAND,
+    SERVER_COMMAND,
+    WORKER_COMMAND,
+    TaskSpec,
+    TwentyTask,
+)
 from crm_platform.database import heartbeat
 from crm_platform.monitoring.alerts import notify
+from crm_platform.monitoring.resource_alarms import ROLLBACK_RESOURCE_ALARMS
 from crm_platform.networking.security_groups import APP_PORT, POSTGRES_PORT, REDIS_PORT
 from crm_platform.settings.model import Compute
 
@@ -62,10 +75,9 @@ class Backends:
 
 @dataclass(frozen=True)
 class Role:
-    """How this region runs: the primary migrates and beats; DR does neither."""
+    """How this region runs: the primary holds the migrate task and beats; DR does neither."""
 
     migrations: bool
-    cron_registration: bool
     heartbeat: bool
     server: Capacity
     worker: Capacity
@@ -83,6 +95,7 @@ class TwentyApplication(Construct):
         config: Compute,
         image: ecs.ContainerImage,
         role: Role,
+        pull_from: str | None,
         vpc: ec2.IVpc,
         public_subnets: ec2.SubnetSelection,
         private_subnets: ec2.SubnetSelection,
@@ -106,7 +119,7 @@ class TwentyApplication(Construct):
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENHANCED,
         )
-        task_role, execution_role = self._roles(key, backends, secrets)
+        task_role, execution_role = self._roles(key, backends, secrets, pull_from)
         environment = {
             "NODE_PORT": str(APP_PORT),
             "SERVER_URL": public_url,
@@ -129,21 +142,14 @@ class TwentyApplication(Construct):
             "ENCRYPTION_KEY": ecs.Secret.from_secrets_manager(secrets.encryption_key),
         }
 
-        def flag(on: bool) -> str:
-            return "false" if on else "true"
-
-        server_env = {
-            **environment,
-            "DISABLE_DB_MIGRATIONS": flag(role.migrations),
-            "DISABLE_CRON_JOBS_REGISTRATION": flag(role.cron_registration),
-        }
-        if role.heartbeat:
-            server_env["HEARTBEAT_SETUP_SQL"] = heartbeat.SETUP_SQL
-        worker_env = {
+        service_env = {
             **environment,
             "DISABLE_DB_MIGRATIONS": "true",
             "DISABLE_CRON_JOBS_REGISTRATION": "true",
         }
+        server_env = dict(service_env)
+        if role.heartbeat:
+            server_env["HEARTBEAT_SETUP_SQL"] = heartbeat.SETUP_SQL
         common = {
             "image": image,
             "secrets": task_secrets,
@@ -163,10 +169,28 @@ class TwentyApplication(Construct):
             self,
             "WorkerTask",
             spec=TaskSpec("worker", names.worker_family, config.worker, WORKER_COMMAND,
-                          worker_env, None),
+                          service_env, None),
             **common,  # type: ignore[arg-type]
         )  # fmt: skip
-        self._allow_logs(self.server_task, self.worker_task)
+        tasks = [self.server_task, self.worker_task]
+        self.migrate_task: TwentyTask | None = None
+        if role.migrations:
+            # Twenty's entrypoint migrates (setup on an empty database, then `upgrade`),
+            # registers the cron jobs, then runs the command: `true` ends the task.
+            migrate_env = {
+                **environment,
+                "DISABLE_DB_MIGRATIONS": "false",
+                "DISABLE_CRON_JOBS_REGISTRATION": "false",
+            }
+            self.migrate_task = TwentyTask(
+                self,
+                "MigrateTask",
+                spec=TaskSpec("migrate", names.migrate_family, config.server, MIGRATE_COMMAND,
+                              migrate_env, None),
+                **common,  # type: ignore[arg-type]
+            )  # fmt: skip
+            tasks.append(self.migrate_task)
+        self._allow_logs(*tasks)
         self.origin = OriginLoadBalancer(
             self,
             "Origin",
@@ -192,7 +216,12 @@ class TwentyApplication(Construct):
             origin=self.origin,
             capacity=role.server,
             deployment=config.deployment,
-            rollback_alarm_names=[a.alarm_name for a in self.rollback_alarms],
+            rollback_alarm_names=[
+                *(a.alarm_name for a in self.rollback_alarms),
+                # The region's resource alarms (monitoring/resource_alarms.py), by name:
+                # latency and the server's CPU and memory also roll a release back.
+                *(names.alarm(what) for what in ROLLBACK_RESOURCE_ALARMS),
+            ],
             cpu_target_percent=config.autoscaling_target_cpu_percent,
             requests_per_task_per_minute=config.requests_per_task_per_minute,
         )
@@ -210,7 +239,7 @@ class TwentyApplication(Construct):
         )
 
     def _roles(
-        self, key: kms.IKey, backends: Backends, secrets: AppSecrets
+        self, key: kms.IKey, backends: Backends, secrets: AppSecrets, pull_from: str | None
     ) -> tuple[iam.Role, iam.IRole]:
         """Twenty's task role: its bucket and key, nothing else. Execution: pull, logs, secrets."""
         task_role = iam.Role(
@@ -298,6 +327,30 @@ class TwentyApplication(Construct):
                 ),
             ],
         )
+        if pull_from is not None:
+            self.execution_policy.add_statements(
+                iam.PolicyStatement(
+                    sid="PullTwentyFromThePlatformRepository",
+                    actions=[
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                        "ecr:BatchCheckLayerAvailability",
+                    ],
+                    resources=[pull_from],
+                ),
+                # ECR documents no resource-level scoping for the registry login token.
+                iam.PolicyStatement(
+                    sid="LogInToTheRegistry",
+                    actions=["ecr:GetAuthorizationToken"],
+                    resources=["*"],
+                ),
+            )
+            acknowledge(
+                self.execution_policy,
+                "AwsSolutions-IAM5[Resource::*]",
+                "ecr:GetAuthorizationToken has no resource-level permissions (ECR authorization "
+                "reference); every pull action is scoped to the platform's repository",
+            )
         # The policy above (plus the log statement added once the groups exist) is
         # complete: CDK's automatic grants would add an inline policy next to it.
         return task_role, execution_role.without_policy_updates()
@@ -337,10 +390,12 @@ class TwentyApplication(Construct):
             ),
             alerts,
         )
+        # Only the migrate task upgrades (the DR region has none: its server's log).
+        upgrading = self.migrate_task or self.server_task
         failed_upgrade = logs.MetricFilter(
             self,
             "UpgradeFailedFilter",
-            log_group=self.server_task.log_group,
+            log_group=upgrading.log_group,
             filter_pattern=logs.FilterPattern.any_term(*UPGRADE_FAILED_PATTERNS),
             metric_namespace=METRIC_NAMESPACE,
             metric_name="UpgradeFailed",
@@ -376,6 +431,7 @@ class AppNames:
     worker_service: str
     server_family: str
     worker_family: str
+    migrate_family: str
     alarm_prefix: str
 
     def alarm(self, what: str) -> str:

@@ -32,6 +32,7 @@ TMP = "/tmp"  # noqa: S108 - the task's own ephemeral volume, not the host's
 APP_LOG_RETENTION_DAYS = 90
 SERVER_COMMAND = ("node", "dist/main")  # the image's CMD
 WORKER_COMMAND = ("yarn", "worker:prod")  # Twenty's documented worker command
+MIGRATE_COMMAND = ("true",)  # after the entrypoint migrated: nothing more to run
 
 
 @dataclass(frozen=True)

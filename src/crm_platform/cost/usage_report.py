@@ -22,8 +22,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
-from crm_platform.retention import KEEP
 from crm_platform.security.key import USAGE_REPORT_SERVICES
+from crm_platform.storage.construct import private_kms_bucket
 
 PREFIX = "cur"
 REPORT_NONCURRENT_DAYS = 30
@@ -61,20 +61,12 @@ class UsageReport(Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         account, region = stack.account, stack.region
-        self.bucket = s3.Bucket(
+        self.bucket = private_kms_bucket(
             self,
             "Bucket",
             bucket_name=bucket_name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"s3/{bucket_name}/",
+            key=key,
+            access_logs=access_logs,
             lifecycle_rules=[
                 # Reports are rewritten in place; old versions only cost money.
                 s3.LifecycleRule(
@@ -83,7 +75,6 @@ class UsageReport(Construct):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(ABORT_MULTIPART_DAYS),
                 )
             ],
-            removal_policy=KEEP,
         )
         arn = self.bucket.bucket_arn
         billing = [iam.ServicePrincipal(s) for s in USAGE_REPORT_SERVICES]

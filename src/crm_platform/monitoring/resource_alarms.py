@@ -37,6 +37,10 @@ _MEMORY_GIB = {
 }
 
 
+# Resource alarms that also roll a server deployment back (ECS deployment alarms).
+ROLLBACK_RESOURCE_ALARMS = ("alb-latency", "ecs-cpu-server", "ecs-memory-server")
+
+
 def max_connections(instance_class: str) -> int:
     size = instance_class.rsplit(".", 1)[-1]
     memory = _MEMORY_GIB.get(size, 4) * GIB

@@ -123,8 +123,17 @@ def _check_replaceable(outdir: Path) -> None:
         )
 
 
-def synthesize(settings: Settings, outdir: Path) -> SynthResult:
-    """Synthesize ``settings`` into ``outdir`` (replaced only on success)."""
+def synthesize(
+    settings: Settings,
+    outdir: Path,
+    release_digest: str | None = None,
+    hold_services: bool = False,
+) -> SynthResult:
+    """Synthesize ``settings`` into ``outdir`` (replaced only on success).
+
+    ``release_digest``: the recorded release's image (deploys pass it; offline synthesis
+    uses the upstream image of the configuration).
+    """
     from crm_platform.app import compose, new_app  # imports aws_cdk: keep it lazy for --help
 
     outdir = outdir.resolve()
@@ -133,7 +142,7 @@ def synthesize(settings: Settings, outdir: Path) -> SynthResult:
     scratch = Path(tempfile.mkdtemp(prefix=".synth-", dir=outdir.parent))
     try:
         app = new_app(str(scratch))
-        compose(app, settings)
+        compose(app, settings, release_digest=release_digest, hold_services=hold_services)
         try:
             app.synth()
         except RuntimeError as err:

@@ -31,7 +31,9 @@ from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.retention import KEEP
 
 # What uses a serving region's key on a caller's behalf (checked with kms:ViaService).
-SERVING_REGION_SERVICES = ("rds", "secretsmanager", "s3", "elasticache", "backup", "sns", "lambda")
+SERVING_REGION_SERVICES = (
+    "rds", "secretsmanager", "s3", "elasticache", "backup", "sns", "lambda", "ecr",
+)  # fmt: skip
 
 # Administration without use: no Decrypt/Encrypt, no grants, no wildcards that include them.
 _ADMIN_ACTIONS = [

@@ -149,6 +149,11 @@ class Twenty(Strict):
         str,
         _pattern(v.RELEASE_TAG, "a full release tag such as v2.45.6 (never latest, v2 or v2.45)"),
     ] = "v2.45.6"
+    # Releases Twenty documents as required upgrade stops: a deploy or pipeline run that
+    # would jump over one of them is refused (upgrade one stop at a time).
+    required_upgrade_steps: list[
+        Annotated[str, _pattern(v.RELEASE_TAG, "a full release tag such as v1.0.0")]
+    ] = []
 
 
 class Database(Strict):
@@ -221,6 +226,52 @@ class Compute(Strict):
     # Twenty writes only to /tmp (uploads are buffered there) and $HOME (set to /tmp).
     read_only_root_filesystem: bool = True
     deployment: Deployment = Deployment()
+
+
+class Pipeline(Strict):
+    """The delivery pipeline (ECR, CodeBuild, CodePipeline) in the primary region."""
+
+    enabled: bool = False
+    # The GitHub repository holding this project's code and config (owner/name).
+    repository: (
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
+        | None
+    ) = None
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] = "main"
+    # An existing CodeConnections connection; unset: the stack creates one (PENDING until
+    # its one-time handshake in the console, see README "Delivery pipeline").
+    connection_arn: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^arn:aws:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:"
+                r"connection/[0-9a-f-]{36}$"
+            ),
+        ]
+        | None
+    ) = None
+    # Build a derived image from this Dockerfile (path in the repository) instead of
+    # re-publishing the upstream release as it is.
+    dockerfile: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] | None = None
+    # Amazon Inspector enhanced scanning for the whole registry (basic scan on push otherwise).
+    enhanced_scanning: bool = False
+    # A release with a finding at or above this severity is never deployed.
+    fail_on_severity: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] = "CRITICAL"
+    keep_release_tags: Annotated[int, Field(ge=1, le=1000)] = 20
+    # Docker Hub credentials for an ECR pull-through cache (avoids Docker Hub pull limits);
+    # Secrets Manager requires the name prefix ecr-pullthroughcache/, same region.
+    docker_hub_credentials_arn: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:"
+                r"ecr-pullthroughcache/.+$"
+            ),
+        ]
+        | None
+    ) = None
+    deploy_timeout_minutes: Annotated[int, Field(ge=10, le=60)] = 60
+    migration_timeout_minutes: Annotated[int, Field(ge=5, le=120)] = 60
 
 
 class Budget(Strict):
@@ -349,6 +400,7 @@ class Settings(Strict):
     compute: Compute
     edge: Edge = Edge()
     budget: Budget
+    pipeline: Pipeline = Pipeline()
     backup: Backup = Backup()
     functions: Functions = Functions()
     dr: DisasterRecovery = DisasterRecovery()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterator
 from itertools import combinations
 
@@ -27,6 +28,7 @@ def problems(s: Settings) -> list[Problem]:
         *_compute(s),
         *_budget(s),
         *_backup(s),
+        *_pipeline(s),
     ]
 
 
@@ -190,6 +192,34 @@ def _compute(s: Settings) -> Iterator[Problem]:
             )
         elif s.dr.warm_standby_server_tasks > s.compute.autoscaling_max_tasks:
             yield "dr.warm_standby_server_tasks", "must not exceed compute.autoscaling_max_tasks"
+
+
+def server_rollout_minutes(s: Settings) -> float:
+    """How long a server deployment takes from first shift to the end of the bake time."""
+    d = s.compute.deployment
+    steps = 0.0
+    if d.strategy == "linear":
+        steps = math.ceil(100 / d.step_percent) * d.step_minutes
+    elif d.strategy == "canary":
+        steps = d.step_minutes
+    return steps + d.bake_minutes
+
+
+def _pipeline(s: Settings) -> Iterator[Problem]:
+    p = s.pipeline
+    if not p.enabled:
+        return
+    if p.repository is None:
+        yield "pipeline.repository", "the pipeline needs the GitHub repository (owner/name)"
+    # The deploy action waits for the whole blue/green rollout, bake time included.
+    rollout = server_rollout_minutes(s)
+    if rollout + 10 > p.deploy_timeout_minutes:
+        yield (
+            "pipeline.deploy_timeout_minutes",
+            f"a server rollout takes {rollout:g} minutes (compute.deployment) plus start-up; "
+            f"{p.deploy_timeout_minutes} leaves less than 10 minutes for the tasks to start "
+            "(shorten the shift or bake time, or raise this up to 60)",
+        )
 
 
 def _budget(s: Settings) -> Iterator[Problem]:

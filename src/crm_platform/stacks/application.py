@@ -21,7 +21,11 @@ from crm_platform.compute.application import (
 from crm_platform.compute.load_balancer import OriginNames
 from crm_platform.compute.services import Capacity
 from crm_platform.monitoring.dashboards import RegionDashboard
-from crm_platform.monitoring.resource_alarms import ResourceAlarms, Watched
+from crm_platform.monitoring.resource_alarms import (
+    ROLLBACK_RESOURCE_ALARMS,
+    ResourceAlarms,
+    Watched,
+)
 from crm_platform.naming import Names
 from crm_platform.security.secrets import ORIGIN_SLOTS
 from crm_platform.stacks.regional import RegionalStack
@@ -30,13 +34,19 @@ Side = Literal["primary", "dr"]
 
 
 def role_for(names: Names, side: Side) -> Role:
-    """The primary migrates, registers cron jobs and beats; DR starts at its posture."""
+    """The primary holds the migrate task and beats; DR starts at its posture.
+
+    ``names.hold_services`` (first deploy, before the schema exists): zero tasks.
+    """
     s = names.settings
     c = s.compute
+    if names.hold_services:
+        held = Capacity(0, 0, c.autoscaling_max_tasks)
+        return Role(migrations=side == "primary", heartbeat=side == "primary",
+                    server=held, worker=Capacity(0, 0, c.worker.desired_count))  # fmt: skip
     if side == "primary":
         return Role(
             migrations=True,
-            cron_registration=True,
             heartbeat=True,
             server=Capacity(
                 c.server.desired_count, c.server.desired_count, c.autoscaling_max_tasks
@@ -46,7 +56,6 @@ def role_for(names: Names, side: Side) -> Role:
     warm = s.dr.warm_standby_server_tasks if s.dr.posture == "warm_standby" else 0
     return Role(
         migrations=False,
-        cron_registration=False,
         heartbeat=False,
         server=Capacity(warm, warm, c.autoscaling_max_tasks),
         # The worker writes on every job: never against a read-only replica.
@@ -87,11 +96,13 @@ def application_tier(
             worker_service=names.worker_service,
             server_family=names.task_family("server"),
             worker_family=names.task_family("worker"),
+            migrate_family=names.task_family("migrate"),
             alarm_prefix=names.alarm_prefix(region),
         ),
         config=s.compute,
-        image=ecs.ContainerImage.from_registry(f"{s.twenty.image}:{s.twenty.version}"),
+        image=ecs.ContainerImage.from_registry(names.image(region)),
         role=role_for(names, side),
+        pull_from=names.repository_arn(region) if names.release_digest else None,
         vpc=foundation.network.vpc,
         public_subnets=foundation.network.public_subnets,
         private_subnets=foundation.network.private_subnets,
@@ -153,6 +164,9 @@ def observe(
         scope, "ResourceAlarms", watched=watched, alarm_prefix=names.alarm_prefix(region),
         topic=foundation.alerts,
     )  # fmt: skip
+    # ECS reads the deployment alarms by name: they exist before the service changes.
+    for what in ROLLBACK_RESOURCE_ALARMS:
+        app.server.service.node.add_dependency(alarms.alarms[what])
     RegionDashboard(
         scope,
         "Dashboard",

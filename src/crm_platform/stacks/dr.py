@@ -6,6 +6,8 @@ from constructs import Construct
 
 from crm_platform.failover.switch import TrafficSwitch
 from crm_platform.naming import Names
+from crm_platform.pipeline.artifact_bucket import ArtifactBucket
+from crm_platform.pipeline.replica_template import ReplicaTemplate
 from crm_platform.stacks.regional import RegionalStack
 
 
@@ -34,3 +36,21 @@ class DrStack(RegionalStack):
             environment=names.prefix,
             functions=self.functions,
         )
+        pipeline = names.settings.pipeline
+        if pipeline.enabled:
+            # Before the first push: the replica is created with these rules.
+            ReplicaTemplate(
+                self,
+                "ImageReplica",
+                repository_name=names.repository,
+                key=self.key,
+                keep_release_tags=pipeline.keep_release_tags,
+            )
+            # The pipeline's DR actions need an artifact store in this region.
+            ArtifactBucket(
+                self,
+                "PipelineArtifacts",
+                bucket_name=names.pipeline_artifacts_bucket(dr),
+                key=self.key,
+                access_logs=self.access_logs,
+            )

@@ -31,6 +31,39 @@ CORS_MAX_AGE_SECONDS = 3000
 RTC_MINUTES = 15  # the only value S3 Replication Time Control accepts
 
 
+def private_kms_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    bucket_name: str,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    lifecycle_rules: list[s3.LifecycleRule],
+    **extra: object,
+) -> s3.Bucket:
+    """A named bucket as every data bucket here is: SSE-KMS with a bucket key (one data
+    key per bucket instead of one KMS call per object), private, TLS 1.2+ only,
+    versioned, access-logged under ``s3/<name>/``, kept (KEEP)."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        bucket_name=bucket_name,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"s3/{bucket_name}/",
+        lifecycle_rules=lifecycle_rules,
+        removal_policy=KEEP,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 @dataclass(frozen=True)
 class ReplicationTarget:
     """Where the primary copies attachments, named by strings because it lives in another region.
@@ -117,22 +150,12 @@ class AttachmentBucket(Construct):
         replicate_to: ReplicationTarget | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = private_kms_bucket(
             self,
             "Bucket",
             bucket_name=bucket_name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            # One data key per bucket instead of one KMS call per object: cheaper and
-            # keeps uploads clear of KMS request quotas.
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"s3/{bucket_name}/",
+            key=key,
+            access_logs=access_logs,
             lifecycle_rules=[
                 # No current-version expiration: attachments are customer data.
                 s3.LifecycleRule(
@@ -176,7 +199,6 @@ class AttachmentBucket(Construct):
                     max_age=CORS_MAX_AGE_SECONDS,
                 )
             ],
-            removal_policy=KEEP,
             auto_delete_objects=False,
         )
         self.replication_role: iam.Role | None = None

@@ -1,0 +1,260 @@
+"""The release pipeline as synthesized: ECR, replication, CodeBuild, CodePipeline V2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from crm_platform.ops.synth import synthesize
+from crm_platform.settings import Settings, load_settings
+from tests.conftest import CONFIG, Assembly
+
+DIGEST = "sha256:" + "b" * 64
+
+
+@pytest.fixture(scope="module")
+def pipeline(assembly: Assembly) -> Template:
+    return assembly.template("crm-prod-pipeline")
+
+
+def only(template: Template, kind: str) -> dict[str, Any]:
+    (found,) = template.find_resources(kind).values()
+    return found
+
+
+def test_stages_run_in_release_order_with_approval_before_any_change(
+    pipeline: Template,
+) -> None:
+    props = only(pipeline, "AWS::CodePipeline::Pipeline")["Properties"]
+    assert props["PipelineType"] == "V2" and props["ExecutionMode"] == "QUEUED"
+    stages = [s["Name"] for s in props["Stages"]]
+    assert stages == ["Source", "Build", "Approve", "Migrate", "DeployPrimary", "DeployDR"]
+    providers = {s["Name"]: [a["ActionTypeId"]["Provider"] for a in s["Actions"]]
+                 for s in props["Stages"]}  # fmt: skip
+    assert providers["Source"] == ["CodeStarSourceConnection"]
+    assert providers["Approve"] == ["Manual"]
+    assert providers["Migrate"] == ["CodeBuild"]
+    assert providers["DeployPrimary"] == providers["DeployDR"] == ["ECS", "ECS"]
+    approval = props["Stages"][2]["Actions"][0]["Configuration"]
+    # The primary's alert topic (a same-region reference to the primary stack).
+    assert "crm-prod-primary" in json.dumps(approval["NotificationArn"])
+    assert "AlertsTopic" in json.dumps(approval["NotificationArn"])
+
+
+def test_deploy_actions_name_each_regions_services_and_files(
+    pipeline: Template, prod_settings: Settings
+) -> None:
+    props = only(pipeline, "AWS::CodePipeline::Pipeline")["Properties"]
+    by_stage = {s["Name"]: s["Actions"] for s in props["Stages"]}
+    for stage, region, cluster, prefix in (
+        ("DeployPrimary", None, "crm-prod-cluster", ""),
+        ("DeployDR", "ap-southeast-1", "crm-prod-cluster-dr", "dr-"),
+    ):
+        seen = {
+            (a.get("Region"), a["Configuration"]["ClusterName"],
+             a["Configuration"]["ServiceName"], a["Configuration"]["FileName"],
+             a["Configuration"]["DeploymentTimeout"])
+            for a in by_stage[stage]
+        }  # fmt: skip
+        timeout = prod_settings.pipeline.deploy_timeout_minutes
+        assert seen == {
+            (region, cluster, "crm-prod-server", f"{prefix}server.json", timeout),
+            (region, cluster, "crm-prod-worker", f"{prefix}worker.json", timeout),
+        }
+
+
+def test_every_region_with_actions_has_a_kms_artifact_store(pipeline: Template) -> None:
+    props = only(pipeline, "AWS::CodePipeline::Pipeline")["Properties"]
+    stores = {s["Region"]: s["ArtifactStore"] for s in props["ArtifactStores"]}
+    assert set(stores) == {"ap-northeast-1", "ap-southeast-1"}
+    assert all(s["EncryptionKey"]["Type"] == "KMS" for s in stores.values())
+    assert stores["ap-southeast-1"]["Location"] == "crm-prod-pipeline-123456789012-ap-southeast-1"
+    assert stores["ap-southeast-1"]["EncryptionKey"]["Id"].endswith(":alias/crm-prod")
+
+
+@pytest.mark.parametrize("stack", ["crm-prod-pipeline", "crm-prod-dr"])
+def test_artifact_buckets_are_private_encrypted_versioned_and_tls_only(
+    assembly: Assembly, stack: str
+) -> None:
+    template = assembly.template(stack)
+    buckets = template.find_resources(
+        "AWS::S3::Bucket", {"Properties": {"BucketName": Match.string_like_regexp("pipeline")}}
+    )
+    ((logical, bucket),) = buckets.items()
+    props = bucket["Properties"]
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    (policy,) = [p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": logical}]
+    denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Deny"]  # fmt: skip
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_one_repository_immutable_encrypted_scanned_with_lifecycle(
+    pipeline: Template, prod_settings: Settings
+) -> None:
+    repo = only(pipeline, "AWS::ECR::Repository")
+    props = repo["Properties"]
+    assert props["RepositoryName"] == "crm-prod/twenty"
+    assert props["ImageTagMutability"] == "IMMUTABLE"
+    assert props["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert repo["DeletionPolicy"] == "RetainExceptOnCreate"
+    rules = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    untagged, releases = rules
+    assert untagged["selection"]["tagStatus"] == "untagged"
+    assert (untagged["selection"]["countType"], untagged["selection"]["countNumber"]) == (
+        "sinceImagePushed", 7,
+    )  # fmt: skip
+    assert releases["selection"]["countNumber"] == prod_settings.pipeline.keep_release_tags
+    (rule,) = only(pipeline, "AWS::ECR::ReplicationConfiguration")["Properties"][
+        "ReplicationConfiguration"
+    ]["Rules"]
+    assert rule["Destinations"] == [{"Region": "ap-southeast-1", "RegistryId": "123456789012"}]
+    assert rule["RepositoryFilters"] == [
+        {"Filter": "crm-prod/twenty", "FilterType": "PREFIX_MATCH"}
+    ]
+
+
+def test_the_dr_replica_gets_the_same_rules_from_a_creation_template(
+    dr: Template, pipeline: Template
+) -> None:
+    props = only(dr, "AWS::ECR::RepositoryCreationTemplate")["Properties"]
+    assert props["Prefix"] == "crm-prod/twenty" and props["AppliedFor"] == ["REPLICATION"]
+    assert props["ImageTagMutability"] == "IMMUTABLE"
+    assert props["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    assert "CustomRoleArn" in props  # ECR needs one to use a customer key from a template
+    source = only(pipeline, "AWS::ECR::Repository")["Properties"]["LifecyclePolicy"]
+    assert json.loads(props["LifecyclePolicy"]) == json.loads(source["LifecyclePolicyText"])
+
+
+def _projects(pipeline: Template) -> dict[str, dict[str, Any]]:
+    return {
+        p["Properties"]["Name"]: p["Properties"]
+        for p in pipeline.find_resources("AWS::CodeBuild::Project").values()
+    }
+
+
+def test_build_is_privileged_cached_encrypted_and_calls_the_release_cli(
+    pipeline: Template,
+) -> None:
+    projects = _projects(pipeline)
+    build, migrate = projects["crm-prod-build"], projects["crm-prod-migrate"]
+    assert build["Environment"]["PrivilegedMode"] is True
+    assert migrate["Environment"]["PrivilegedMode"] is False
+    for p in (build, migrate):
+        assert p["Environment"]["Image"] == "aws/codebuild/standard:8.0"
+        assert p["Cache"]["Type"] == "LOCAL"
+        assert set(p["Cache"]["Modes"]) == {
+            "LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE",
+        }  # fmt: skip
+        assert "EncryptionKey" in p
+        assert p["LogsConfig"]["CloudWatchLogs"]["Status"] == "ENABLED"
+    spec = json.loads(build["Source"]["BuildSpec"])
+    assert any("crm-platform release build --env prod" in c
+               for c in spec["phases"]["build"]["commands"])  # fmt: skip
+    spec = json.loads(migrate["Source"]["BuildSpec"])
+    assert any("crm-platform release migrate --env prod --release" in c
+               for c in spec["phases"]["build"]["commands"])  # fmt: skip
+
+
+def _statements(template: Template, role_fragment: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for logical, policy in template.find_resources("AWS::IAM::Policy").items():
+        if role_fragment in logical:
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "Sid" in s:
+                    found[s["Sid"]] = s
+    return found
+
+
+def test_the_migrate_step_can_run_only_the_migrate_family_in_the_primary_cluster(
+    pipeline: Template,
+) -> None:
+    s = _statements(pipeline, "ReleaseMigrateRole")
+    run = s["RunTheMigrationInThePrimaryCluster"]
+    assert run["Resource"].endswith(":task-definition/crm-prod-migrate:*")
+    assert run["Condition"]["ArnEquals"]["ecs:cluster"].endswith(":cluster/crm-prod-cluster")
+    passed = s["PassTheMigrateTaskItsRoles"]
+    assert passed["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    assert "*" not in json.dumps(passed["Resource"])
+    record = s["RecordTheSchemaRelease"]["Resource"]
+    assert {r.split(":")[3] for r in record} == {"ap-northeast-1", "ap-southeast-1"}
+
+
+def test_staging_without_a_pipeline_has_no_pipeline_resources(tmp_path: Path) -> None:
+    settings = load_settings(CONFIG / "staging.yaml")
+    assert not settings.pipeline.enabled
+    result = synthesize(settings, tmp_path / "cdk.out")
+    assert result.ok
+    assert not (tmp_path / "cdk.out" / "crm-staging-pipeline.template.json").exists()
+    dr = json.loads((tmp_path / "cdk.out" / "crm-staging-dr.template.json").read_text())
+    kinds = {r["Type"] for r in dr["Resources"].values()}
+    assert "AWS::ECR::RepositoryCreationTemplate" not in kinds
+
+
+@pytest.fixture(scope="module")
+def released(prod_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The assembly a deploy synthesizes for a pipeline-published release."""
+    out = tmp_path_factory.mktemp("released") / "cdk.out"
+    result = synthesize(prod_settings, out, release_digest=DIGEST)
+    assert result.ok, result.findings
+    return out
+
+
+@pytest.mark.parametrize(
+    ("stack", "region"),
+    [("crm-prod-primary", "ap-northeast-1"), ("crm-prod-dr-app", "ap-southeast-1")],
+)
+def test_a_released_digest_runs_from_the_regions_own_registry(
+    released: Path, stack: str, region: str
+) -> None:
+    template = json.loads((released / f"{stack}.template.json").read_text())
+    uri = f"123456789012.dkr.ecr.{region}.amazonaws.com/crm-prod/twenty@{DIGEST}"
+    images = {
+        c["Image"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ECS::TaskDefinition"
+        for c in r["Properties"]["ContainerDefinitions"]
+    }
+    assert images == {uri}
+    pulls = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "PullTwentyFromThePlatformRepository"
+    ]
+    assert pulls and all(
+        s["Resource"] == f"arn:aws:ecr:{region}:123456789012:repository/crm-prod/twenty"
+        for s in pulls
+    )
+
+
+def test_held_services_start_at_zero_tasks(prod_settings: Settings, tmp_path: Path) -> None:
+    result = synthesize(prod_settings, tmp_path / "cdk.out", hold_services=True)
+    assert result.ok
+    for stack in ("crm-prod-primary", "crm-prod-dr-app"):
+        template = json.loads((tmp_path / "cdk.out" / f"{stack}.template.json").read_text())
+        counts = [
+            r["Properties"]["DesiredCount"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::ECS::Service"
+        ]
+        assert counts == [0, 0], stack
+        minimums = [
+            r["Properties"]["MinCapacity"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+        ]
+        assert set(minimums) == {0}, stack

@@ -1,0 +1,386 @@
+"""Release steps: upgrade path, idempotent publish, scan gate, deploy files, migration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from crm_platform.naming import Names
+from crm_platform.ops import release as release_ops
+from crm_platform.ops.deploy_plan import plan
+from crm_platform.release import artifacts, migration, publish, record, versions
+from crm_platform.release.record import Release
+from crm_platform.settings import Settings
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+# --- versions ---------------------------------------------------------------------------
+def test_an_empty_schema_takes_any_release_and_equal_or_newer_is_fine() -> None:
+    versions.check_upgrade(None, "v2.45.6", ["v1.0.0"])
+    versions.check_upgrade("v2.45.6", "v2.45.6", [])
+    versions.check_upgrade("v2.45.6", "v2.46.0", ["v2.45.6", "v3.0.0"])
+
+
+def test_a_downgrade_is_refused() -> None:
+    with pytest.raises(versions.UpgradeRefused, match="cannot be undone"):
+        versions.check_upgrade("v2.45.6", "v2.45.5", [])
+
+
+def test_jumping_over_a_required_upgrade_step_is_refused_naming_it() -> None:
+    with pytest.raises(versions.UpgradeRefused, match=r"v2\.10\.0, v2\.20\.0.*release v2\.10\.0"):
+        versions.check_upgrade("v2.5.0", "v2.30.1", ["v2.20.0", "v2.10.0", "v3.0.0"])
+    versions.check_upgrade("v2.10.0", "v2.19.9", ["v2.10.0", "v2.20.0"])  # stops at neither
+
+
+def test_versions_compare_numerically_not_as_text() -> None:
+    assert versions.parse("v2.10.0") > versions.parse("v2.9.9")
+    with pytest.raises(ValueError, match="full release tag"):
+        versions.parse("latest")
+
+
+# --- deploy files -----------------------------------------------------------------------
+def test_deploy_files_list_every_container_that_runs_the_image(tmp_path: Path) -> None:
+    images = artifacts.DeployImages(
+        version="v2.45.6",
+        digest=DIGEST,
+        primary_repository_uri="1.dkr.ecr.ap-northeast-1.amazonaws.com/crm-prod/twenty",
+        dr_repository_uri="1.dkr.ecr.ap-southeast-1.amazonaws.com/crm-prod/twenty",
+    )
+    written = artifacts.write(tmp_path, images, init_container=True)
+    assert sorted(p.name for p in written) == [
+        "dr-server.json", "dr-worker.json", "release.json", "server.json", "worker.json",
+    ]  # fmt: skip
+    server = json.loads((tmp_path / "server.json").read_text())
+    assert server == [
+        {"name": "server", "imageUri": f"{images.primary_repository_uri}@{DIGEST}"},
+        {"name": "prepare-tmp", "imageUri": f"{images.primary_repository_uri}@{DIGEST}"},
+    ]
+    dr_worker = json.loads((tmp_path / "dr-worker.json").read_text())
+    assert {d["imageUri"] for d in dr_worker} == {f"{images.dr_repository_uri}@{DIGEST}"}
+    assert Release.from_json((tmp_path / "release.json").read_text()) == Release("v2.45.6", DIGEST)
+    artifacts.write(tmp_path, images, init_container=False)
+    assert [d["name"] for d in json.loads((tmp_path / "worker.json").read_text())] == ["worker"]
+
+
+# --- publish ----------------------------------------------------------------------------
+class FakeEcr:
+    """BatchGetImage/DescribeImageScanFindings as ECR answers them."""
+
+    def __init__(self, tagged: dict[str, str] | None = None) -> None:
+        self.tagged = dict(tagged or {})  # tag -> config digest
+        self.scans: list[dict[str, Any]] = []
+
+    def batch_get_image(self, repositoryName: str, imageIds: list[dict[str, str]],
+                        acceptedMediaTypes: list[str]) -> dict[str, Any]:  # fmt: skip
+        tag = imageIds[0]["imageTag"]
+        if tag not in self.tagged:
+            return {"images": [], "failures": [{"failureCode": "ImageNotFound"}]}
+        manifest = {"config": {"digest": self.tagged[tag]}}
+        return {"images": [{"imageId": {"imageDigest": DIGEST, "imageTag": tag},
+                            "imageManifest": json.dumps(manifest)}]}  # fmt: skip
+
+    def describe_image_scan_findings(self, **_kwargs: Any) -> dict[str, Any]:
+        return self.scans.pop(0)
+
+
+class FakeDocker:
+    def __init__(self, ecr: FakeEcr, image_id: str) -> None:
+        self.ecr, self.image_id, self.calls = ecr, image_id, []  # type: list[list[str]]
+
+    def __call__(self, args: Sequence[str]) -> str:
+        self.calls.append(list(args))
+        if args[0] == "push":
+            self.ecr.tagged[args[1].rsplit(":", 1)[1]] = self.image_id
+        return self.image_id if args[:2] == ["image", "inspect"] else ""
+
+
+def _publish(ecr: FakeEcr, docker: FakeDocker, dockerfile: str | None = None) -> str:
+    return publish.publish(
+        docker=docker, ecr=ecr, source="twentycrm/twenty:v2.45.6", repository="crm-prod/twenty",
+        repository_uri="1.dkr.ecr.ap-northeast-1.amazonaws.com/crm-prod/twenty",
+        tag="v2.45.6", dockerfile=dockerfile, progress=quiet,
+    )  # fmt: skip
+
+
+def test_a_new_tag_is_pulled_tagged_and_pushed() -> None:
+    ecr = FakeEcr()
+    docker = FakeDocker(ecr, "sha256:config1")
+    assert _publish(ecr, docker) == DIGEST
+    assert [c[0] for c in docker.calls] == ["pull", "tag", "image", "push"]
+
+
+def test_a_retry_finding_the_same_image_under_the_tag_succeeds_without_pushing() -> None:
+    ecr = FakeEcr({"v2.45.6": "sha256:config1"})
+    docker = FakeDocker(ecr, "sha256:config1")
+    assert _publish(ecr, docker) == DIGEST
+    assert "push" not in [c[0] for c in docker.calls]
+
+
+def test_a_tag_holding_a_different_image_is_refused_never_overwritten() -> None:
+    ecr = FakeEcr({"v2.45.6": "sha256:other"})
+    docker = FakeDocker(ecr, "sha256:config1")
+    with pytest.raises(publish.PublishRefused, match="already holds a different image"):
+        _publish(ecr, docker)
+    assert "push" not in [c[0] for c in docker.calls]
+
+
+def test_a_dockerfile_builds_from_the_pinned_release() -> None:
+    ecr = FakeEcr()
+    docker = FakeDocker(ecr, "sha256:config1")
+    _publish(ecr, docker, dockerfile="docker/Dockerfile")
+    build = docker.calls[0]
+    assert build[:2] == ["build", "--pull"]
+    assert "TWENTY_IMAGE=twentycrm/twenty:v2.45.6" in build and "docker/Dockerfile" in build
+
+
+def _scan(status: str, **findings: Any) -> dict[str, Any]:
+    return {"imageScanStatus": {"status": status}, "imageScanFindings": findings}
+
+
+def _gate(ecr: FakeEcr, threshold: str) -> dict[str, int]:
+    return publish.scan_gate(
+        ecr, repository="r", digest=DIGEST, threshold=threshold, timeout_s=60, progress=quiet,
+        poll_s=0,
+    )  # fmt: skip
+
+
+def test_scan_gate_waits_then_blocks_findings_at_or_above_the_threshold() -> None:
+    ecr = FakeEcr()
+    ecr.scans = [_scan("IN_PROGRESS"), _scan("COMPLETE", findingSeverityCounts={"HIGH": 2})]
+    assert _gate(ecr, "CRITICAL") == {"HIGH": 2}
+    ecr.scans = [_scan("COMPLETE", findingSeverityCounts={"HIGH": 2, "LOW": 5})]
+    with pytest.raises(publish.PublishRefused, match="at or above HIGH"):
+        _gate(ecr, "HIGH")
+
+
+def test_enhanced_scanning_counts_each_finding_and_active_means_done() -> None:
+    ecr = FakeEcr()
+    ecr.scans = [_scan("ACTIVE", enhancedFindings=[{"severity": "CRITICAL"}])]
+    with pytest.raises(publish.PublishRefused, match="CRITICAL 1"):
+        _gate(ecr, "CRITICAL")
+
+
+def test_a_failed_scan_blocks_the_release() -> None:
+    ecr = FakeEcr()
+    ecr.scans = [{"imageScanStatus": {"status": "FAILED", "description": "unsupported"}}]
+    with pytest.raises(publish.PublishRefused, match="ended FAILED"):
+        _gate(ecr, "CRITICAL")
+
+
+# --- migration --------------------------------------------------------------------------
+OLD = "twentycrm/twenty:v2.45.5"
+NEW = f"123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/crm-prod/twenty@{DIGEST}"
+
+
+class FakeEcs:
+    def __init__(self, exit_code: int | None = 0, image: str = OLD) -> None:
+        self.exit_code, self.registered, self.runs = exit_code, [], []  # type: ignore[var-annotated]
+        self.definition = {
+            "taskDefinitionArn": "arn:td/crm-prod-migrate:4",
+            "family": "crm-prod-migrate",
+            "status": "ACTIVE",
+            "revision": 4,
+            "containerDefinitions": [
+                {"name": "prepare-tmp", "image": image, "essential": False},
+                {"name": "migrate", "image": image, "essential": True},
+                {"name": "sidecar", "image": "amazon/other", "essential": False},
+            ],
+            "cpu": "1024",
+            "memory": "2048",
+        }
+        self.polls = 0
+
+    def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
+        return {"taskDefinition": self.definition}
+
+    def register_task_definition(self, **fields: Any) -> dict[str, Any]:
+        self.registered.append(fields)
+        return {"taskDefinition": {"taskDefinitionArn": "arn:td/crm-prod-migrate:5"}}
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        return {"services": [{"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}}}]}
+
+    def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        self.runs.append(kwargs)
+        return {"tasks": [{"taskArn": "arn:task/crm-prod-cluster/abc"}], "failures": []}
+
+    def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
+        self.polls += 1
+        if self.polls == 1:
+            return {"tasks": [{"lastStatus": "RUNNING", "containers": []}]}
+        containers = [{"name": "migrate", "exitCode": self.exit_code, "reason": "Essential exit"}]
+        return {"tasks": [{"lastStatus": "STOPPED", "containers": containers}]}
+
+    def stop_task(self, **_kwargs: Any) -> None:
+        pass
+
+
+TARGET = migration.Target("crm-prod-cluster", "crm-prod-migrate", "crm-prod-server", "db")
+
+
+def test_a_release_registers_a_revision_replacing_only_twentys_containers() -> None:
+    ecs = FakeEcs()
+    assert (
+        migration.revision_with_image(ecs, "crm-prod-migrate", NEW) == "arn:td/crm-prod-migrate:5"
+    )
+    (fields,) = ecs.registered
+    assert [c["image"] for c in fields["containerDefinitions"]] == [NEW, NEW, "amazon/other"]
+    assert "taskDefinitionArn" not in fields and "revision" not in fields  # not registerable
+    same = FakeEcs(image=NEW)
+    assert (
+        migration.revision_with_image(same, "crm-prod-migrate", NEW) == "arn:td/crm-prod-migrate:4"
+    )
+    assert same.registered == []
+
+
+def test_the_migration_runs_in_the_servers_network_and_exit_zero_passes() -> None:
+    ecs = FakeEcs(exit_code=0)
+    migration.run_once(ecs, TARGET, "arn:td:5", progress=quiet, timeout_s=60, poll_s=0)
+    (run,) = ecs.runs
+    assert run["networkConfiguration"] == {"awsvpcConfiguration": {"subnets": ["s"]}}
+    assert run["taskDefinition"] == "arn:td:5" and run["launchType"] == "FARGATE"
+
+
+@pytest.mark.parametrize("code", [1, None])
+def test_a_non_zero_or_missing_exit_code_fails_the_migration(code: int | None) -> None:
+    with pytest.raises(migration.MigrationFailed, match=f"exited with {code}"):
+        migration.run_once(FakeEcs(exit_code=code), TARGET, "arn:td:5", progress=quiet,
+                           timeout_s=60, poll_s=0)  # fmt: skip
+
+
+class FakeRds:
+    def __init__(self) -> None:
+        self.snapshots: list[dict[str, Any]] = []
+
+    def create_db_snapshot(self, **kwargs: Any) -> None:
+        self.snapshots.append(kwargs)
+
+    def get_waiter(self, _name: str) -> Any:
+        class Waiter:
+            def wait(self, **_kwargs: Any) -> None:
+                pass
+
+        return Waiter()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setattr(migration.time, "sleep", lambda _s: None)
+    with mock_aws():
+        yield
+
+
+def _clients(ecs: FakeEcs, rds: FakeRds) -> Any:
+    def client(service: str, region: str) -> Any:
+        if service == "ecs":
+            return ecs
+        if service == "rds":
+            return rds
+        return boto3.client(service, region_name=region)
+
+    return client
+
+
+def test_migrate_snapshots_a_schema_with_data_then_records_in_both_regions(
+    aws: Any, prod_settings: Settings
+) -> None:
+    names = Names(prod_settings)
+    ssm = boto3.client("ssm", region_name="ap-northeast-1")
+    record.write(ssm, names.release_parameter, Release("v2.45.5"))
+    ecs, rds = FakeEcs(), FakeRds()
+    target = Release(prod_settings.twenty.version, DIGEST)
+    assert release_ops.migrate(names, _clients(ecs, rds), target, quiet) is True
+    (snapshot,) = rds.snapshots
+    assert snapshot["DBInstanceIdentifier"] == "crm-prod-postgres"
+    assert {"Key": "crm-platform:before-release", "Value": target.version} in snapshot["Tags"]
+    assert ecs.registered[0]["containerDefinitions"][1]["image"] == NEW
+    for region in ("ap-northeast-1", "ap-southeast-1"):
+        assert record.read(boto3.client("ssm", region_name=region), names.release_parameter) == (
+            target
+        )
+    # A retry of the same release does no work twice.
+    again = FakeEcs()
+    assert release_ops.migrate(names, _clients(again, rds), target, quiet) is False
+    assert again.runs == [] and len(rds.snapshots) == 1
+
+
+def test_a_failed_migration_records_nothing(aws: Any, prod_settings: Settings) -> None:
+    names = Names(prod_settings)
+    with pytest.raises(migration.MigrationFailed):
+        release_ops.migrate(
+            names, _clients(FakeEcs(exit_code=3), FakeRds()), Release("v2.45.6"), quiet
+        )
+    assert record.read(boto3.client("ssm", region_name="ap-northeast-1"),
+                       names.release_parameter) is None  # fmt: skip
+
+
+def test_the_first_migration_takes_no_snapshot(aws: Any, prod_settings: Settings) -> None:
+    rds = FakeRds()
+    release_ops.migrate(Names(prod_settings), _clients(FakeEcs(), rds), Release("v2.45.6"), quiet)
+    assert rds.snapshots == []
+
+
+def test_record_read_passes_through_errors_other_than_missing() -> None:
+    class Denied:
+        def get_parameter(self, Name: str) -> None:
+            raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetParameter")
+
+    with pytest.raises(ClientError):
+        record.read(Denied(), "/crm/prod/release")
+
+
+# --- the deploy's plan ------------------------------------------------------------------
+def test_deploy_plan_covers_first_deploy_upgrade_pipeline_and_refusal(
+    prod_settings: Settings,
+) -> None:
+    version = prod_settings.twenty.version
+    first = plan(prod_settings, None)
+    assert first.first_deploy and not first.migrate_before and first.release.digest is None
+    kept = plan(prod_settings, Release("v2.40.0", DIGEST))  # pipeline enabled in prod
+    assert kept.release == Release("v2.40.0", DIGEST) and not kept.migrate_before
+    assert "released by the pipeline" in kept.note
+    manual = prod_settings.model_copy(
+        update={"pipeline": prod_settings.pipeline.model_copy(update={"enabled": False})}
+    )
+    upgrade = plan(manual, Release("v2.40.0"))
+    assert upgrade.migrate_before and upgrade.release == Release(version)
+    assert not plan(manual, Release(version)).migrate_before
+    with pytest.raises(versions.UpgradeRefused):
+        plan(manual, Release("v9.0.0"))
+
+
+def test_the_build_step_refuses_before_pulling_when_the_upgrade_skips_a_stop(
+    aws: Any, prod_settings: Settings, tmp_path: Path
+) -> None:
+    settings = prod_settings.model_copy(
+        update={"twenty": prod_settings.twenty.model_copy(
+            update={"required_upgrade_steps": ["v2.42.0"]})}
+    )  # fmt: skip
+    names = Names(settings)
+    record.write(boto3.client("ssm", region_name="ap-northeast-1"), names.release_parameter,
+                 Release("v2.41.0"))  # fmt: skip
+    pulled: list[Sequence[str]] = []
+    with pytest.raises(versions.UpgradeRefused, match=r"v2\.42\.0"):
+        release_ops.build(
+            names,
+            _clients(FakeEcs(), FakeRds()),
+            tmp_path,
+            quiet,
+            docker=pulled.append,
+            login=lambda _e: None,
+        )  # type: ignore[arg-type]
+    assert pulled == []
