@@ -59,8 +59,8 @@ MUTATIONS = [
     # (BLOCK_ACLS alone is an equivalent mutant: with the project's feature flags CDK
     # fills the unset fields with true. Public policies allowed is not.)
     Mutation("attachment bucket allows public policies", "storage/construct.py",
-             "block_public_access=s3.BlockPublicAccess.BLOCK_ALL,\n            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,\n            enforce_ssl=True,\n            minimum_tls_version=1.2,\n            versioned=True,\n            server_access_logs_bucket",
-             "block_public_access=s3.BlockPublicAccess(block_public_acls=True, ignore_public_acls=True, block_public_policy=False, restrict_public_buckets=False),\n            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,\n            enforce_ssl=True,\n            minimum_tls_version=1.2,\n            versioned=True,\n            server_access_logs_bucket",
+             "block_public_access=s3.BlockPublicAccess.BLOCK_ALL,\n            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,\n            enforce_ssl=True,\n            minimum_tls_version=1.2,\n            versioned=True,\n            lifecycle_rules",
+             "block_public_access=s3.BlockPublicAccess(block_public_acls=True, ignore_public_acls=True, block_public_policy=False, restrict_public_buckets=False),\n            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,\n            enforce_ssl=True,\n            minimum_tls_version=1.2,\n            versioned=True,\n            lifecycle_rules",
              "tests/test_storage.py"),
     Mutation("key rotation off", "security/key.py",
              "enable_key_rotation=True,", "enable_key_rotation=False,", "tests/test_security.py"),

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from crm_platform.ops.synth import SynthResult, synthesize
 from crm_platform.settings import Settings, load_settings
+from crm_platform.toolchain.synth import SynthResult, synthesize
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"

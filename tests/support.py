@@ -20,7 +20,7 @@ from constructs import IConstruct
 from crm_platform.app import new_app
 from crm_platform.compliance.acknowledge import METADATA_KEY
 from crm_platform.compliance.packs import add_nag_packs
-from crm_platform.ops.synth import Finding, findings_from_report
+from crm_platform.toolchain.synth import Finding, findings_from_report
 
 ACCOUNT = "123456789012"
 

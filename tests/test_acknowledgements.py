@@ -13,8 +13,8 @@ import pytest
 
 from crm_platform.app import compose, new_app
 from crm_platform.compliance.acknowledge import recording_only
-from crm_platform.ops.synth import findings_from_report
 from crm_platform.settings import load_settings
+from crm_platform.toolchain.synth import findings_from_report
 from tests.conftest import CONFIG
 from tests.support import acknowledged_in
 

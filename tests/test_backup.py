@@ -14,11 +14,11 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
+from crm_platform.alerts import AlertTopic
 from crm_platform.backup.plan import BackupPlan
 from crm_platform.backup.roles import BACKUP_POLICIES, BREAK_GLASS_POLICIES, RESTORE_TEST_POLICIES
 from crm_platform.backup.vault import BackupVault
 from crm_platform.functions import FunctionDefaults
-from crm_platform.monitoring.alerts import AlertTopic
 from crm_platform.naming import Names
 from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
 from crm_platform.settings import Settings
@@ -30,11 +30,10 @@ SELECTION_TAG = ("backup", "crm-daily")
 
 @pytest.fixture(scope="module")
 def names(prod_settings: Settings) -> Names:
-    return Names(prod_settings)
+    return Names.of(prod_settings)
 
 
 def plan_builder(names: Names, config: Backup) -> Any:
-    s = names.settings
 
     def build(stack: cdk.Stack) -> BackupPlan:
         key = RegionKey(stack, "Key", alias="alias/test", services=SERVING_REGION_SERVICES).key
@@ -46,7 +45,7 @@ def plan_builder(names: Names, config: Backup) -> Any:
         vault = BackupVault(
             stack,
             "Vault",
-            vault_name=names.backup_vault(s.regions.primary),
+            vault_name=names.backup_vault(names.primary_region),
             key=key,
             lock=config.vault_lock,
         )
@@ -55,7 +54,7 @@ def plan_builder(names: Names, config: Backup) -> Any:
             "Backup",
             config=config,
             vault=vault.vault,
-            dr_vault_arn=names.backup_vault_arn(s.regions.dr),
+            dr_vault_arn=names.backup_vault_arn(names.dr_region),
             selection_tag=SELECTION_TAG,
             database_arn=names.db_instance_arn,
             restore_vpc=vpc,
@@ -70,7 +69,7 @@ def plan_builder(names: Names, config: Backup) -> Any:
 def vault_builder(names: Names, lock: VaultLock) -> Any:
     def build(stack: cdk.Stack) -> BackupVault:
         key = RegionKey(stack, "Key", alias="alias/test", services=SERVING_REGION_SERVICES).key
-        region = names.settings.regions.dr
+        region = names.dr_region
         return BackupVault(
             stack, "Vault", vault_name=names.backup_vault(region), key=key, lock=lock
         )
@@ -79,8 +78,8 @@ def vault_builder(names: Names, lock: VaultLock) -> Any:
 
 
 @pytest.fixture(scope="module")
-def plan(names: Names) -> Template:
-    return template_of(plan_builder(names, names.settings.backup), names.settings.regions.primary)
+def plan(names: Names, prod_settings: Settings) -> Template:
+    return template_of(plan_builder(names, prod_settings.backup), names.primary_region)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +99,7 @@ def lock(mode: str) -> VaultLock:
 
 @pytest.fixture(scope="module")
 def dr_vaults(names: Names) -> dict[str, Template]:
-    region = names.settings.regions.dr
+    region = names.dr_region
     return {
         mode: template_of(vault_builder(names, lock(mode)), region)
         for mode in ("none", "governance", "compliance")
@@ -118,7 +117,7 @@ def test_vault_is_encrypted_with_the_region_key_and_retained(
         {
             "Properties": Match.object_like(
                 {
-                    "BackupVaultName": names.backup_vault(names.settings.regions.dr),
+                    "BackupVaultName": names.backup_vault(names.dr_region),
                     "EncryptionKeyArn": {"Fn::GetAtt": [key_id, "Arn"]},
                 }
             ),
@@ -129,7 +128,7 @@ def test_vault_is_encrypted_with_the_region_key_and_retained(
 
 
 def test_dr_vault_name_is_what_the_primary_copies_to(names: Names) -> None:
-    dr = names.settings.regions.dr
+    dr = names.dr_region
     assert names.backup_vault_arn(dr).endswith(f":backup-vault:{names.backup_vault(dr)}")
 
 
@@ -167,7 +166,7 @@ def test_no_lock_when_mode_is_none(dr_vaults: dict[str, Template]) -> None:
 
 def test_locked_dr_vault_passes_nag(names: Names) -> None:
     build = vault_builder(names, lock("compliance"))
-    assert nag_findings(build, names.settings.regions.dr) == []
+    assert nag_findings(build, names.dr_region) == []
 
 
 # --- plan rule -------------------------------------------------------------------------
@@ -185,7 +184,7 @@ def test_rule_backs_up_into_the_primary_vault(plan: Template, rule: dict[str, An
 
 def test_every_recovery_point_is_copied_to_the_dr_vault(rule: dict[str, Any], names: Names) -> None:
     (copy,) = rule["CopyActions"]
-    assert copy["DestinationBackupVaultArn"] == names.backup_vault_arn(names.settings.regions.dr)
+    assert copy["DestinationBackupVaultArn"] == names.backup_vault_arn(names.dr_region)
     assert copy["Lifecycle"] == {"DeleteAfterDays": 35}
 
 
@@ -198,20 +197,22 @@ def test_copy_is_not_deferred_and_outlives_the_source(rule: dict[str, Any]) -> N
     assert copy["Lifecycle"]["DeleteAfterDays"] >= rule["Lifecycle"]["DeleteAfterDays"]
 
 
-def test_continuous_backup_follows_settings(rule: dict[str, Any], names: Names) -> None:
+def test_continuous_backup_follows_settings(
+    rule: dict[str, Any], names: Names, prod_settings: Settings
+) -> None:
     assert rule["EnableContinuousBackup"] is True
-    off = names.settings.backup.model_copy(update={"continuous_backup": False})
-    template = template_of(plan_builder(names, off), names.settings.regions.primary)
+    off = prod_settings.backup.model_copy(update={"continuous_backup": False})
+    template = template_of(plan_builder(names, off), names.primary_region)
     template.has_resource_properties(
         "AWS::Backup::BackupPlan",
         {"BackupPlan": {"BackupPlanRule": [Match.object_like({"EnableContinuousBackup": False})]}},
     )
 
 
-def test_dr_retention_shorter_than_source_is_refused(names: Names) -> None:
-    short = names.settings.backup.model_copy(update={"dr_copy_retention_days": 7})
+def test_dr_retention_shorter_than_source_is_refused(names: Names, prod_settings: Settings) -> None:
+    short = prod_settings.backup.model_copy(update={"dr_copy_retention_days": 7})
     with pytest.raises(ValueError, match="dr_copy_retention_days"):
-        template_of(plan_builder(names, short), names.settings.regions.primary)
+        template_of(plan_builder(names, short), names.primary_region)
 
 
 # --- selection and roles ---------------------------------------------------------------
@@ -489,14 +490,16 @@ def test_failed_restores_are_sent_to_the_topic(plan: Template) -> None:
 
 
 # --- compliance ------------------------------------------------------------------------
-def test_plan_passes_nag(names: Names) -> None:
-    build = plan_builder(names, names.settings.backup)
-    assert nag_findings(build, names.settings.regions.primary) == []
+def test_plan_passes_nag(names: Names, prod_settings: Settings) -> None:
+    build = plan_builder(names, prod_settings.backup)
+    assert nag_findings(build, names.primary_region) == []
 
 
-def test_acknowledgements_sit_on_the_exact_constructs(names: Names) -> None:
-    _, stack = scratch_stack(names.settings.regions.primary)
-    plan_builder(names, names.settings.backup)(stack)
+def test_acknowledgements_sit_on_the_exact_constructs(
+    names: Names, prod_settings: Settings
+) -> None:
+    _, stack = scratch_stack(names.primary_region)
+    plan_builder(names, prod_settings.backup)(stack)
     found = set(acknowledged_in(stack))
     managed = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
     boundary = "Scratch/Backup/Roles/RestoreTestBoundary"

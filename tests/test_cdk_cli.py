@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_platform.ops.cdk_cli import cdk_cli
+from crm_platform.toolchain.cdk_cli import cdk_cli
 from tests.conftest import ROOT, Assembly
 
 

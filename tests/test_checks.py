@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from crm_platform.ops.checks import CFN_LINT_IGNORED, run_cfn_lint, run_checkov
+from crm_platform.toolchain.checks import CFN_LINT_IGNORED, run_cfn_lint, run_checkov
 from tests.conftest import Assembly
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,114 +148,44 @@ class _Ssm:
         return {"Parameter": {"Value": self.value}}
 
 
-@pytest.fixture
-def deploy_env(
-    assembly: Assembly, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str | None], dict[str, list[Any]]]:
-    """Deploy with credentials, a recorded release, and every AWS step recorded."""
-    from crm_platform.ops import cdk_cli
-    from crm_platform.ops import release as release_ops
+def outside(assembly: Assembly, recorded: str | None, seen: dict[str, list[Any]]) -> cli.Outside:
+    """Credentials present, the release record in SSM, the CDK CLI and synthesis recorded."""
 
-    def setup(recorded: str | None) -> dict[str, list[Any]]:
-        seen: dict[str, list[Any]] = {"cdk": [], "synth": [], "migrate": [], "preflight": []}
-        monkeypatch.setattr(cdk_cli, "ensure_credentials", lambda: "env")
-        monkeypatch.setattr(
-            cdk_cli, "run_cdk_raw", lambda args, progress: seen["cdk"].append(args) or 0
-        )
-        monkeypatch.setattr(cli, "_aws_client", lambda: lambda service, region: _Ssm(recorded))
+    def synthesize(_s: Settings, _out: Path, digest: str | None, hold: bool) -> Any:
+        seen["synth"].append((digest, hold))
+        return assembly.result  # the session's assembly
 
-        def synth(_args: object, digest: str | None = None, hold_services: bool = False) -> Any:
-            seen["synth"].append((digest, hold_services))
-            return assembly.result
-
-        monkeypatch.setattr(cli, "_synth", synth)
-        monkeypatch.setattr(
-            cli, "_preflight", lambda outdir, _a: seen["preflight"].append(outdir) or True
-        )
-        monkeypatch.setattr(
-            release_ops,
-            "migrate",
-            lambda names, client, release, progress: seen["migrate"].append(
-                (release, len(seen["cdk"]))
-            ),
-        )
-        return seen
-
-    return setup
+    return cli.Outside(
+        clients=lambda: lambda service, region: _Ssm(recorded),
+        credentials=lambda: "env",
+        cdk=lambda arguments, _progress: seen["cdk"].append(arguments) or 0,
+        synthesize=synthesize,
+    )
 
 
-ALL = ["--all", "--require-approval", "broadening"]
-
-
-def test_deploy_of_the_recorded_release_hands_the_assembly_to_the_cdk_cli(
-    assembly: Assembly,
-    deploy_env: Callable[[str | None], dict[str, list[Any]]],
-    prod_settings: Settings,
+def test_deploy_hands_the_recorded_release_to_the_cdk_cli(
+    assembly: Assembly, prod_settings: Settings
 ) -> None:
     digest = "sha256:" + "a" * 64
-    seen = deploy_env(json.dumps({"version": prod_settings.twenty.version, "digest": digest}))
-    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 0
-    assert seen["preflight"] == [assembly.outdir]
+    seen: dict[str, list[Any]] = {"cdk": [], "synth": []}
+    recorded = json.dumps({"version": prod_settings.twenty.version, "digest": digest})
+    argv = ["deploy", "--config-dir", str(CONFIG), "--skip-preflight"]
+    assert cli.main(argv, outside(assembly, recorded, seen)) == 0
     assert seen["synth"] == [(digest, False)]  # the pipeline's image, by digest
-    assert seen["migrate"] == []
-    assert seen["cdk"] == [["deploy", "--app", str(assembly.outdir), *ALL]]
+    assert seen["cdk"] == [
+        ["deploy", "--app", str(assembly.outdir), "--all", "--require-approval", "broadening"]
+    ]
 
 
-def test_first_deploy_holds_the_services_until_the_schema_exists(
-    assembly: Assembly,
-    deploy_env: Callable[[str | None], dict[str, list[Any]]],
-    prod_settings: Settings,
+def test_deploy_refuses_an_image_older_than_the_schema_before_synthesis(
+    assembly: Assembly, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seen = deploy_env(None)
-    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 0
-    assert seen["synth"] == [(None, True), (None, False)]
-    ((release, cdk_runs_before),) = seen["migrate"]
-    assert release.version == prod_settings.twenty.version and release.digest is None
-    assert cdk_runs_before == 1  # after the stacks exist, before the services start
-    assert seen["cdk"][1] == [
-        "deploy", "--app", str(assembly.outdir), "crm-prod-primary", "crm-prod-dr-app",
-        "--exclusively", "--require-approval", "broadening",
-    ]  # fmt: skip
-
-
-def test_an_upgrade_without_the_pipeline_migrates_before_the_stacks_move(
-    deploy_env: Callable[[str | None], dict[str, list[Any]]],
-    prod_settings: Settings,
-    tmp_path: Path,
-) -> None:
-    config = tmp_path / "config"
-    config.mkdir()
-    text = (CONFIG / "prod.yaml").read_text().replace("  enabled: true\n", "  enabled: false\n")
-    (config / "prod.yaml").write_text(text)
-    seen = deploy_env(json.dumps({"version": "v2.44.0"}))
-    assert cli.main(["deploy", "--config-dir", str(config)]) == 0
-    ((release, cdk_runs_before),) = seen["migrate"]
-    assert (release.version, cdk_runs_before) == (prod_settings.twenty.version, 0)
-    assert len(seen["cdk"]) == 1
-
-
-def test_deploy_refuses_an_image_older_than_the_schema(
-    deploy_env: Callable[[str | None], dict[str, list[Any]]],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    seen = deploy_env(json.dumps({"version": "v99.0.0"}))
-    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 2
-    assert "cannot be undone" in capsys.readouterr().err
-    assert seen["cdk"] == [] and seen["migrate"] == [] and seen["synth"] == []
-
-
-def test_deploy_stops_before_the_cdk_cli_when_preflight_fails(
-    deploy_env: Callable[[str | None], dict[str, list[Any]]],
-    prod_settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    seen = deploy_env(json.dumps({"version": prod_settings.twenty.version}))
-    monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: False)
-    assert cli.main(["deploy", "--config-dir", str(CONFIG)]) == 2
-    assert seen["cdk"] == []
-    monkeypatch.setattr(cli, "_preflight", lambda outdir, _a: pytest.fail("preflight ran"))
-    assert cli.main(["deploy", "--config-dir", str(CONFIG), "--skip-preflight"]) == 0
-    assert len(seen["cdk"]) == 1
+    seen: dict[str, list[Any]] = {"cdk": [], "synth": []}
+    recorded = json.dumps({"version": "v99.0.0"})
+    assert cli.main(["deploy", "--config-dir", str(CONFIG)], outside(assembly, recorded, seen)) == 2
+    err = capsys.readouterr().err
+    assert "refused:" in err and "cannot be undone" in err and "Traceback" not in err
+    assert seen == {"cdk": [], "synth": []}
 
 
 def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(
@@ -275,15 +204,15 @@ def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(
 def test_a_tool_that_cannot_be_installed_is_one_line_and_exit_3(
     assembly: Assembly, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from crm_platform.ops import checks
-    from crm_platform.ops.tools import ToolError
+    from crm_platform.toolchain import checks
+    from crm_platform.toolchain.tools import ToolError
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise ToolError("installing checkov failed: no route to the package index")
 
     monkeypatch.setattr(checks, "run_checkov", broken)
-    monkeypatch.setattr(cli, "_synth", lambda _args: assembly.result)  # the session's assembly
-    code = cli.main(["check", "--config-dir", str(CONFIG)])
+    seen: dict[str, list[Any]] = {"cdk": [], "synth": []}
+    code = cli.main(["check", "--config-dir", str(CONFIG)], outside(assembly, None, seen))
     assert code == 3
     err = capsys.readouterr().err
     assert "installing checkov failed" in err and "Traceback" not in err

@@ -9,8 +9,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 from crm_platform.app import new_app
-from crm_platform.naming import Names
 from crm_platform.settings import Settings, load_settings
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.global_ import GlobalStack
 from tests.conftest import CONFIG, Assembly
 
@@ -29,7 +29,7 @@ def only(template: Template, kind: str) -> dict[str, Any]:
 
 
 def global_template(settings: Settings) -> Template:
-    stack = GlobalStack(new_app(), "G", names=Names(settings))
+    stack = GlobalStack(new_app(), "G", context=StackContext.of(settings))
     return Template.from_stack(stack)
 
 

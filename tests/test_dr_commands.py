@@ -14,8 +14,9 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from crm_platform import cli
+from crm_platform.drill import emulator
 from crm_platform.naming import Names
-from crm_platform.ops import dr_status, emulator
+from crm_platform.ops import dr_status
 from crm_platform.settings import Settings
 from tests.conftest import CONFIG, Assembly
 
@@ -121,18 +122,18 @@ def test_readiness_breaks_on_lag_copies_and_missing_data(
     aws: None, prod_settings: Settings, lag: float | None, copied_hours_ago: int | None,
     ready: bool, broken: str | None,
 ) -> None:  # fmt: skip
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     world(names, lag=lag)
     copied = NOW - timedelta(hours=copied_hours_ago) if copied_hours_ago is not None else None
-    status = dr_status.readiness(names, factory(copied), now=NOW)
+    status = dr_status.readiness(names, factory(copied), rpo_seconds=300, now=NOW)
     assert status.ready is ready
     failing = [line.what for line in status.lines if line.ok is False]
     assert failing == ([] if broken is None else [broken])
 
 
 def test_a_missing_replica_is_not_ready(aws: None, prod_settings: Settings) -> None:
-    names = Names(prod_settings)
-    status = dr_status.readiness(names, factory(NOW), now=NOW)
+    names = Names.of(prod_settings)
+    status = dr_status.readiness(names, factory(NOW), rpo_seconds=300, now=NOW)
     assert not status.ready
     assert any(line.what == "DR database" and line.ok is False for line in status.lines)
 
@@ -141,13 +142,12 @@ def test_failover_dry_run_changes_nothing(
     aws: None, prod_settings: Settings, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     world(names, lag=3.0)
-    monkeypatch.setattr(cli, "_aws_client", lambda: factory(NOW))
-    monkeypatch.setattr("crm_platform.ops.cdk_cli.ensure_credentials", lambda: "env")
     started: list[Any] = []
     monkeypatch.setattr("crm_platform.ops.failover.start", lambda *a, **k: started.append(a))
-    assert cli.main(["failover", "--config-dir", str(CONFIG)]) == 0
+    outside = cli.Outside(clients=lambda: factory(NOW), credentials=lambda: "env")
+    assert cli.main(["failover", "--config-dir", str(CONFIG)], outside) == 0
     printed = capsys.readouterr().out
     assert "dry run: nothing was changed" in printed and "promote_replica" in printed
     assert started == []

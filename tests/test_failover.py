@@ -13,13 +13,13 @@ from aws_cdk.assertions import Match, Template
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from crm_platform.drill import emulator
+from crm_platform.drill.run import check_end_state, failover_config, inject_outage
+from crm_platform.drill.standup import stand_up
 from crm_platform.failover import definition
+from crm_platform.failover.local_runner import VirtualClock, run_local
 from crm_platform.failover.runtime import steps, timeline
 from crm_platform.naming import Names
-from crm_platform.ops import emulator
-from crm_platform.ops.drill import check_end_state, failover_config, inject_outage
-from crm_platform.ops.local_runner import VirtualClock, run_local
-from crm_platform.ops.standup import stand_up
 from crm_platform.settings import Settings
 from tests.conftest import Assembly
 
@@ -47,11 +47,11 @@ class World:
     """The synthesized platform stood up in the emulator, primary impaired, ready to run."""
 
     def __init__(self, assembly: Assembly, prod_settings: Settings) -> None:
-        self.names = Names(prod_settings)
+        self.names = Names.of(prod_settings)
         self.up = stand_up(assembly.outdir, client)
         self.config = failover_config(self.up, self.names)
         self.clock = VirtualClock()
-        inject_outage(client, self.config, self.clock)
+        inject_outage(client, self.config, self.clock, self.names)
         self.calls: dict[str, int] = {}
         self.client = client
 
@@ -302,7 +302,7 @@ def test_automatic_mode_starts_on_the_impaired_signal_after_approval(
 def test_deploy_is_refused_while_failed_over(prod_settings: Settings) -> None:
     from crm_platform.ops.preflight import check_not_failed_over
 
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     ssm = client("ssm", "ap-southeast-1")
     assert check_not_failed_over(client, "ap-southeast-1", names.failover_parameter).ok
     ssm.put_parameter(Name=names.failover_parameter, Value='{"state": "none"}', Type="String")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from crm_platform.ops.synth import synthesize
 from crm_platform.settings import Settings, load_settings
+from crm_platform.toolchain.synth import synthesize
 from tests.conftest import CONFIG, Assembly
 
 DIGEST = "sha256:" + "b" * 64

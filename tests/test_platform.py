@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aws_cdk.assertions import Match, Template
 
-from crm_platform.ops.synth import acknowledgements
+from crm_platform.toolchain.synth import acknowledgements
 from tests.conftest import ROOT, Assembly
 
 EXPECTED = {
@@ -133,8 +133,8 @@ def test_templates_hold_no_secret_material(assembly: Assembly) -> None:
 
 def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
     """The second environment synthesizes through the same code with a clean gate."""
-    from crm_platform.ops.synth import synthesize
     from crm_platform.settings import load_settings
+    from crm_platform.toolchain.synth import synthesize
 
     result = synthesize(load_settings(ROOT / "config" / "staging.yaml"), tmp_path / "cdk.out")
     assert result.findings == []

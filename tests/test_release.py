@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from crm_platform.naming import Names
-from crm_platform.ops import release as release_ops
 from crm_platform.ops.deploy_plan import plan
 from crm_platform.release import artifacts, migration, publish, record, versions
+from crm_platform.release import operations as release_ops
 from crm_platform.release.record import Release
 from crm_platform.settings import Settings
 
@@ -298,12 +298,12 @@ def _clients(ecs: FakeEcs, rds: FakeRds) -> Any:
 def test_migrate_snapshots_a_schema_with_data_then_records_in_both_regions(
     aws: Any, prod_settings: Settings
 ) -> None:
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     ssm = boto3.client("ssm", region_name="ap-northeast-1")
     record.write(ssm, names.release_parameter, Release("v2.45.5"))
     ecs, rds = FakeEcs(), FakeRds()
     target = Release(prod_settings.twenty.version, DIGEST)
-    assert release_ops.migrate(names, _clients(ecs, rds), target, quiet) is True
+    assert release_ops.migrate(prod_settings, names, _clients(ecs, rds), target, quiet) is True
     (snapshot,) = rds.snapshots
     assert snapshot["DBInstanceIdentifier"] == "crm-prod-postgres"
     assert {"Key": "crm-platform:before-release", "Value": target.version} in snapshot["Tags"]
@@ -314,23 +314,26 @@ def test_migrate_snapshots_a_schema_with_data_then_records_in_both_regions(
         )
     # A retry of the same release does no work twice.
     again = FakeEcs()
-    assert release_ops.migrate(names, _clients(again, rds), target, quiet) is False
+    assert release_ops.migrate(prod_settings, names, _clients(again, rds), target, quiet) is False
     assert again.runs == [] and len(rds.snapshots) == 1
 
 
 def test_a_failed_migration_records_nothing(aws: Any, prod_settings: Settings) -> None:
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     with pytest.raises(migration.MigrationFailed):
         release_ops.migrate(
-            names, _clients(FakeEcs(exit_code=3), FakeRds()), Release("v2.45.6"), quiet
-        )
+            prod_settings, names, _clients(FakeEcs(exit_code=3), FakeRds()), Release("v2.45.6"),
+            quiet,
+        )  # fmt: skip
     assert record.read(boto3.client("ssm", region_name="ap-northeast-1"),
                        names.release_parameter) is None  # fmt: skip
 
 
 def test_the_first_migration_takes_no_snapshot(aws: Any, prod_settings: Settings) -> None:
     rds = FakeRds()
-    release_ops.migrate(Names(prod_settings), _clients(FakeEcs(), rds), Release("v2.45.6"), quiet)
+    release_ops.migrate(
+        prod_settings, Names.of(prod_settings), _clients(FakeEcs(), rds), Release("v2.45.6"), quiet
+    )
     assert rds.snapshots == []
 
 
@@ -370,12 +373,13 @@ def test_the_build_step_refuses_before_pulling_when_the_upgrade_skips_a_stop(
         update={"twenty": prod_settings.twenty.model_copy(
             update={"required_upgrade_steps": ["v2.42.0"]})}
     )  # fmt: skip
-    names = Names(settings)
+    names = Names.of(settings)
     record.write(boto3.client("ssm", region_name="ap-northeast-1"), names.release_parameter,
                  Release("v2.41.0"))  # fmt: skip
     pulled: list[Sequence[str]] = []
     with pytest.raises(versions.UpgradeRefused, match=r"v2\.42\.0"):
         release_ops.build(
+            settings,
             names,
             _clients(FakeEcs(), FakeRds()),
             tmp_path,

@@ -15,6 +15,7 @@ from crm_platform.failover.runtime import switch
 from crm_platform.naming import Names
 from crm_platform.ops import switch as ops_switch
 from crm_platform.settings import Settings
+from tests.conftest import CONFIG
 
 DR = "ap-southeast-1"
 
@@ -37,7 +38,7 @@ def client(service: str, region: str) -> Any:
 
 @pytest.fixture
 def names(prod_settings: Settings) -> Names:
-    n = Names(prod_settings)
+    n = Names.of(prod_settings)
     client("ssm", DR).put_parameter(Name=n.switch_parameter, Value="primary", Type="String")
     return n
 
@@ -150,12 +151,17 @@ def test_back_to_primary_is_refused_once_dr_was_promoted(names: Names) -> None:
 
 def test_cli_is_a_dry_run_unless_told(names: Names, capsys: pytest.CaptureFixture[str]) -> None:
     replica(names, promoted=False)
-    assert cli.run_switch(names, "dr", client, execute=True, force=False) == 2
+    outside = cli.Outside(clients=lambda: client, credentials=lambda: "env")
+
+    def switch_to_dr(*flags: str) -> int:
+        return cli.main(["switch", "--config-dir", str(CONFIG), "--to", "dr", *flags], outside)
+
+    assert switch_to_dr("--execute") == 2
     assert "refused" in capsys.readouterr().err
-    assert cli.run_switch(names, "dr", client, execute=False, force=True) == 0
+    assert switch_to_dr("--force") == 0
     assert "dry run: would switch primary -> dr" in capsys.readouterr().out
     assert switch.read(client("ssm", DR), names.switch_parameter) == "primary"
-    assert cli.run_switch(names, "dr", client, execute=True, force=True) == 0
+    assert switch_to_dr("--execute", "--force") == 0
     assert switch.read(client("ssm", DR), names.switch_parameter) == "dr"
-    assert cli.run_switch(names, "dr", client, execute=True, force=True) == 0
+    assert switch_to_dr("--execute", "--force") == 0
     assert "nothing to do" in capsys.readouterr().out

@@ -11,7 +11,7 @@ from crm_platform.settings import Settings
 def test_attachment_bucket_replicates_to_the_dr_bucket_with_the_dr_key(
     primary: Template, dr: Template, prod_settings: Settings
 ) -> None:
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     dr.has_resource_properties("AWS::S3::Bucket", {"BucketName": names.attachments_bucket_dr})
     primary.has_resource_properties(
         "AWS::S3::Bucket",
@@ -49,7 +49,7 @@ def test_attachment_bucket_replicates_to_the_dr_bucket_with_the_dr_key(
 def test_backup_copies_to_the_vault_the_dr_stack_creates(
     primary: Template, dr: Template, prod_settings: Settings
 ) -> None:
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     dr.has_resource_properties(
         "AWS::Backup::BackupVault", {"BackupVaultName": names.backup_vault("ap-southeast-1")}
     )
@@ -82,7 +82,7 @@ def test_backup_copies_to_the_vault_the_dr_stack_creates(
 def test_backup_selection_tag_is_on_database_and_bucket(
     primary: Template, prod_settings: Settings
 ) -> None:
-    key, value = Names(prod_settings).backup_selection_tag
+    key, value = Names.of(prod_settings).backup_selection_tag
     tag = Match.array_with([{"Key": key, "Value": value}])
     primary.has_resource_properties("AWS::RDS::DBInstance", {"Tags": tag})
     primary.has_resource_properties(
@@ -122,7 +122,7 @@ def test_replication_encrypts_with_the_dr_key_through_s3_in_the_dr_region(
     primary: Template, prod_settings: Settings
 ) -> None:
     """The primary stack passes the DR region: otherwise kms:ViaService names the wrong S3."""
-    names = Names(prod_settings)
+    names = Names.of(prod_settings)
     (policy,) = primary.find_resources(
         "AWS::IAM::ManagedPolicy",
         {"Properties": {"Description": Match.string_like_regexp("^S3 replication of")}},
@@ -151,6 +151,6 @@ def test_replication_role_is_trusted_by_this_buckets_replication_only(
     assert trust["Condition"] == {
         "StringEquals": {
             "aws:SourceAccount": "123456789012",
-            "aws:SourceArn": f"arn:aws:s3:::{Names(prod_settings).attachments_bucket}",
+            "aws:SourceArn": f"arn:aws:s3:::{Names.of(prod_settings).attachments_bucket}",
         }
     }

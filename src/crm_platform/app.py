@@ -17,9 +17,9 @@ from pathlib import Path
 import aws_cdk as cdk
 
 from crm_platform.compliance.packs import add_nag_packs
-from crm_platform.naming import Names
 from crm_platform.settings import Settings, load_settings
 from crm_platform.settings.loader import config_path
+from crm_platform.stacks.context import ReleaseInputs, StackContext
 from crm_platform.stacks.dr import DrStack
 from crm_platform.stacks.dr_app import DrAppStack
 from crm_platform.stacks.dr_database import DrDatabaseStack
@@ -63,17 +63,18 @@ def compose(
     hold_services: bool = False,
 ) -> dict[str, cdk.Stack]:
     """Add every stack for ``settings`` to ``app`` and attach the compliance gates."""
-    names = Names(settings, release_digest=release_digest, hold_services=hold_services)
-    global_ = GlobalStack(app, names.global_stack, names=names)
-    dr = DrStack(app, names.dr_stack, names=names)
-    primary = PrimaryStack(app, names.primary_stack, names=names)
+    context = StackContext.of(settings, ReleaseInputs(release_digest, hold_services))
+    names = context.names
+    global_ = GlobalStack(app, names.global_stack, context=context)
+    dr = DrStack(app, names.dr_stack, context=context)
+    primary = PrimaryStack(app, names.primary_stack, context=context)
     primary.add_stack_dependency(dr, "the primary replicates secrets, objects and backups into DR")
     primary.add_stack_dependency(global_, "the origin-verify secrets replicate into us-east-1")
-    dr_database = DrDatabaseStack(app, names.dr_database_stack, names=names, dr=dr)
+    dr_database = DrDatabaseStack(app, names.dr_database_stack, context=context, dr=dr)
     dr_database.add_stack_dependency(primary, "the replica's source is the primary database")
-    dr_app = DrAppStack(app, names.dr_app_stack, names=names, dr=dr, replica=dr_database)
+    dr_app = DrAppStack(app, names.dr_app_stack, context=context, dr=dr, replica=dr_database)
     dr_app.add_stack_dependency(dr_database, "the DR tier points at the replica's endpoint")
-    edge = EdgeStack(app, names.edge_stack, names=names, global_=global_)
+    edge = EdgeStack(app, names.edge_stack, context=context, global_=global_)
     edge.add_stack_dependency(primary, "the origin-verify secrets and the PRIMARY origin")
     edge.add_stack_dependency(dr_app, "the SECONDARY origin exists before viewers arrive")
     stacks: dict[str, cdk.Stack] = {
@@ -85,7 +86,7 @@ def compose(
         "edge": edge,
     }
     if settings.pipeline.enabled:
-        pipeline = PipelineStack(app, names.pipeline_stack, names=names, primary=primary)
+        pipeline = PipelineStack(app, names.pipeline_stack, context=context, primary=primary)
         pipeline.add_stack_dependency(dr_app, "the DR services it deploys to exist first")
         stacks["pipeline"] = pipeline
     for key, value in (

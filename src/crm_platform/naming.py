@@ -17,18 +17,35 @@ GLOBAL_REGION = "us-east-1"  # CloudFront certificates and WAF scope, CUR, Cost 
 
 @dataclass(frozen=True)
 class Names:
-    """Names and ARNs derived from one environment's settings."""
+    """Names and ARNs of one environment: derived from a handful of settings, nothing else.
 
-    settings: Settings
-    # The recorded release's image digest (release/record.py), when deploying one that
-    # the pipeline published; None: the upstream image of twenty.image:twenty.version.
-    release_digest: str | None = None
-    # First deploy only: services at zero tasks until the migration created the schema.
-    hold_services: bool = False
+    It holds no settings object, release or size: what a stack needs besides names comes
+    from its context (stacks/context.py), so a name can never depend on a size by accident.
+    """
+
+    project: str
+    environment: str
+    account: str
+    primary_region: str
+    dr_region: str
+    domain: str  # the public DNS name (domain.name)
+    attachments_bucket_name: str | None = None  # storage.attachments_bucket, when set
+
+    @classmethod
+    def of(cls, settings: Settings) -> Names:
+        return cls(
+            project=settings.project,
+            environment=settings.environment,
+            account=settings.account,
+            primary_region=settings.regions.primary,
+            dr_region=settings.regions.dr,
+            domain=settings.domain.name,
+            attachments_bucket_name=settings.storage.attachments_bucket,
+        )
 
     @property
     def prefix(self) -> str:
-        return f"{self.settings.project}-{self.settings.environment}"
+        return f"{self.project}-{self.environment}"
 
     # --- stacks -------------------------------------------------------------------------
     @property
@@ -65,12 +82,12 @@ class Names:
         return f"alias/{self.prefix}"
 
     def kms_alias_arn(self, region: str) -> str:
-        return f"arn:aws:kms:{region}:{self.settings.account}:{self.kms_alias}"
+        return f"arn:aws:kms:{region}:{self.account}:{self.kms_alias}"
 
     @property
     def secrets_prefix(self) -> str:
         """Every secret of this environment is named under this prefix."""
-        return f"{self.settings.project}/{self.settings.environment}/"
+        return f"{self.project}/{self.environment}/"
 
     @property
     def db_secret(self) -> str:
@@ -108,8 +125,7 @@ class Names:
 
     @property
     def db_instance_arn(self) -> str:
-        s = self.settings
-        return f"arn:aws:rds:{s.regions.primary}:{s.account}:db:{self.db_instance}"
+        return f"arn:aws:rds:{self.primary_region}:{self.account}:db:{self.db_instance}"
 
     @property
     def db_name(self) -> str:
@@ -117,7 +133,7 @@ class Names:
 
     def _regional(self, base: str, region: str) -> str:
         """``base`` in the primary region, ``base-dr`` in the DR region."""
-        return base if region == self.settings.regions.primary else f"{base}-dr"
+        return base if region == self.primary_region else f"{base}-dr"
 
     # --- cache --------------------------------------------------------------------------
     def cache_group(self, region: str) -> str:
@@ -126,29 +142,24 @@ class Names:
     # --- storage ------------------------------------------------------------------------
     @property
     def attachments_bucket(self) -> str:
-        return self.settings.storage.attachments_bucket or (
-            f"{self.settings.project}-attachments-{self.settings.account}"
-        )
+        return self.attachments_bucket_name or f"{self.project}-attachments-{self.account}"
 
     @property
     def attachments_bucket_dr(self) -> str:
-        return self.attachments_bucket_in(self.settings.regions.dr)
+        return self.attachments_bucket_in(self.dr_region)
 
     def attachments_bucket_in(self, region: str) -> str:
         return self._regional(self.attachments_bucket, region)
 
     def access_logs_bucket(self, region: str) -> str:
-        return f"{self.prefix}-access-logs-{self.settings.account}-{region}"
+        return f"{self.prefix}-access-logs-{self.account}-{region}"
 
     # --- backup -------------------------------------------------------------------------
     def backup_vault(self, region: str) -> str:
         return self._regional(f"{self.prefix}-backup-vault", region)
 
     def backup_vault_arn(self, region: str) -> str:
-        return (
-            f"arn:aws:backup:{region}:{self.settings.account}:backup-vault:"
-            f"{self.backup_vault(region)}"
-        )
+        return f"arn:aws:backup:{region}:{self.account}:backup-vault:{self.backup_vault(region)}"
 
     @property
     def restore_break_glass_role(self) -> str:
@@ -162,17 +173,13 @@ class Names:
 
     # --- DNS and the traffic switch ------------------------------------------------------
     @property
-    def domain(self) -> str:
-        return self.settings.domain.name
-
-    @property
     def origin_domain(self) -> str:
         """What CloudFront connects to; Route 53 failover picks the region behind it."""
         return f"origin.{self.domain}"
 
     def direct_origin_domain(self, region: str) -> str:
         """One region's load balancer, whatever the switch says (probes, tests)."""
-        side = "primary" if region == self.settings.regions.primary else "dr"
+        side = "primary" if region == self.primary_region else "dr"
         return f"{side}.origin.{self.domain}"
 
     @property
@@ -182,7 +189,7 @@ class Names:
     @property
     def switch_parameter(self) -> str:
         """The durable traffic-switch state in the DR region: ``primary`` or ``dr``."""
-        return f"/{self.settings.project}/{self.settings.environment}/dr/traffic"
+        return f"/{self.project}/{self.environment}/dr/traffic"
 
     @property
     def switch_alarm(self) -> str:
@@ -192,12 +199,21 @@ class Names:
     @property
     def failover_parameter(self) -> str:
         """Failed-over state in the DR region (JSON); deploys refuse unless it is 'none'."""
-        return f"/{self.settings.project}/{self.settings.environment}/dr/failover"
+        return f"/{self.project}/{self.environment}/dr/failover"
 
     @property
     def impaired_alarm(self) -> str:
         """DR-region composite alarm: the primary looks impaired from DR."""
         return f"{self.prefix}-primary-impaired"
+
+    def probe_down_alarm(self, metric: str) -> str:
+        """The DR-region alarm on one probe metric (contracts.PROBE_METRICS) failing."""
+        return f"{self.impaired_alarm}-{metric.lower()}-down"
+
+    @property
+    def probe_silent_alarm(self) -> str:
+        """The DR-region alarm raised when the probe stops reporting at all."""
+        return f"{self.impaired_alarm}-probe-silent"
 
     @property
     def failover_runs_table(self) -> str:
@@ -251,7 +267,7 @@ class Names:
 
     @property
     def usage_report_bucket(self) -> str:
-        return f"{self.prefix}-cost-reports-{self.settings.account}"
+        return f"{self.prefix}-cost-reports-{self.account}"
 
     @property
     def usage_report(self) -> str:
@@ -264,28 +280,22 @@ class Names:
         return f"{self.prefix}/twenty"
 
     def repository_uri(self, region: str) -> str:
-        return f"{self.settings.account}.dkr.ecr.{region}.amazonaws.com/{self.repository}"
-
-    def image(self, region: str) -> str:
-        """What Twenty's tasks in ``region`` run: the recorded digest, or the upstream tag."""
-        if self.release_digest:
-            return f"{self.repository_uri(region)}@{self.release_digest}"
-        return f"{self.settings.twenty.image}:{self.settings.twenty.version}"
+        return f"{self.account}.dkr.ecr.{region}.amazonaws.com/{self.repository}"
 
     def repository_arn(self, region: str) -> str:
-        return f"arn:aws:ecr:{region}:{self.settings.account}:repository/{self.repository}"
+        return f"arn:aws:ecr:{region}:{self.account}:repository/{self.repository}"
 
     @property
     def release_parameter(self) -> str:
         """The release the database schema is at (JSON), written after each migration."""
-        return f"/{self.settings.project}/{self.settings.environment}/release"
+        return f"/{self.project}/{self.environment}/release"
 
     @property
     def pipeline(self) -> str:
         return f"{self.prefix}-release"
 
     def pipeline_artifacts_bucket(self, region: str) -> str:
-        return f"{self.prefix}-pipeline-{self.settings.account}-{region}"
+        return f"{self.prefix}-pipeline-{self.account}-{region}"
 
     @property
     def pull_through_prefix(self) -> str:

@@ -22,10 +22,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from constructs import Construct
 
+from crm_platform.alerts import AlertRule
 from crm_platform.backup.restore_testing import RestoreTesting
 from crm_platform.backup.roles import BackupRoles
 from crm_platform.functions import FunctionDefaults
-from crm_platform.monitoring.alerts import AlertRule
 from crm_platform.settings.model import Backup
 
 

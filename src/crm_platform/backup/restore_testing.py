@@ -18,9 +18,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from crm_platform.alerts import notify
 from crm_platform.compliance.acknowledge import acknowledge, nag_arn
+from crm_platform.contracts import BACKUP_NAMESPACE
 from crm_platform.functions import FunctionDefaults, OpsFunction
-from crm_platform.monitoring.alerts import notify
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 
@@ -30,7 +31,6 @@ RESTORE_SELECTION_WINDOW_DAYS = 7
 RESTORE_VALIDATION_WINDOW_HOURS = 6
 VALIDATOR_LOG_RETENTION_DAYS = 365  # a year of restore-test evidence for audits
 VALIDATOR_TIMEOUT_SECONDS = 600
-VALIDATION_METRIC_NAMESPACE = "crm-platform/Backup"
 
 
 class RestoreTesting(Construct):
@@ -161,7 +161,7 @@ class RestoreTesting(Construct):
                 logs.FilterPattern.string_value("$.event", "=", "validated"),
                 logs.FilterPattern.string_value("$.validation", "=", "FAILED"),
             ),
-            metric_namespace=VALIDATION_METRIC_NAMESPACE,
+            metric_namespace=BACKUP_NAMESPACE,
             metric_name="RestoreValidationFailed",
             metric_value="1",
         )

@@ -29,6 +29,7 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from crm_platform.alerts import notify
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
 from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
@@ -40,8 +41,8 @@ from crm_platform.compute.task import (
     TaskSpec,
     TwentyTask,
 )
+from crm_platform.contracts import TWENTY_NAMESPACE
 from crm_platform.database import heartbeat
-from crm_platform.monitoring.alerts import notify
 from crm_platform.monitoring.resource_alarms import ROLLBACK_RESOURCE_ALARMS
 from crm_platform.networking.security_groups import APP_PORT, POSTGRES_PORT, REDIS_PORT
 from crm_platform.settings.model import Compute
@@ -49,7 +50,6 @@ from crm_platform.settings.model import Compute
 # What Twenty's entrypoint prints when `upgrade` fails and it starts the server anyway
 # (and the message of releases that stop instead); either means a half-migrated schema.
 UPGRADE_FAILED_PATTERNS = ("Upgrade completed with errors", "Upgrade failed")
-METRIC_NAMESPACE = "crm-platform/Twenty"
 
 
 @dataclass(frozen=True)
@@ -397,7 +397,7 @@ class TwentyApplication(Construct):
             "UpgradeFailedFilter",
             log_group=upgrading.log_group,
             filter_pattern=logs.FilterPattern.any_term(*UPGRADE_FAILED_PATTERNS),
-            metric_namespace=METRIC_NAMESPACE,
+            metric_namespace=TWENTY_NAMESPACE,
             metric_name="UpgradeFailed",
             metric_value="1",
             dimensions=None,

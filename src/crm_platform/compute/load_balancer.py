@@ -31,9 +31,9 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.contracts import ORIGIN_HEADER
 from crm_platform.networking.security_groups import APP_PORT, HTTP_PORT, HTTPS_PORT
 
-ORIGIN_HEADER = "X-Origin-Verify"
 TLS_POLICY = elbv2.SslPolicy.RECOMMENDED_TLS  # ELBSecurityPolicy-TLS13-1-2-2021-06
 HEALTH_PATH = "/healthz"
 # Below Twenty's keep-alive (SERVER_KEEP_ALIVE_TIMEOUT_MS, 65 s) so the balancer, not

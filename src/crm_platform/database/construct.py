@@ -17,6 +17,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
+from crm_platform.alerts import AlertRule
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
@@ -27,7 +28,6 @@ from crm_platform.database.common import (
     parameter_group,
 )
 from crm_platform.functions import FunctionDefaults, OpsFunction
-from crm_platform.monitoring.alerts import AlertRule
 from crm_platform.networking.security_groups import HTTPS_PORT, POSTGRES_PORT
 from crm_platform.settings.model import Database as DatabaseConfig
 

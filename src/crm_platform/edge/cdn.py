@@ -26,7 +26,7 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
-from crm_platform.compute.load_balancer import ORIGIN_HEADER
+from crm_platform.contracts import ORIGIN_HEADER
 from crm_platform.retention import KEEP, log_retention
 
 ACCESS_LOG_RETENTION_DAYS = 90

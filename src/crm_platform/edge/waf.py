@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as waf
 from constructs import Construct
 
-from crm_platform.compute.load_balancer import ORIGIN_HEADER
+from crm_platform.contracts import ORIGIN_HEADER
 from crm_platform.retention import KEEP, log_retention
 
 WAF_LOG_RETENTION_DAYS = 90

@@ -1,57 +1,111 @@
-"""What a failover run needs to know, derived from the settings (handed to the steps as JSON).
+"""What a failover run needs to know, derived from the settings, handed to the steps as JSON.
 
-Kept here, once, so the state machine's step function and the local drill run the same
-steps with the same facts.
+Written once, here, so the state machine's step function and the local drill run the same
+steps with the same facts. The Lambda code reads the JSON as a plain dict (it runs without
+this package); the field order below is the order of its keys, which the deployed
+function's environment already holds (reordering would change the template for nothing).
 """
 
 from __future__ import annotations
 
 import string
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from crm_platform.naming import Names
+from crm_platform.settings import Settings
+
+# What DR's own rotation may not generate: any punctuation or space (Twenty reads the
+# password inside PG_DATABASE_URL, where URL-special characters would break it).
+ROTATION_EXCLUDE_CHARACTERS = string.punctuation + " "
 
 
-def failover_config(names: Names, *, alert_topic_arn: str) -> dict[str, Any]:
-    s = names.settings
-    c = s.compute
-    return {
-        "environment": names.prefix,
-        "primary_region": s.regions.primary,
-        "dr_region": s.regions.dr,
-        "replica": names.db_replica,
-        "replica_lag_alarm": names.replica_lag_alarm,
-        "backup_retention_days": s.database.backup_retention_days,
-        "backup_window": s.database.backup_window,
-        "backup_tag": list(names.backup_selection_tag),
-        "multi_az": s.database.multi_az,
-        "secrets": list(names.dr_stack_secret_names),
-        "db_secret": names.db_secret,
-        "rotation_function": names.dr_rotation_function,
-        "rotation_days": s.database.credentials_rotation_days,
-        "rotation_exclude_characters": string.punctuation + " ",
-        "clusters": {
-            "primary": names.ecs_cluster(s.regions.primary),
-            "dr": names.ecs_cluster(s.regions.dr),
-        },
-        "services": {
-            "server": {
-                "name": names.server_service,
-                "desired": c.server.desired_count,
-                "max": c.autoscaling_max_tasks,
+@dataclass(frozen=True)
+class Clusters:
+    primary: str
+    dr: str
+
+
+@dataclass(frozen=True)
+class ServiceSize:
+    """One ECS service as the failover raises it (the primary is fenced to zero)."""
+
+    name: str
+    desired: int
+    max: int
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    environment: str
+    primary_region: str
+    dr_region: str
+    replica: str
+    replica_lag_alarm: str
+    backup_retention_days: int
+    backup_window: str
+    backup_tag: list[str]
+    multi_az: bool
+    secrets: list[str]
+    db_secret: str
+    rotation_function: str
+    rotation_days: int
+    rotation_exclude_characters: str
+    clusters: Clusters
+    services: dict[str, ServiceSize]
+    switch_parameter: str
+    failover_parameter: str
+    impaired_alarm: str
+    runs_table: str
+    state_machine: str
+    alert_topic_arn: str
+    public_url: str
+    rpo_seconds: int
+    # Known once the DR rotation function is declared (failover/orchestrator.py).
+    rotation_function_arn: str | None = field(default=None)
+
+    @classmethod
+    def of(cls, settings: Settings, names: Names, *, alert_topic_arn: str) -> StepConfig:
+        s, c = settings, settings.compute
+        return cls(
+            environment=names.prefix,
+            primary_region=s.regions.primary,
+            dr_region=s.regions.dr,
+            replica=names.db_replica,
+            replica_lag_alarm=names.replica_lag_alarm,
+            backup_retention_days=s.database.backup_retention_days,
+            backup_window=s.database.backup_window,
+            backup_tag=list(names.backup_selection_tag),
+            multi_az=s.database.multi_az,
+            secrets=list(names.dr_stack_secret_names),
+            db_secret=names.db_secret,
+            rotation_function=names.dr_rotation_function,
+            rotation_days=s.database.credentials_rotation_days,
+            rotation_exclude_characters=ROTATION_EXCLUDE_CHARACTERS,
+            clusters=Clusters(
+                primary=names.ecs_cluster(s.regions.primary), dr=names.ecs_cluster(s.regions.dr)
+            ),
+            services={
+                "server": ServiceSize(
+                    names.server_service, c.server.desired_count, c.autoscaling_max_tasks
+                ),
+                "worker": ServiceSize(
+                    names.worker_service, c.worker.desired_count, c.worker.desired_count
+                ),
             },
-            "worker": {
-                "name": names.worker_service,
-                "desired": c.worker.desired_count,
-                "max": c.worker.desired_count,
-            },
-        },
-        "switch_parameter": names.switch_parameter,
-        "failover_parameter": names.failover_parameter,
-        "impaired_alarm": names.impaired_alarm,
-        "runs_table": names.failover_runs_table,
-        "state_machine": names.failover_state_machine,
-        "alert_topic_arn": alert_topic_arn,
-        "public_url": names.public_url,
-        "rpo_seconds": s.dr.rpo_seconds,
-    }
+            switch_parameter=names.switch_parameter,
+            failover_parameter=names.failover_parameter,
+            impaired_alarm=names.impaired_alarm,
+            runs_table=names.failover_runs_table,
+            state_machine=names.failover_state_machine,
+            alert_topic_arn=alert_topic_arn,
+            public_url=names.public_url,
+            rpo_seconds=s.dr.rpo_seconds,
+        )
+
+    def with_rotation(self, function_arn: str) -> StepConfig:
+        return replace(self, rotation_function_arn=function_arn)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the step function receives (``FAILOVER_CONFIG``); unset fields are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}

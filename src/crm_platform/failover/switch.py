@@ -31,10 +31,10 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from crm_platform.alerts import notify
 from crm_platform.compliance.acknowledge import acknowledge
-from crm_platform.failover.runtime import switch
+from crm_platform.contracts import ENVIRONMENT_DIMENSION, SERVE_FROM_DR, SWITCH_NAMESPACE
 from crm_platform.functions import FunctionDefaults, OpsFunction
-from crm_platform.monitoring.alerts import notify
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 
@@ -62,9 +62,9 @@ class TrafficSwitch(Construct):
             description="Traffic switch: 'dr' sends origin traffic to the DR region",
         )
         metric = cloudwatch.Metric(
-            namespace=switch.NAMESPACE,
-            metric_name=switch.METRIC,
-            dimensions_map={"Environment": environment},
+            namespace=SWITCH_NAMESPACE,
+            metric_name=SERVE_FROM_DR,
+            dimensions_map={ENVIRONMENT_DIMENSION: environment},
             statistic="Maximum",
             period=cdk.Duration.minutes(1),
         )
@@ -103,7 +103,7 @@ class TrafficSwitch(Construct):
                     sid="PublishTheSignal",
                     actions=["cloudwatch:PutMetricData"],
                     resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": switch.NAMESPACE}},
+                    conditions={"StringEquals": {"cloudwatch:namespace": SWITCH_NAMESPACE}},
                 ),
             ],
         )

@@ -14,7 +14,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from crm_platform.failover.runtime import probe, switch
+from crm_platform.contracts import (
+    ENVIRONMENT_DIMENSION,
+    PRIMARY_ORIGIN_UP,
+    PROBE_NAMESPACE,
+    PUBLIC_UP,
+    SERVE_FROM_DR,
+    SWITCH_NAMESPACE,
+)
 from crm_platform.monitoring.resource_alarms import Watched
 
 MINUTE = cdk.Duration.minutes(1)
@@ -175,7 +182,7 @@ class ReadinessDashboard(Construct):
         alarms: Sequence[cloudwatch.IAlarm],
     ) -> None:
         super().__init__(scope, construct_id)
-        env = {"Environment": environment}
+        env = {ENVIRONMENT_DIMENSION: environment}
         copies = cloudwatch.MathExpression(
             expression=(
                 "SEARCH('{AWS/Backup} MetricName=\"NumberOfCopyJobsCompleted\"', 'Sum', 86400)"
@@ -213,15 +220,15 @@ class ReadinessDashboard(Construct):
                     _graph(
                         "Primary seen from DR (1 = up)",
                         [
-                            _metric(probe.NAMESPACE, "PublicUp", env, "Minimum", "public URL"),
+                            _metric(PROBE_NAMESPACE, PUBLIC_UP, env, "Minimum", "public URL"),
                             _metric(
-                                probe.NAMESPACE, "PrimaryOriginUp", env, "Minimum", "primary origin"
+                                PROBE_NAMESPACE, PRIMARY_ORIGIN_UP, env, "Minimum", "primary origin"
                             ),
                         ],
                     ),
                     _graph(
                         "Traffic switch (1 = serving from DR)",
-                        [_metric(switch.NAMESPACE, switch.METRIC, env, "Maximum", "ServeFromDr")],
+                        [_metric(SWITCH_NAMESPACE, SERVE_FROM_DR, env, "Maximum", SERVE_FROM_DR)],
                     ),
                 ],
                 [

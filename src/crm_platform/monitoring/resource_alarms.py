@@ -19,7 +19,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from crm_platform.monitoring.alerts import notify
+from crm_platform.alerts import notify
 
 GIB = 1024**3
 MINUTE = cdk.Duration.minutes(1)

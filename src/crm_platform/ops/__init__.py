@@ -1,1 +1,2 @@
-"""What an operator runs: synthesis, static checks, CDK CLI delegation."""
+"""Live operator actions against an AWS account: deploy (plan, preflight, the sequence),
+the traffic switch, the failover command and DR readiness."""

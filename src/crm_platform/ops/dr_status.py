@@ -53,11 +53,11 @@ def readiness(
     names: Names,
     client: Client,
     *,
+    rpo_seconds: int,
     now: datetime | None = None,
     drill_report: Path | None = None,
 ) -> Status:
-    s = names.settings
-    dr, primary = s.regions.dr, s.regions.primary
+    dr, primary = names.dr_region, names.primary_region
     now = now or datetime.now(UTC)
     status = Status()
     rds = client("rds", dr)
@@ -74,8 +74,8 @@ def readiness(
     ).get("Datapoints", [])  # fmt: skip
     if lag:
         latest = max(lag, key=lambda p: p["Timestamp"])["Maximum"]
-        status.add("replica lag", f"{latest:.0f}s (objective {s.dr.rpo_seconds}s)",
-                   latest <= s.dr.rpo_seconds)  # fmt: skip
+        status.add("replica lag", f"{latest:.0f}s (objective {rpo_seconds}s)",
+                   latest <= rpo_seconds)  # fmt: skip
     else:
         status.add("replica lag", "no data in 15 minutes (replication stopped?)", False)
     backup_dr, backup_primary = client("backup", dr), client("backup", primary)

@@ -22,8 +22,10 @@ POLL_SECONDS = 10
 
 
 def state_machine_arn(names: Names) -> str:
-    s = names.settings
-    return f"arn:aws:states:{s.regions.dr}:{s.account}:stateMachine:{names.failover_state_machine}"
+    return (
+        f"arn:aws:states:{names.dr_region}:{names.account}:stateMachine:"
+        f"{names.failover_state_machine}"
+    )
 
 
 def plan_lines() -> list[tuple[str, str]]:
@@ -34,7 +36,7 @@ def plan_lines() -> list[tuple[str, str]]:
 def start(names: Names, client: Client, *, force: bool, now: float | None = None) -> str:
     """Start a run in the DR region; returns the run id (the execution name)."""
     run = f"failover-{int(now or time.time())}"
-    client("stepfunctions", names.settings.regions.dr).start_execution(
+    client("stepfunctions", names.dr_region).start_execution(
         stateMachineArn=state_machine_arn(names), name=run, input=json.dumps({"force": force})
     )
     return run
@@ -49,7 +51,7 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Report each step as its status changes until the run ends; returns its status."""
-    dr = names.settings.regions.dr
+    dr = names.dr_region
     sfn, dynamodb = client("stepfunctions", dr), client("dynamodb", dr)
     arn = f"{state_machine_arn(names).replace(':stateMachine:', ':execution:')}:{run}"
     seen: dict[str, str] = {}
@@ -66,6 +68,6 @@ def follow(
 
 def approve(names: Names, client: Client, token: str) -> None:
     """Answer the approval step of an automatic failover."""
-    client("stepfunctions", names.settings.regions.dr).send_task_success(
+    client("stepfunctions", names.dr_region).send_task_success(
         taskToken=token, output=json.dumps({"approved": True})
     )

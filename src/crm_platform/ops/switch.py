@@ -49,7 +49,7 @@ def dr_database_is_replica(rds: Any, identifier: str) -> bool | None:
 def plan(names: Names, wanted: str, client: Client) -> SwitchPlan:
     if wanted not in switch.STATES:
         raise ValueError(f"--to must be one of {', '.join(switch.STATES)}")
-    dr = names.settings.regions.dr
+    dr = names.dr_region
     current = switch.read(client("ssm", dr), names.switch_parameter)
     replica = dr_database_is_replica(client("rds", dr), names.db_replica)
     return SwitchPlan(current, wanted, replica)
@@ -76,7 +76,7 @@ def execute(names: Names, p: SwitchPlan, client: Client, *, force: bool) -> str:
     """Flip the switch (state, then data point); returns the previous state."""
     if not force:
         check(p, names)
-    dr = names.settings.regions.dr
+    dr = names.dr_region
     return switch.set_state(
         client("ssm", dr), client("cloudwatch", dr), names.switch_parameter, names.prefix, p.wanted
     )

@@ -40,6 +40,7 @@ from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.naming import Names
 from crm_platform.pipeline import buildspecs
 from crm_platform.retention import KEEP, log_retention
+from crm_platform.settings import Settings
 
 BUILD_LOG_RETENTION_DAYS = 365
 
@@ -68,6 +69,7 @@ class ReleasePipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        settings: Settings,
         names: Names,
         key: kms.IKey,
         alerts_topic_arn: str,
@@ -79,7 +81,7 @@ class ReleasePipeline(Construct):
         migration_roles: MigrationRoles,
     ) -> None:
         super().__init__(scope, construct_id)
-        s = names.settings
+        s = self._settings = settings
         p = s.pipeline
         self._dr_region = dr.name
         assert p.repository is not None  # settings rules require it when enabled
@@ -333,7 +335,7 @@ class ReleasePipeline(Construct):
         )
 
     def _grant_build(self, project: codebuild.PipelineProject, names: Names) -> None:
-        s = names.settings
+        s = self._settings
         primary, dr = s.regions.primary, s.regions.dr
         statements = [
             iam.PolicyStatement(
@@ -393,7 +395,7 @@ class ReleasePipeline(Construct):
         primary: Region,
         roles: MigrationRoles,
     ) -> None:
-        s = names.settings
+        s = self._settings
         region, account = s.regions.primary, s.account
         family = names.task_family("migrate")
         snapshots = f"arn:aws:rds:{region}:{account}:snapshot:{names.db_instance}-pre-*"

@@ -26,21 +26,21 @@ from crm_platform.monitoring.resource_alarms import (
     ResourceAlarms,
     Watched,
 )
-from crm_platform.naming import Names
 from crm_platform.security.secrets import ORIGIN_SLOTS
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.regional import RegionalStack
 
 Side = Literal["primary", "dr"]
 
 
-def role_for(names: Names, side: Side) -> Role:
+def role_for(context: StackContext, side: Side) -> Role:
     """The primary holds the migrate task and beats; DR starts at its posture.
 
-    ``names.hold_services`` (first deploy, before the schema exists): zero tasks.
+    ``context.release.hold_services`` (first deploy, before the schema exists): zero tasks.
     """
-    s = names.settings
+    s = context.settings
     c = s.compute
-    if names.hold_services:
+    if context.release.hold_services:
         held = Capacity(0, 0, c.autoscaling_max_tasks)
         return Role(migrations=side == "primary", heartbeat=side == "primary",
                     server=held, worker=Capacity(0, 0, c.worker.desired_count))  # fmt: skip
@@ -63,9 +63,10 @@ def role_for(names: Names, side: Side) -> Role:
     )
 
 
-def origin_header_values(names: Names) -> list[str]:
+def origin_header_values(context: StackContext) -> list[str]:
     """Both slots, as dynamic references (a version id pins a rotated value)."""
-    versions = names.settings.edge.origin_header.versions
+    names = context.names
+    versions = context.settings.edge.origin_header.versions
     return [
         cdk.SecretValue.secrets_manager(
             names.origin_secret(slot), version_id=getattr(versions, slot)
@@ -77,13 +78,13 @@ def origin_header_values(names: Names) -> list[str]:
 def application_tier(
     scope: Construct,
     *,
-    names: Names,
+    context: StackContext,
     side: Side,
     foundation: RegionalStack,
     secrets: AppSecrets,
     database_host: str,
 ) -> TwentyApplication:
-    s = names.settings
+    s, names = context.settings, context.names
     region = foundation.region
     zone = route53.HostedZone.from_hosted_zone_id(scope, "Zone", s.domain.hosted_zone_id)
     groups = foundation.security_groups
@@ -100,9 +101,9 @@ def application_tier(
             alarm_prefix=names.alarm_prefix(region),
         ),
         config=s.compute,
-        image=ecs.ContainerImage.from_registry(names.image(region)),
-        role=role_for(names, side),
-        pull_from=names.repository_arn(region) if names.release_digest else None,
+        image=ecs.ContainerImage.from_registry(context.image(region)),
+        role=role_for(context, side),
+        pull_from=names.repository_arn(region) if context.release.digest else None,
         vpc=foundation.network.vpc,
         public_subnets=foundation.network.public_subnets,
         private_subnets=foundation.network.private_subnets,
@@ -120,7 +121,7 @@ def application_tier(
             public=names.domain,
             direct=names.direct_origin_domain(region),
         ),
-        origin_header_values=origin_header_values(names),
+        origin_header_values=origin_header_values(context),
         access_logs=foundation.access_logs,
         secrets=secrets,
         backends=Backends(
@@ -137,7 +138,7 @@ def application_tier(
 def observe(
     scope: Construct,
     *,
-    names: Names,
+    context: StackContext,
     foundation: RegionalStack,
     app: TwentyApplication,
     database: str,
@@ -145,6 +146,7 @@ def observe(
     cache_nodes: int,
 ) -> ResourceAlarms:
     """The region's resource alarms and dashboard."""
+    names = context.names
     region = foundation.region
     group = names.cache_group(region)
     watched = Watched(

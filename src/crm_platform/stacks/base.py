@@ -5,7 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from crm_platform.naming import Names
+from crm_platform.stacks.context import StackContext
 
 
 class PlatformStack(cdk.Stack):
@@ -16,7 +16,7 @@ class PlatformStack(cdk.Stack):
         scope: Construct,
         construct_id: str,
         *,
-        names: Names,
+        context: StackContext,
         region: str,
         description: str,
         availability_zones: list[str],
@@ -25,11 +25,13 @@ class PlatformStack(cdk.Stack):
             scope,
             construct_id,
             stack_name=construct_id,
-            env=cdk.Environment(account=names.settings.account, region=region),
+            env=cdk.Environment(account=context.settings.account, region=region),
             description=description,
-            termination_protection=names.settings.environment == "prod",
+            termination_protection=context.settings.environment == "prod",
         )
-        self.names = names
+        self.context = context
+        self.names = context.names
+        self.settings = context.settings
         self._zones = availability_zones
 
     @property

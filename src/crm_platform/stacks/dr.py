@@ -5,9 +5,9 @@ from __future__ import annotations
 from constructs import Construct
 
 from crm_platform.failover.switch import TrafficSwitch
-from crm_platform.naming import Names
 from crm_platform.pipeline.artifact_bucket import ArtifactBucket
 from crm_platform.pipeline.replica_template import ReplicaTemplate
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.regional import RegionalStack
 
 
@@ -18,12 +18,13 @@ class DrStack(RegionalStack):
     origin record depends on and which must live in the region that flips it.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: Names) -> None:
-        dr = names.settings.regions.dr
+    def __init__(self, scope: Construct, construct_id: str, *, context: StackContext) -> None:
+        names = context.names
+        dr = context.settings.regions.dr
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             side="dr",
             description=f"{names.prefix}: DR region foundation in {dr}",
         )
@@ -36,7 +37,7 @@ class DrStack(RegionalStack):
             environment=names.prefix,
             functions=self.functions,
         )
-        pipeline = names.settings.pipeline
+        pipeline = context.settings.pipeline
         if pipeline.enabled:
             # Before the first push: the replica is created with these rules.
             ReplicaTemplate(

@@ -14,13 +14,15 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from crm_platform.compute.application import AppSecrets
+from crm_platform.contracts import PROBE_METRICS
 from crm_platform.edge.origin_records import OriginRecords
-from crm_platform.failover.config import failover_config
+from crm_platform.failover.config import StepConfig
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
 from crm_platform.monitoring.dashboards import ReadinessDashboard
-from crm_platform.naming import GLOBAL_REGION, Names
+from crm_platform.naming import GLOBAL_REGION
 from crm_platform.stacks.application import application_tier, observe
 from crm_platform.stacks.base import PlatformStack
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.dr import DrStack
 from crm_platform.stacks.dr_database import DrDatabaseStack
 
@@ -33,15 +35,15 @@ class DrAppStack(PlatformStack):
         scope: Construct,
         construct_id: str,
         *,
-        names: Names,
+        context: StackContext,
         dr: DrStack,
         replica: DrDatabaseStack,
     ) -> None:
-        s = names.settings
+        s, names = context.settings, context.names
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             region=s.regions.dr,
             availability_zones=s.network.dr.availability_zones,
             description=f"{names.prefix}: Twenty in the DR region ({s.dr.posture})",
@@ -53,7 +55,7 @@ class DrAppStack(PlatformStack):
 
         self.application = application_tier(
             self,
-            names=names,
+            context=context,
             side="dr",
             foundation=dr,
             secrets=AppSecrets(
@@ -67,12 +69,14 @@ class DrAppStack(PlatformStack):
         self.orchestrator = FailoverOrchestrator(
             self,
             "Failover",
-            config=failover_config(names, alert_topic_arn=dr.alerts.topic_arn),
+            config=StepConfig.of(s, names, alert_topic_arn=dr.alerts.topic_arn),
             signals=Signals(
                 public_url=f"{names.public_url}/healthz",
                 primary_origin_url=f"https://{names.direct_origin_domain(s.regions.primary)}/healthz",
                 origin_secret=names.origin_secret(s.edge.origin_header.active),
                 impaired_alarm=names.impaired_alarm,
+                probe_down_alarms={m: names.probe_down_alarm(m) for m in PROBE_METRICS},
+                probe_silent_alarm=names.probe_silent_alarm,
                 detection_minutes=s.dr.detection_minutes,
             ),
             automatic=s.dr.failover_mode == "automatic",
@@ -85,7 +89,7 @@ class DrAppStack(PlatformStack):
         )
         self.resource_alarms = observe(
             self,
-            names=names,
+            context=context,
             foundation=dr,
             app=self.application,
             database=names.db_replica,

@@ -5,20 +5,22 @@ from __future__ import annotations
 from constructs import Construct
 
 from crm_platform.database.replica import ReplicaDatabase
-from crm_platform.naming import Names
 from crm_platform.stacks.base import PlatformStack
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.dr import DrStack
 
 
 class DrDatabaseStack(PlatformStack):
     """The replica of the primary database, on the DR foundation's network and key."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: Names, dr: DrStack) -> None:
-        s = names.settings
+    def __init__(
+        self, scope: Construct, construct_id: str, *, context: StackContext, dr: DrStack
+    ) -> None:
+        s, names = context.settings, context.names
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             region=s.regions.dr,
             availability_zones=s.network.dr.availability_zones,
             description=f"{names.prefix}: cross-region read replica in {s.regions.dr}",

@@ -13,11 +13,12 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
+from crm_platform.alerts import notify
 from crm_platform.edge.cdn import Distribution
 from crm_platform.edge.waf import EdgeFirewall
-from crm_platform.monitoring.alerts import notify
 from crm_platform.naming import GLOBAL_REGION, Names
 from crm_platform.stacks.base import PlatformStack
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.global_ import GlobalStack
 
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # the fixed hosted zone of every CloudFront alias
@@ -28,13 +29,13 @@ class EdgeStack(PlatformStack):
     """What viewers reach: ``https://<domain>`` through CloudFront and WAF."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, names: Names, global_: GlobalStack
+        self, scope: Construct, construct_id: str, *, context: StackContext, global_: GlobalStack
     ) -> None:
-        s = names.settings
+        s, names = context.settings, context.names
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             region=GLOBAL_REGION,
             availability_zones=[],
             description=f"{names.prefix}: CloudFront, WAF and DNS for {s.domain.name}",

@@ -11,30 +11,32 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from crm_platform.alerts import AlertTopic
 from crm_platform.cost.anomaly import AnomalyDetection
 from crm_platform.cost.budget import MonthlyBudget
 from crm_platform.cost.topic import CostTopic
 from crm_platform.cost.usage_report import UsageReport
-from crm_platform.monitoring.alerts import AlertTopic
-from crm_platform.naming import GLOBAL_REGION, Names
+from crm_platform.naming import GLOBAL_REGION
 from crm_platform.security.key import RegionKey
 from crm_platform.stacks.base import PlatformStack
+from crm_platform.stacks.context import StackContext
 from crm_platform.storage.construct import AccessLogBucket
 
 
 class GlobalStack(PlatformStack):
     """Key, alert topic and cost controls of us-east-1."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: Names) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, context: StackContext) -> None:
+        names = context.names
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             region=GLOBAL_REGION,
             availability_zones=[],  # no VPC here: nothing may ask for zones
             description=f"{names.prefix}: us-east-1 key, alerts and cost controls",
         )
-        settings = names.settings
+        settings = context.settings
         budget = settings.budget
         report = budget.usage_report
         self.key = RegionKey(
@@ -50,10 +52,10 @@ class GlobalStack(PlatformStack):
         self.cost_topic = CostTopic(
             self, "CostTopic", key=self.key, email=budget.email or settings.alerts.email
         ).topic
-        self._cost_controls(names)
+        self._cost_controls()
 
-    def _cost_controls(self, names: Names) -> None:
-        settings = names.settings
+    def _cost_controls(self) -> None:
+        settings, names = self.settings, self.names
         budget = settings.budget
         email = budget.email or settings.alerts.email
         MonthlyBudget(

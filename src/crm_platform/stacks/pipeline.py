@@ -10,24 +10,24 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from crm_platform.naming import Names
 from crm_platform.pipeline.artifact_bucket import ArtifactBucket
 from crm_platform.pipeline.construct import MigrationRoles, Region, ReleasePipeline
 from crm_platform.pipeline.repository import ImageRepository
 from crm_platform.stacks.base import PlatformStack
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.primary import PrimaryStack
 
 
 class PipelineStack(PlatformStack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, names: Names, primary: PrimaryStack
+        self, scope: Construct, construct_id: str, *, context: StackContext, primary: PrimaryStack
     ) -> None:
-        s = names.settings
+        s, names = context.settings, context.names
         region = s.regions.primary
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             region=region,
             description=f"{names.prefix}: release pipeline in {region}",
             availability_zones=s.network.primary.availability_zones,
@@ -59,6 +59,7 @@ class PipelineStack(PlatformStack):
         self.release = ReleasePipeline(
             self,
             "Release",
+            settings=s,
             names=names,
             key=primary.key,
             alerts_topic_arn=primary.alerts.topic_arn,

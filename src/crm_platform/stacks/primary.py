@@ -10,9 +10,10 @@ from crm_platform.compute.application import AppSecrets as TaskSecrets
 from crm_platform.database.construct import PrimaryDatabase, ServiceRollTargets, ServiceSet
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.switch import SwitchHealthCheck
-from crm_platform.naming import GLOBAL_REGION, Names
+from crm_platform.naming import GLOBAL_REGION
 from crm_platform.security.secrets import ORIGIN_SLOTS, AppSecrets, SecretNames
 from crm_platform.stacks.application import application_tier, observe
+from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.regional import RegionalStack
 from crm_platform.storage.construct import ReplicationTarget
 
@@ -20,12 +21,12 @@ from crm_platform.storage.construct import ReplicationTarget
 class PrimaryStack(RegionalStack):
     """The regional foundation plus secrets, the database, backups and Twenty itself."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: Names) -> None:
-        s = names.settings
+    def __init__(self, scope: Construct, construct_id: str, *, context: StackContext) -> None:
+        s, names = context.settings, context.names
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             side="primary",
             description=f"{names.prefix}: primary region in {s.regions.primary}",
             replicate_attachments_to=ReplicationTarget(
@@ -94,7 +95,7 @@ class PrimaryStack(RegionalStack):
         cdk.Tags.of(self.attachments.bucket).add(*names.backup_selection_tag)
         self.application = application_tier(
             self,
-            names=names,
+            context=context,
             side="primary",
             foundation=self,
             secrets=TaskSecrets(
@@ -110,7 +111,7 @@ class PrimaryStack(RegionalStack):
             self.application.origin.production_rule.node.add_dependency(secret)
         self.resource_alarms = observe(
             self,
-            names=names,
+            context=context,
             foundation=self,
             app=self.application,
             database=names.db_instance,

@@ -6,15 +6,15 @@ from typing import Literal
 
 from constructs import Construct
 
+from crm_platform.alerts import AlertTopic
 from crm_platform.backup.vault import BackupVault
 from crm_platform.cache.construct import Cache
 from crm_platform.functions import FunctionDefaults
-from crm_platform.monitoring.alerts import AlertTopic
-from crm_platform.naming import Names
 from crm_platform.networking.construct import Network
 from crm_platform.networking.security_groups import TierSecurityGroups
 from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
 from crm_platform.stacks.base import PlatformStack
+from crm_platform.stacks.context import StackContext
 from crm_platform.storage.construct import AccessLogBucket, AttachmentBucket, ReplicationTarget
 
 Side = Literal["primary", "dr"]
@@ -32,18 +32,18 @@ class RegionalStack(PlatformStack):
         scope: Construct,
         construct_id: str,
         *,
-        names: Names,
+        context: StackContext,
         side: Side,
         description: str,
         replicate_attachments_to: ReplicationTarget | None = None,
     ) -> None:
-        s = names.settings
+        s, names = context.settings, context.names
         region: str = getattr(s.regions, side)
         net = getattr(s.network, side)
         super().__init__(
             scope,
             construct_id,
-            names=names,
+            context=context,
             region=region,
             availability_zones=net.availability_zones,
             description=description,

@@ -16,7 +16,9 @@ from typing import Any
 
 from crm_platform.naming import Names
 from crm_platform.release import artifacts, migration, publish, record, versions
+from crm_platform.release.images import image_reference
 from crm_platform.release.record import Release
+from crm_platform.settings import Settings
 
 Client = Callable[[str, str], Any]
 Progress = Callable[[str], None]
@@ -25,9 +27,8 @@ REPLICATION_TIMEOUT_S = 30 * 60
 SNAPSHOT_TIMEOUT_S = 60 * 60
 
 
-def source_image(names: Names) -> str:
+def source_image(s: Settings, names: Names) -> str:
     """Where the build pulls the pinned release: Docker Hub, or its ECR pull-through cache."""
-    s = names.settings
     if s.pipeline.docker_hub_credentials_arn:
         registry = names.repository_uri(s.regions.primary).split("/", 1)[0]
         return f"{registry}/{names.pull_through_prefix}/{s.twenty.image}:{s.twenty.version}"
@@ -44,6 +45,7 @@ def docker_login(ecr: Any, docker_binary: str = "docker") -> None:
 
 
 def build(
+    s: Settings,
     names: Names,
     client: Client,
     out: Path,
@@ -52,7 +54,6 @@ def build(
     login: Callable[[Any], None] = docker_login,
 ) -> list[Path]:
     """Publish ``twenty.version`` once, gate it on its scan and the DR replica, write files."""
-    s = names.settings
     primary, dr = s.regions.primary, s.regions.dr
     current = record.read(client("ssm", primary), names.release_parameter)
     versions.check_upgrade(
@@ -65,7 +66,7 @@ def build(
     digest = publish.publish(
         docker=docker,
         ecr=ecr,
-        source=source_image(names),
+        source=source_image(s, names),
         repository=names.repository,
         repository_uri=names.repository_uri(primary),
         tag=s.twenty.version,
@@ -102,18 +103,18 @@ def build(
 
 
 def target(names: Names) -> migration.Target:
-    s = names.settings
     return migration.Target(
-        cluster=names.ecs_cluster(s.regions.primary),
+        cluster=names.ecs_cluster(names.primary_region),
         family=names.task_family("migrate"),
         network_from_service=names.server_service,
         db_instance=names.db_instance,
     )
 
 
-def migrate(names: Names, client: Client, release: Release, progress: Progress) -> bool:
+def migrate(
+    s: Settings, names: Names, client: Client, release: Release, progress: Progress
+) -> bool:
     """Migrate the schema to ``release`` unless it is there already; True if it ran."""
-    s = names.settings
     primary = s.regions.primary
     ssm = client("ssm", primary)
     current = record.read(ssm, names.release_parameter)
@@ -132,7 +133,7 @@ def migrate(names: Names, client: Client, release: Release, progress: Progress) 
             progress=progress, timeout_s=SNAPSHOT_TIMEOUT_S,
         )  # fmt: skip
     ecs = client("ecs", primary)
-    image = Names(s, release_digest=release.digest).image(primary)
+    image = image_reference(names, f"{s.twenty.image}:{s.twenty.version}", release.digest, primary)
     revision = migration.revision_with_image(ecs, where.family, image)
     migration.run_once(ecs, where, revision, progress=progress, timeout_s=minutes * 60)
     _record_everywhere(names, client, release)
@@ -142,6 +143,5 @@ def migrate(names: Names, client: Client, release: Release, progress: Progress) 
 
 def _record_everywhere(names: Names, client: Client, release: Release) -> None:
     """The primary's record, and its copy in DR (read there during a failover)."""
-    s = names.settings
-    for region in (s.regions.primary, s.regions.dr):
+    for region in (names.primary_region, names.dr_region):
         record.write(client("ssm", region), names.release_parameter, release)

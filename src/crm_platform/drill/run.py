@@ -1,18 +1,18 @@
 """``crm-platform drill --local``: a regional failover rehearsed against the emulator.
 
-1. start moto on loopback and stand the synthesized platform up in it (ops/standup.py);
+1. start moto on loopback and stand the synthesized platform up in it (drill/standup.py);
 2. inject a primary-region outage: the DR probes report the primary down (the drill
    sets the alarm states that data would produce: moto evaluates no alarms) and the
    primary's endpoints stop answering (``partial``: its data plane only, so the fence
    can still reach its ECS API; ``full``: every endpoint);
 3. run the failover through the same step code the state machine runs, with the local
-   runner and a virtual clock (ops/local_runner.py);
+   runner and a virtual clock (failover/local_runner.py);
 4. check the end state from the emulator's own answers.
 
 What the emulator cannot do is reported per step as "not emulated", never as passed:
 it runs no tasks (so no healthy targets), evaluates no alarms or health checks, has no
 network to the public URL, and its promotion and secret-replication gaps are closed by
-the extensions in ops/emulator.py (said in the report).
+the extensions in drill/emulator.py (said in the report).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from crm_platform.contracts import ENVIRONMENT_DIMENSION, PROBE_METRICS, PROBE_NAMESPACE
+from crm_platform.drill import emulator
+from crm_platform.drill.standup import Standup, stand_up
+from crm_platform.failover.local_runner import RunReport, StepReport, VirtualClock, run_local
 from crm_platform.failover.runtime import steps, switch, timeline
 from crm_platform.naming import Names
-from crm_platform.ops import emulator
-from crm_platform.ops.local_runner import RunReport, StepReport, VirtualClock, run_local
-from crm_platform.ops.standup import Standup, stand_up
 
 Outage = Literal["partial", "full"]
 NOT_EMULATED = {
@@ -90,16 +91,18 @@ def failover_config(up: Standup, names: Names) -> dict[str, Any]:
     raise ValueError(f"{names.dr_app_stack} holds no failover step function")
 
 
-def inject_outage(client: emulator.Client, config: dict[str, Any], clock: VirtualClock) -> None:
+def inject_outage(
+    client: emulator.Client, config: dict[str, Any], clock: VirtualClock, names: Names
+) -> None:
     """What DR sees when the primary region is down, as the emulator can show it."""
     dr = config["dr_region"]
     cw = client("cloudwatch", dr)
     cw.put_metric_data(
-        Namespace="crm-platform/Probe",
+        Namespace=PROBE_NAMESPACE,
         MetricData=[
             {"MetricName": m, "Value": 0.0, "Timestamp": clock.now(),
-             "Dimensions": [{"Name": "Environment", "Value": config["environment"]}]}
-            for m in ("PublicUp", "PrimaryOriginUp")
+             "Dimensions": [{"Name": ENVIRONMENT_DIMENSION, "Value": config["environment"]}]}
+            for m in PROBE_METRICS
         ],
     )  # fmt: skip
     cw.put_metric_data(
@@ -107,8 +110,7 @@ def inject_outage(client: emulator.Client, config: dict[str, Any], clock: Virtua
         MetricData=[{"MetricName": "ReplicaLag", "Value": 2.0, "Timestamp": clock.now() - 60,
                      "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": config["replica"]}]}],
     )  # fmt: skip
-    impaired = config["impaired_alarm"]
-    for name in (f"{impaired}-publicup-down", f"{impaired}-primaryoriginup-down", impaired):
+    for name in (*(names.probe_down_alarm(m) for m in PROBE_METRICS), names.impaired_alarm):
         cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="drill: primary down")
 
 
@@ -217,7 +219,7 @@ def run_drill(
         up = stand_up(outdir, client)
         progress(f"stood up {sum(up.created.values())} resources of {len(up.created)} types")
         config = failover_config(up, names)
-        inject_outage(client, config, clock)
+        inject_outage(client, config, clock, names)
         primary = config["primary_region"]
         impaired = (
             emulator.with_outage(client, primary)

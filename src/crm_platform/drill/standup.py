@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm_platform.ops.synth import stack_artifacts
+from crm_platform.toolchain.synth import stack_artifacts
 
 Client = Callable[[str, str], Any]
 

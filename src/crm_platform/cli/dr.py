@@ -1,0 +1,157 @@
+"""Disaster recovery: ``switch``, ``failover``, ``drill``, ``dr status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crm_platform.cli import render
+from crm_platform.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CommandError,
+    Invocation,
+    add_command,
+    err,
+    out,
+)
+
+
+def switch(inv: Invocation) -> int:
+    """Show the switch, refuse an unsafe flip, flip it when ``--execute``."""
+    from crm_platform.ops import switch as traffic
+
+    names, clients, args = inv.names, inv.clients(), inv.args
+    p = traffic.plan(names, args.to, clients)
+    replica = {None: "missing", True: "read replica", False: "promoted (writable)"}
+    out.print(
+        f"traffic switch {names.switch_parameter} ({names.dr_region}): {p.current}; "
+        f"DR database {names.db_replica}: {replica[p.dr_database_is_replica]}",
+        highlight=False,
+    )
+    if not p.changes:
+        out.print(f"already {p.wanted}: nothing to do")
+        return EXIT_OK
+    if not args.force:
+        try:
+            traffic.check(p, names)
+        except traffic.SwitchRefused as e:
+            raise CommandError(str(e), label="refused") from None
+    if not args.execute:
+        out.print(f"dry run: would switch {p.current} -> {p.wanted}; add --execute to do it")
+        return EXIT_OK
+    previous = traffic.execute(names, p, clients, force=args.force)
+    out.print(
+        f"switched {previous} -> {p.wanted}; Route 53 follows within about two minutes, "
+        "plus the 60 s DNS TTL"
+    )
+    return EXIT_OK
+
+
+def drill(inv: Invocation) -> int:
+    from crm_platform.drill.run import run_drill
+
+    if not inv.args.local:
+        raise CommandError(
+            "only the local drill exists (--local); against AWS a drill is a real failover: "
+            "crm-platform failover"
+        )
+    names = inv.names
+    outdir = inv.assembly()
+    if outdir is None:
+        return EXIT_FINDINGS
+    out.print(
+        f"drill: regional failover of {names.prefix} in the AWS emulator, {inv.args.outage} outage"
+    )
+    report = run_drill(
+        outdir, names, outage=inv.args.outage, progress=err.print, on_step=render.drill_step
+    )
+    Path(inv.args.report).write_text(report.to_json())
+    render.drill(report)
+    out.print(f"report written to {inv.args.report}")
+    return EXIT_OK if report.passed else EXIT_FINDINGS
+
+
+def _readiness(inv: Invocation) -> Any:
+    from crm_platform.ops.dr_status import readiness
+
+    return readiness(
+        inv.names,
+        inv.clients(),
+        rpo_seconds=inv.settings.dr.rpo_seconds,
+        drill_report=Path(inv.args.report),
+    )
+
+
+def failover(inv: Invocation) -> int:
+    from crm_platform.ops import failover as run
+
+    names, clients, args = inv.names, inv.clients(), inv.args
+    if args.approve:
+        run.approve(names, clients, args.approve)
+        out.print("approved: the failover continues")
+        return EXIT_OK
+    render.status(_readiness(inv))
+    render.failover_plan(
+        f"What a failover of {names.prefix} does, from {names.dr_region}", run.plan_lines()
+    )
+    if not args.execute:
+        out.print("dry run: nothing was changed; add --execute to start the failover")
+        return EXIT_OK
+    execution = run.start(names, clients, force=args.force)
+    out.print(f"started {execution} in {names.dr_region}; following it (Ctrl-C stops "
+              "following, not the failover)")  # fmt: skip
+    status = run.follow(names, clients, execution, render.failover_step)
+    out.print(f"{execution}: {status}")
+    return EXIT_OK if status == "SUCCEEDED" else EXIT_FINDINGS
+
+
+def status(inv: Invocation) -> int:
+    readiness = _readiness(inv)
+    render.status(readiness)
+    return EXIT_OK if readiness.ready else EXIT_FINDINGS
+
+
+def register(commands: Any) -> None:
+    flip = add_command(
+        commands, "switch",
+        "show or flip the traffic switch in the DR region (dry run by default)", switch,
+        out=True, credentials=True,
+    )  # fmt: skip
+    flip.add_argument("--to", required=True, choices=["primary", "dr"], help="send traffic here")
+    flip.add_argument("--execute", action="store_true", help="really flip it")
+    flip.add_argument(
+        "--force", action="store_true", help="skip the database-state safety check (drills)"
+    )
+    rehearse = add_command(
+        commands, "drill",
+        "rehearse a regional failover in the AWS emulator (offline); writes a report", drill,
+        out=True,
+    )  # fmt: skip
+    rehearse.add_argument("--local", action="store_true", help="against the local emulator")
+    rehearse.add_argument(
+        "--outage",
+        choices=["partial", "full"],
+        default="partial",
+        help="partial: the primary's data plane is down; full: all of it",
+    )
+    rehearse.add_argument("--report", default="drill-report.json", help="where to write the report")
+    fail = add_command(
+        commands, "failover",
+        "plan (dry run) or --execute the regional failover from the DR region", failover,
+        out=True, credentials=True,
+    )  # fmt: skip
+    fail.add_argument("--execute", action="store_true", help="start it (default: dry run)")
+    fail.add_argument(
+        "--force",
+        action="store_true",
+        help="fail over although the primary does not look impaired from DR",
+    )
+    fail.add_argument("--approve", metavar="TOKEN", help="approve an automatic failover")
+    fail.add_argument("--report", default="drill-report.json", help="the last drill's report")
+    dr = commands.add_parser("dr", help="disaster-recovery status")
+    actions = dr.add_subparsers(dest="dr_command", required=True, metavar="ACTION")
+    ready = add_command(
+        actions, "status", "is DR ready? non-zero when it is not", status, credentials=True
+    )
+    ready.add_argument("--report", default="drill-report.json", help="the last drill's report")

@@ -1,0 +1,1 @@
+"""Twenty on ECS Fargate: the task wrapper, task definitions, services, origin load balancer."""

@@ -1,0 +1,36 @@
+"""Facts that several tiers must agree on, and that a typo in one of them would break silently.
+
+A load balancer rule, the CloudFront origin, the DR probe and the failover all name the
+same header; an alarm, a dashboard, a keeper function and the drill all name the same
+metric. Each fact is written once, here, on the ground floor, so every tier imports it
+downwards. The Lambda code under ``*/runtime/`` must run without this package (its asset
+is the folder alone), so it keeps literal copies; ``tests/test_contracts.py`` proves the
+copies match.
+"""
+
+from __future__ import annotations
+
+# The header CloudFront adds to every origin request and the load balancer requires
+# (compute/load_balancer.py); the DR probe sends it to reach the primary origin directly.
+ORIGIN_HEADER = "X-Origin-Verify"
+
+# Every custom metric of the platform carries this dimension, valued with the
+# environment's prefix (``crm-prod``), so two environments in one account never mix.
+ENVIRONMENT_DIMENSION = "Environment"
+
+# The DR region's probes of the primary (failover/runtime/probe.py), one data point a minute.
+PROBE_NAMESPACE = "crm-platform/Probe"
+PUBLIC_UP = "PublicUp"  # https://<domain>/healthz through CloudFront
+PRIMARY_ORIGIN_UP = "PrimaryOriginUp"  # the primary's load balancer, directly
+PROBE_METRICS = (PUBLIC_UP, PRIMARY_ORIGIN_UP)
+
+# The traffic switch's signal in the DR region (failover/runtime/switch.py): Route 53's
+# health check of the PRIMARY origin record follows an alarm on this metric.
+SWITCH_NAMESPACE = "crm-platform/TrafficSwitch"
+SERVE_FROM_DR = "ServeFromDr"
+
+# Log-derived metrics of Twenty's own tasks (compute/application.py).
+TWENTY_NAMESPACE = "crm-platform/Twenty"
+
+# What the restore-test validator publishes (backup/restore_testing.py).
+BACKUP_NAMESPACE = "crm-platform/Backup"

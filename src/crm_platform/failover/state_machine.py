@@ -1,0 +1,279 @@
+"""The failover's state machine, its one step function, and the run table they write.
+
+Everything a run needs lives in the DR region: the Step Functions state machine
+(definition.py, generated from the step list in runtime/steps.py) and its one step
+function (runtime/handler.py), which records each step's timeline in the run table
+(runtime/timeline.py). The step function's role holds exactly the calls the steps make.
+
+A *part*, not a construct: it adds its resources to the scope it is given (the
+orchestrator), whose logical IDs are deployed already; a construct level of its own
+would rename them, and CloudFormation would replace the run table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.contracts import SWITCH_NAMESPACE
+from crm_platform.failover import definition
+from crm_platform.failover.config import StepConfig
+from crm_platform.functions import FunctionDefaults, OpsFunction
+from crm_platform.retention import KEEP, log_retention
+
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+STEP_TIMEOUT_SECONDS = 300
+STATE_MACHINE_LOG_RETENTION_DAYS = 365
+
+
+def run_table(scope: Construct, *, name: str, key: kms.IKey) -> dynamodb.Table:
+    """One item per (run, step): what makes a run resumable and reviewable."""
+    runs = dynamodb.Table(
+        scope,
+        "Runs",
+        table_name=name,
+        partition_key=dynamodb.Attribute(name="run", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="step", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        removal_policy=KEEP,
+    )
+    acknowledge(
+        runs,
+        "NIST.800.53.R5-DynamoDBInBackupPlan",
+        "Timelines of failover runs, recreated by every run; point-in-time recovery keeps "
+        "35 days of them, and the state that matters is in the failed-over parameter",
+    )
+    return runs
+
+
+class FailoverStateMachine:
+    """``step_function`` runs one step per invocation; ``state_machine`` runs them in order."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: StepConfig,
+        runs: dynamodb.ITable,
+        functions: FunctionDefaults,
+        key: kms.IKey,
+        approval: bool,
+    ) -> None:
+        self.runs = runs
+        self.step_function = self._step_function(scope, config, functions, key)
+        self.state_machine = self._state_machine(scope, config, key, approval)
+
+    def _step_function(
+        self, scope: Construct, config: StepConfig, functions: FunctionDefaults, key: kms.IKey
+    ) -> OpsFunction:
+        stack = cdk.Stack.of(scope)
+        account, dr, primary = stack.account, config.dr_region, config.primary_region
+        clusters = asdict(config.clusters)
+        services = [
+            f"arn:aws:ecs:{region}:{account}:service/{clusters[side]}/{s.name}"
+            for side, region in (("primary", primary), ("dr", dr))
+            for s in config.services.values()
+        ]
+        secrets = [
+            f"arn:aws:secretsmanager:{dr}:{account}:secret:{name}-??????" for name in config.secrets
+        ]
+        replica = f"arn:aws:rds:{dr}:{account}:db:{config.replica}"
+        rotation_function_arn = config.rotation_function_arn
+        assert rotation_function_arn is not None, "declare DR's rotation first"
+        statements = [
+            iam.PolicyStatement(
+                sid="PromoteAndHardenTheReplica",
+                actions=[
+                    "rds:DescribeDBInstances",
+                    "rds:PromoteReadReplica",
+                    "rds:ModifyDBInstance",
+                    "rds:AddTagsToResource",
+                ],
+                resources=[replica],
+            ),
+            iam.PolicyStatement(
+                sid="FenceAndRaiseServices",
+                actions=["ecs:UpdateService", "ecs:DescribeServices"],
+                resources=services,
+            ),
+            iam.PolicyStatement(
+                sid="ReadTaskDefinitions",
+                actions=[
+                    "ecs:DescribeTaskDefinition",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DescribeScalableTargets",
+                    "cloudwatch:DescribeAlarms",
+                    "cloudwatch:GetMetricStatistics",
+                ],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="RetireTheLagAlarm",
+                actions=["cloudwatch:DisableAlarmActions"],
+                resources=[f"arn:aws:cloudwatch:{dr}:{account}:alarm:{config.replica_lag_alarm}"],
+            ),
+            iam.PolicyStatement(
+                sid="PublishTheSwitch",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": SWITCH_NAMESPACE}},
+            ),
+            iam.PolicyStatement(
+                sid="SwitchAndStateParameters",
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[
+                    f"arn:aws:ssm:{dr}:{account}:parameter{config.switch_parameter}",
+                    f"arn:aws:ssm:{dr}:{account}:parameter{config.failover_parameter}",
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="OwnTheDrSecrets",
+                actions=[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:StopReplicationToReplica",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:RotateSecret",
+                ],
+                resources=secrets,
+            ),
+            iam.PolicyStatement(
+                sid="SecretsThroughTheDrKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{dr}.amazonaws.com"}
+                },
+            ),
+            iam.PolicyStatement(
+                sid="AttachTheDrRotation",
+                actions=["lambda:InvokeFunction"],
+                resources=[rotation_function_arn],
+            ),
+            iam.PolicyStatement(
+                sid="Timeline",
+                actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
+                resources=[self.runs.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="TimelineKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{dr}.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="NotifyOperators",
+                actions=["sns:Publish"],
+                resources=[config.alert_topic_arn],
+            ),
+        ]
+        function = OpsFunction(
+            scope,
+            "Step",
+            code=RUNTIME_DIR,
+            handler="handler.handler",
+            description="Runs one step of the regional failover (failover/runtime/steps.py)",
+            defaults=functions,
+            environment={"FAILOVER_CONFIG": stack.to_json_string(config.to_dict())},
+            statements=statements,
+            timeout_seconds=STEP_TIMEOUT_SECONDS,
+        )
+        no_resource_level = (
+            "Describe calls, scalable-target registration (targets are named by the service "
+            "they scale), alarm reads and PutMetricData (bounded by namespace) support no "
+            "resource-level permissions"
+        )
+        acknowledge(function.policy, "AwsSolutions-IAM5[Resource::*]", no_resource_level)
+        skip_checkov(function.policy, "CKV_AWS_111", no_resource_level)
+        return function
+
+    def _state_machine(
+        self, scope: Construct, config: StepConfig, key: kms.IKey, approval: bool
+    ) -> sfn.StateMachine:
+        group = logs.LogGroup(
+            scope,
+            "StateMachineLogs",
+            encryption_key=key,
+            retention=log_retention(STATE_MACHINE_LOG_RETENTION_DAYS),
+            removal_policy=KEEP,
+        )
+        role = iam.Role(
+            scope,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="The failover state machine: invoke its step function, ask for approval",
+        )
+        policy = iam.ManagedPolicy(
+            scope,
+            "StateMachinePolicy",
+            description="Exactly what the failover state machine calls",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="RunTheSteps",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[self.step_function.function.function_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="AskForApproval",
+                    actions=["sns:Publish"],
+                    resources=[config.alert_topic_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="DeliverExecutionLogs",
+                    actions=[
+                        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+                        "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+                        "logs:DescribeLogGroups",
+                    ],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="Traces",
+                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                             "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+                    resources=["*"],
+                ),
+            ],
+        )  # fmt: skip
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions log delivery and X-Ray tracing calls support no resource-level "
+            "permissions (the actions Step Functions documents for logging and tracing)",
+        )
+        machine = sfn.StateMachine(
+            scope,
+            "StateMachine",
+            state_machine_name=config.state_machine,
+            definition_body=sfn.DefinitionBody.from_string(definition.as_json(approval=approval)),
+            definition_substitutions={
+                "StepFunctionArn": self.step_function.function.function_arn,
+                "ApprovalTopicArn": config.alert_topic_arn,
+            },
+            role=role.without_policy_updates(),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            timeout=cdk.Duration.hours(3),
+        )
+        machine.node.add_dependency(policy)
+        return machine
