@@ -64,6 +64,23 @@ def assembly(
 
 
 @pytest.fixture(scope="session")
+def staging_settings() -> Settings:
+    return load_settings(CONFIG / "staging.yaml")
+
+
+@pytest.fixture(scope="session")
+def staging_assembly(
+    staging_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assembly]:
+    """The staging assembly, synthesized once per session for the tests that need it."""
+    folder = tmp_path_factory.mktemp("staging")
+    result = synthesize(staging_settings, folder / "cdk.out")
+    assert result.ok, f"unacknowledged findings: {result.findings}"
+    yield Assembly(result)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def primary(assembly: Assembly) -> Template:
     return assembly.template("crm-prod-primary")
 

@@ -204,8 +204,8 @@ def test_synth_refuses_to_replace_a_folder_that_is_not_an_assembly(
 def test_a_tool_that_cannot_be_installed_is_one_line_and_exit_3(
     assembly: Assembly, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from crm_platform.installs import ToolError
     from crm_platform.toolchain import checks
-    from crm_platform.toolchain.tools import ToolError
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise ToolError("installing checkov failed: no route to the package index")

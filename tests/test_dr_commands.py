@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,34 +16,9 @@ from crm_platform.drill import emulator
 from crm_platform.naming import Names
 from crm_platform.ops import dr_status
 from crm_platform.settings import Settings
-from tests.conftest import CONFIG, Assembly
+from tests.conftest import CONFIG
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-def test_the_local_drill_passes_and_writes_its_report(
-    assembly: Assembly, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    report = tmp_path / "drill-report.json"
-    code = cli.main(
-        ["drill", "--local", "--config-dir", str(CONFIG), "--out", str(assembly.outdir),
-         "--report", str(report)]
-    )  # fmt: skip
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    data = json.loads(report.read_text())
-    assert data["verdict"] == "pass"
-    statuses = {s["name"]: s["status"] for s in data["steps"]}
-    assert statuses["wait_healthy"] == statuses["verify_public"] == "not emulated"
-    assert all(v in ("done", "not emulated") for v in statuses.values())
-    assert len(data["timeline"]) == len(statuses)
-    assert all(c["ok"] for c in data["checks"]) and len(data["checks"]) >= 10
-    assert "verdict: PASS" in printed and "not emulated: wait_healthy" in printed
-
-
-def test_drill_needs_local(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["drill", "--config-dir", str(CONFIG)]) == 2
-    assert "only the local drill" in capsys.readouterr().err
 
 
 # --- dr status ---------------------------------------------------------------------------

@@ -93,3 +93,15 @@ def test_the_package_tree_matches_the_readme_layout() -> None:
     ]
     missing = [e for e in entries if e not in layout]
     assert missing == [], f"README layout does not name {missing}"
+
+
+def test_every_decision_record_is_in_the_index_and_links_stay_inside_the_repository() -> None:
+    docs = ROOT / "docs"
+    index = (docs / "decisions.md").read_text()
+    records = sorted((docs / "adr").glob("*.md"))
+    assert records, "decision records live in docs/adr/"
+    for record in records:
+        assert f"(adr/{record.name})" in index, record.name
+        text = record.read_text()
+        assert text.splitlines()[2].startswith("- Status: "), record.name
+        assert "../shared" not in text and "](/" not in text, record.name

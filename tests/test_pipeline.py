@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from crm_platform.settings import Settings, load_settings
+from crm_platform.settings import Settings
 from crm_platform.toolchain.synth import synthesize
-from tests.conftest import CONFIG, Assembly
+from tests.conftest import Assembly
 
 DIGEST = "sha256:" + "b" * 64
 
@@ -192,13 +192,12 @@ def test_the_migrate_step_can_run_only_the_migrate_family_in_the_primary_cluster
     assert {r.split(":")[3] for r in record} == {"ap-northeast-1", "ap-southeast-1"}
 
 
-def test_staging_without_a_pipeline_has_no_pipeline_resources(tmp_path: Path) -> None:
-    settings = load_settings(CONFIG / "staging.yaml")
-    assert not settings.pipeline.enabled
-    result = synthesize(settings, tmp_path / "cdk.out")
-    assert result.ok
-    assert not (tmp_path / "cdk.out" / "crm-staging-pipeline.template.json").exists()
-    dr = json.loads((tmp_path / "cdk.out" / "crm-staging-dr.template.json").read_text())
+def test_staging_without_a_pipeline_has_no_pipeline_resources(
+    staging_assembly: Assembly, staging_settings: Settings
+) -> None:
+    assert not staging_settings.pipeline.enabled
+    assert not (staging_assembly.outdir / "crm-staging-pipeline.template.json").exists()
+    dr = staging_assembly.raw("crm-staging-dr")
     kinds = {r["Type"] for r in dr["Resources"].values()}
     assert "AWS::ECR::RepositoryCreationTemplate" not in kinds
 

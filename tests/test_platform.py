@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Match
 
 from crm_platform.toolchain.synth import acknowledgements
 from tests.conftest import ROOT, Assembly
@@ -131,12 +131,9 @@ def test_templates_hold_no_secret_material(assembly: Assembly) -> None:
             assert needle not in text, (stack, needle)
 
 
-def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
+def test_staging_is_a_configuration_change_only(staging_assembly: Assembly) -> None:
     """The second environment synthesizes through the same code with a clean gate."""
-    from crm_platform.settings import load_settings
-    from crm_platform.toolchain.synth import synthesize
-
-    result = synthesize(load_settings(ROOT / "config" / "staging.yaml"), tmp_path / "cdk.out")
+    result = staging_assembly.result
     assert result.findings == []
     assert {s.name for s in result.stacks} == {
         "crm-staging-global",
@@ -146,9 +143,7 @@ def test_staging_is_a_configuration_change_only(tmp_path: Path) -> None:
         "crm-staging-dr-app",
         "crm-staging-edge",
     }
-    staging = Template.from_json(
-        json.loads((tmp_path / "cdk.out" / "crm-staging-primary.template.json").read_text())
-    )
+    staging = staging_assembly.template("crm-staging-primary")
     staging.has_resource_properties(
         "AWS::RDS::DBInstance", {"MultiAZ": False, "DBInstanceClass": "db.t4g.medium"}
     )

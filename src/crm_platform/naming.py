@@ -224,6 +224,11 @@ class Names:
         return f"{self.prefix}-failover"
 
     @property
+    def operator_role(self) -> str:
+        """The DR-region role an operator assumes for incident commands (failover, switch)."""
+        return f"{self.prefix}-dr-operator"
+
+    @property
     def dr_rotation_function(self) -> str:
         """The rotation the promoted database's secret switches to (deployed unused)."""
         return f"{self.prefix}-dr-rotation"

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 from crm_platform.cli import build, config, dr, release, render
 from crm_platform.cli.common import EXIT_TOOL, EXIT_USAGE, CommandError, Invocation, Outside
+from crm_platform.installs import ToolError
 from crm_platform.settings import ConfigError
 from crm_platform.toolchain.synth import UnsafeOutputError
-from crm_platform.toolchain.tools import ToolError
 
 __all__ = ["Outside", "build_parser", "main"]
 

@@ -15,6 +15,7 @@ from crm_platform.cli.common import (
     err,
     out,
 )
+from crm_platform.drill.scenarios import DEFAULT, SCENARIOS  # plain data: no CDK for --help
 
 
 def switch(inv: Invocation) -> int:
@@ -49,9 +50,17 @@ def switch(inv: Invocation) -> int:
 
 
 def drill(inv: Invocation) -> int:
+    from crm_platform.drill.durations import explain
+    from crm_platform.drill.report import html
     from crm_platform.drill.run import run_drill
+    from crm_platform.drill.scenarios import selected
 
-    if not inv.args.local:
+    args = inv.args
+    if args.explain:
+        render.durations(explain(inv.settings.dr.detection_minutes))
+        render.scenarios(SCENARIOS.values())
+        return EXIT_OK
+    if not args.local:
         raise CommandError(
             "only the local drill exists (--local); against AWS a drill is a real failover: "
             "crm-platform failover"
@@ -60,15 +69,20 @@ def drill(inv: Invocation) -> int:
     outdir = inv.assembly()
     if outdir is None:
         return EXIT_FINDINGS
+    chosen = selected(args.scenario)
     out.print(
-        f"drill: regional failover of {names.prefix} in the AWS emulator, {inv.args.outage} outage"
+        f"drill: regional failover of {names.prefix} in the AWS emulator: "
+        + ", ".join(s.name for s in chosen),
+        highlight=False,
     )
     report = run_drill(
-        outdir, names, outage=inv.args.outage, progress=err.print, on_step=render.drill_step
-    )
-    Path(inv.args.report).write_text(report.to_json())
-    render.drill(report)
-    out.print(f"report written to {inv.args.report}")
+        outdir, names, inv.settings, chosen, progress=err.print,
+        on_step=render.drill_step if len(chosen) == 1 else lambda _s: None,
+    )  # fmt: skip
+    Path(args.report).write_text(report.to_json())
+    Path(args.html).write_text(html(report))
+    render.drill(report, detail=len(chosen) == 1)
+    out.print(f"report written to {args.report} and {args.html}", highlight=False)
     return EXIT_OK if report.passed else EXIT_FINDINGS
 
 
@@ -130,12 +144,21 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     rehearse.add_argument("--local", action="store_true", help="against the local emulator")
     rehearse.add_argument(
-        "--outage",
-        choices=["partial", "full"],
-        default="partial",
-        help="partial: the primary's data plane is down; full: all of it",
+        "--scenario",
+        choices=[*SCENARIOS, "all"],
+        default=DEFAULT,
+        help=f"what goes wrong (default {DEFAULT}); all: each on a fresh emulator",
     )
-    rehearse.add_argument("--report", default="drill-report.json", help="where to write the report")
+    rehearse.add_argument(
+        "--explain", action="store_true",
+        help="show the modelled durations (with sources) and the scenarios; run nothing",
+    )  # fmt: skip
+    rehearse.add_argument(
+        "--report", default="drill-report.json", help="where to write the report (JSON)"
+    )
+    rehearse.add_argument(
+        "--html", default="drill-report.html", help="where to write the timelines (HTML)"
+    )
     fail = add_command(
         commands, "failover",
         "plan (dry run) or --execute the regional failover from the DR region", failover,

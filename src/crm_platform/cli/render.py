@@ -78,35 +78,99 @@ def drill_step(step: Any) -> None:
     out.print(f"  {mark:<22} {step.name}{note}", highlight=False)
 
 
-def drill(report: Any) -> None:
-    start = min((r["started_at"] for r in report.timeline if r["started_at"]), default=0.0)
-    table = Table(title=f"Timeline of {report.run} (emulated clock)")
-    for column in ("step", "status", "start", "end", "attempts"):
-        table.add_column(column)
-    for row in report.timeline:
+def _clock(seconds: float | None) -> str:
+    """Modelled time since the outage began, as m:ss."""
+    if seconds is None:
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    whole = int(abs(seconds))
+    return f"{sign}{whole // 60}:{whole % 60:02d}"
 
-        def at(v: float | None) -> str:
-            return f"+{v - start:.0f}s" if v is not None else "-"
 
-        table.add_row(row["step"], row["status"], at(row["started_at"]), at(row["ended_at"]),
-                      str(row["attempts"]))  # fmt: skip
-    out.print(table)
-    checks = Table(title="End state, from the emulator's answers")
-    for column in ("check", "result", "observed"):
-        checks.add_column(column)
-    for c in report.checks:
-        checks.add_row(c["name"], "pass" if c["ok"] else "[red]FAIL[/red]", str(c["observed"])[:60])
-    out.print(checks)
-    not_emulated = [s for s in report.steps if s["status"] == "not emulated"]
-    for s in not_emulated:
-        out.print(f"  not emulated: {s['name']}: {s['note']}", highlight=False)
-    for note in report.notes:
-        out.print(f"  emulator: {note}", highlight=False)
+def _minutes(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} min"
+
+
+def drill(report: Any, *, detail: bool) -> None:
+    """One table of scenarios; with ``detail``, each run's modelled timeline too."""
+    if detail:
+        for scenario in report.scenarios:
+            table = Table(title=f"{scenario.scenario} ({scenario.quantile}), modelled time")
+            for column in ("step", "status", "start", "end", "tries"):
+                table.add_column(column, no_wrap=column != "step")
+            for step in scenario.steps:
+                status = step["status"] + (
+                    " (modelled)" if step["modelled"] and step["status"] == "done" else ""
+                )
+                table.add_row(
+                    step["name"],
+                    status,
+                    _clock(step["start"]),
+                    _clock(step["end"]),
+                    str(step["attempts"]),
+                )
+            out.print(table)
+    summary = Table(title=f"Drill of {report.environment} (authorization {report.authorization})")
+    for column in ("scenario", "at", "verdict", "RTO"):
+        summary.add_column(column, no_wrap=True)
+    for s in report.scenarios:
+        rto = (s.rto or {}).get("minutes")
+        verdict = "[green]PASS[/green]" if s.passed else "[red]FAIL[/red]"
+        summary.add_row(s.scenario, s.quantile, verdict, _minutes(rto))
+    out.print(summary)
+    for s in report.scenarios:
+        if s.passed:
+            continue
+        out.print(f"{s.scenario} ({s.quantile}): expected: {s.expected}", highlight=False)
+        stopped = any(c["name"] == "the failover completed" and not c["ok"] for c in s.checks)
+        shown = [c for c in s.checks if not c["ok"] and (c["step"] == "-" or not stopped)]
+        for c in shown:
+            out.print(f"  [red]FAIL[/red] {c['name']}: {str(c['observed'])[:160]}", highlight=False)
+        hidden = sum(1 for c in s.checks if not c["ok"]) - len(shown)
+        if hidden:
+            out.print(
+                f"  ({hidden} checks of steps the run never reached also fail)", highlight=False
+            )
+        for d in s.denied[:5]:
+            out.print(
+                f"  [red]DENIED[/red] {d['principal']}: {d['call']}: {d['missing'][0]}",
+                highlight=False,
+            )
+        if len(s.denied) > 5:
+            out.print(f"  ... {len(s.denied) - 5} more denied calls in the report", highlight=False)
+    reference = next((s for s in report.scenarios if s.rpo and s.rto), None)
+    if reference is not None and reference.rpo is not None:
+        out.print(
+            f"recovery point: {reference.rpo['seconds']:g} s of writes at risk "
+            f"({reference.rpo['reading']})",
+            highlight=False,
+        )
+    if reference is not None and reference.rto is not None:
+        parts = ", ".join(f"{k} {v} min" for k, v in reference.rto["breakdown"].items())
+        out.print(f"recovery time (p50) = {parts}", highlight=False)
+    passed = sum(s.passed for s in report.scenarios)
     verdict = "[green]PASS[/green]" if report.passed else "[red]FAIL[/red]"
     out.print(
-        f"verdict: {verdict}: {sum(c['ok'] for c in report.checks)}/{len(report.checks)} checks, "
-        f"{len(not_emulated)} step(s) not emulated, {report.seconds:.1f} s"
+        f"verdict: {verdict}: {passed}/{len(report.scenarios)} scenario runs pass; modelled "
+        f"RTO p50 {_minutes(report.rto('p50'))}, p95 {_minutes(report.rto('p95'))} "
+        f"(objective {report.rto_objective_minutes} min); {report.seconds:.1f} s",
+        highlight=False,
     )
+
+
+def durations(rows: Sequence[tuple[str, str, str, str, str]]) -> None:
+    """The modelled durations and their sources (``drill --explain``)."""
+    for name, what, p50, p95, source in rows:
+        out.print(f"[bold]{name}[/bold]: p50 {p50}, p95 {p95}: {what}", highlight=False)
+        out.print(f"    source: {source}", highlight=False)
+
+
+def scenarios(found: Any) -> None:
+    for s in found:
+        out.print(
+            f"[bold]{s.name}[/bold]: {s.summary}; expected: {s.describe_expected()}",
+            highlight=False,
+        )
 
 
 def status(status: Status) -> None:

@@ -14,33 +14,21 @@ assembly, each a small extension with its own test:
 Lambda runs without Docker (moto's simple backend): the drill never executes function
 code, it only needs the rotation function to exist.
 
-Outages are injected in the client factory, never in the emulator: a region "down"
-refuses connections as an unreachable endpoint would.
+Faults (an unreachable region, errors, throttling) are injected in front of the
+emulator, never inside it (faults.py).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import logging
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import EndpointConnectionError
-
 Client = Callable[[str, str], Any]
 ACCOUNT = "123456789012"  # moto's default account; the drill's assembly uses the same
 CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 _extended = False
@@ -105,56 +93,15 @@ def install_extensions() -> None:
 
 
 @contextmanager
-def emulator() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (ephemeral port); yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+def emulator() -> Iterator[None]:
+    """A fresh, empty emulator in this process for the duration of the block.
+
+    moto in-process (``mock_aws``) answers a call in a few milliseconds where its server on
+    loopback takes five times as long; the drill makes thousands. Clients made inside the
+    block without an endpoint URL reach it.
+    """
+    from moto import mock_aws
 
     install_extensions()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-def client_factory(endpoint: str) -> Client:
-    """boto3 clients of the emulator, cached per (service, region)."""
-    cache: dict[tuple[str, str], Any] = {}
-    config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
-
-    def client(service: str, region: str) -> Any:
-        key = (service, region)
-        if key not in cache:
-            cache[key] = boto3.client(  # type: ignore[call-overload]
-                service, region_name=region, endpoint_url=endpoint, config=config, **CREDENTIALS
-            )
-        return cache[key]
-
-    return client
-
-
-class _Unreachable:
-    """A client whose every call fails the way an unreachable regional endpoint does."""
-
-    def __init__(self, service: str, region: str) -> None:
-        self._url = f"https://{service}.{region}.amazonaws.com"
-
-    def __getattr__(self, name: str) -> Any:
-        def fail(*_args: Any, **_kwargs: Any) -> Any:
-            raise EndpointConnectionError(endpoint_url=self._url)
-
-        return fail
-
-
-def with_outage(client: Client, region: str, *, services: frozenset[str] | None = None) -> Client:
-    """``client``, except that ``region`` (or only its ``services``) no longer answers."""
-
-    def wrapped(service: str, target: str) -> Any:
-        if target == region and (services is None or service in services):
-            return _Unreachable(service, target)
-        return client(service, target)
-
-    return wrapped
+    with mock_aws():
+        yield

@@ -1,84 +1,129 @@
-"""``crm-platform drill --local``: a regional failover rehearsed against the emulator.
+"""``crm-platform drill --local``: regional failovers rehearsed against the emulator.
 
-1. start moto on loopback and stand the synthesized platform up in it (drill/standup.py);
-2. inject a primary-region outage: the DR probes report the primary down (the drill
-   sets the alarm states that data would produce: moto evaluates no alarms) and the
-   primary's endpoints stop answering (``partial``: its data plane only, so the fence
-   can still reach its ECS API; ``full``: every endpoint);
-3. run the failover through the same step code the state machine runs, with the local
-   runner and a virtual clock (failover/local_runner.py);
-4. check the end state from the emulator's own answers.
+For each scenario (scenarios.py), on a fresh emulator:
 
-What the emulator cannot do is reported per step as "not emulated", never as passed:
-it runs no tasks (so no healthy targets), evaluates no alarms or health checks, has no
-network to the public URL, and its promotion and secret-replication gaps are closed by
-the extensions in drill/emulator.py (said in the report).
+1. stand the synthesized platform up in moto (standup.py), and put the modelled AWS
+   (modelled.py), the scenario's faults (faults.py) and the authorization model
+   (authz/) in front of it: every call is made as the principal that makes it in AWS;
+2. let the DR probes run for five modelled minutes, then start the outage; the probes
+   (the real probe code, as its role) publish what they see, the drill evaluates the
+   alarms from that data each minute, and detection ends when the composite alarm fires;
+3. the operator decides (modelled time), then runs ``failover --execute`` through the
+   code the CLI uses (ops/failover.py); the state machine's executions run the step list
+   through the local runner, as the step function's role;
+4. the end state is checked step by step (checks.py) and against the scenario's expected
+   outcome; the modelled timeline gives the recovery time, compared with
+   ``dr.rto_minutes`` at p95 (and shown at p50).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from crm_platform.contracts import ENVIRONMENT_DIMENSION, PROBE_METRICS, PROBE_NAMESPACE
+from botocore.exceptions import ClientError
+
+from crm_platform.authz.encryption import key_index
+from crm_platform.authz.model import AuthorizationModel, Principal
+from crm_platform.authz.requests import Call
+from crm_platform.contracts import PROBE_METRICS, PROBE_NAMESPACE
 from crm_platform.drill import emulator
+from crm_platform.drill.checks import Check, Observed, effect_checks, outcome_checks, snapshot
+from crm_platform.drill.durations import DURATIONS, Quantile, detection
+from crm_platform.drill.faults import Faults
+from crm_platform.drill.modelled import INFINITY, Execution, ModelledAws
+from crm_platform.drill.scenarios import Scenario
 from crm_platform.drill.standup import Standup, stand_up
-from crm_platform.failover.local_runner import RunReport, StepReport, VirtualClock, run_local
-from crm_platform.failover.runtime import steps, switch, timeline
+from crm_platform.drill.world import Clock, World
+from crm_platform.failover.local_runner import RunReport, StepReport, run_local
+from crm_platform.failover.runtime import probe, steps, switch, timeline
 from crm_platform.naming import Names
+from crm_platform.ops import failover as operator_commands
+from crm_platform.settings import Settings
 
-Outage = Literal["partial", "full"]
-NOT_EMULATED = {
-    "wait_healthy": "the emulator runs no Fargate tasks, so no target ever turns healthy",
-    "verify_public": "no network to the public URL from the drill",
-}
+WARM_UP_SECONDS = 300  # healthy probes before the outage
+DETECTION_LIMIT_SECONDS = 1800  # an outage nobody detects in 30 min fails the scenario
+QUIET_WAIT_SECONDS = 600  # healthy-primary: how long nothing is detected before the start
+# Steps whose completion depends on behaviour the drill models (durations.py).
+MODELLED_STEPS = frozenset(
+    {"promote_replica", "wait_writable", "wait_healthy", "switch_traffic", "verify_public"}
+)
 EMULATOR_NOTES = [
-    "promotion: moto only flips a status; an emulator extension removes the replica link",
+    "promotion: moto only flips a status; an emulator extension removes the replica link, "
+    "and the modelled RDS keeps it 'modifying' for rds.promotion",
     "secrets: moto lacks StopReplicationToReplica; an emulator extension implements it",
-    "alarms: moto evaluates none; the drill sets the states the probes' data would produce",
+    "alarms: moto evaluates none; the drill evaluates the probe alarms from the data the "
+    "probe published, each minute, and sets their states",
+    "tasks and targets: moto runs no Fargate task; the modelled ECS starts tasks after "
+    "fargate.cold_start and the modelled load balancer finds them healthy after its first check",
+    "Route 53 and DNS: modelled; traffic moves route53.switch + dns.ttl after ServeFromDr=1",
+    "Step Functions: modelled for the failover's state machine; executions run the step "
+    "list through the local runner",
     "replica: created without its DB subnet group (moto looks it up in the source region)",
-    "composite alarm: moto has none; stood up as a metric alarm of the same name",
     "rotation: AWS's rotation app (SAR) is stood up as an empty function; never invoked",
+    "not evaluated by the authorization model: AWS Organizations SCPs/RCPs, session "
+    "policies, VPC endpoint policies",
 ]
 
 
 @dataclass
-class Check:
-    name: str
-    ok: bool
-    observed: Any
+class ScenarioReport:
+    scenario: str
+    summary: str
+    expected: str
+    quantile: str
+    passed: bool
+    seconds: float  # wall time of this scenario
+    steps: list[dict[str, Any]]
+    bars: list[dict[str, Any]]  # the modelled timeline: label, start, end, kind, critical
+    checks: list[dict[str, Any]]
+    denied: list[dict[str, Any]]  # calls AWS would refuse, with what is missing
+    rto: dict[str, Any] | None
+    rpo: dict[str, Any] | None
+    starts: list[str]
+    failure: str = ""
+    # Every IAM request the run's calls made, once each: the permission contract of the
+    # failover steps, the keeper, the probe and the operator, recorded from the code.
+    permissions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class DrillReport:
     environment: str
-    outage: str
-    run: str
+    rto_objective_minutes: int
     seconds: float
-    standup: dict[str, Any]
-    steps: list[dict[str, Any]]
-    timeline: list[dict[str, Any]]
-    checks: list[dict[str, Any]]
+    scenarios: list[ScenarioReport]
+    authorization: str  # enforced | not enforced
+    durations: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=lambda: list(EMULATOR_NOTES))
 
     @property
     def passed(self) -> bool:
-        ran = all(s["status"] in ("done", "not emulated") for s in self.steps)
-        return ran and all(c["ok"] for c in self.checks)
+        return bool(self.scenarios) and all(s.passed for s in self.scenarios)
+
+    def rto(self, quantile: str) -> float | None:
+        """The reference scenario's modelled recovery time at ``quantile``, in minutes."""
+        for s in self.scenarios:
+            if s.quantile == quantile and s.rto and s.rto.get("minutes") is not None:
+                return float(s.rto["minutes"])
+        return None
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "verdict": "pass" if self.passed else "fail"},
-                          indent=1, default=str)  # fmt: skip
+        data = asdict(self)
+        data["verdict"] = "pass" if self.passed else "fail"
+        data["rto_minutes"] = {"p50": self.rto("p50"), "p95": self.rto("p95")}
+        return json.dumps(data, indent=1, default=str)
 
 
 def failover_config(up: Standup, names: Names) -> dict[str, Any]:
     """The step function's own FAILOVER_CONFIG, resolved from the synthesized template."""
-    stack = up.stacks[names.dr_app_stack]
-    for resource in stack.template["Resources"].values():
+    stack = up.states[names.dr_app_stack]
+    for resource in stack.resources.values():
         props = resource.get("Properties", {})
         if (
             resource["Type"] == "AWS::Lambda::Function"
@@ -91,158 +136,578 @@ def failover_config(up: Standup, names: Names) -> dict[str, Any]:
     raise ValueError(f"{names.dr_app_stack} holds no failover step function")
 
 
-def inject_outage(
-    client: emulator.Client, config: dict[str, Any], clock: VirtualClock, names: Names
-) -> None:
-    """What DR sees when the primary region is down, as the emulator can show it."""
-    dr = config["dr_region"]
-    cw = client("cloudwatch", dr)
-    cw.put_metric_data(
-        Namespace=PROBE_NAMESPACE,
-        MetricData=[
-            {"MetricName": m, "Value": 0.0, "Timestamp": clock.now(),
-             "Dimensions": [{"Name": ENVIRONMENT_DIMENSION, "Value": config["environment"]}]}
-            for m in PROBE_METRICS
-        ],
-    )  # fmt: skip
-    cw.put_metric_data(
-        Namespace="AWS/RDS",
-        MetricData=[{"MetricName": "ReplicaLag", "Value": 2.0, "Timestamp": clock.now() - 60,
-                     "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": config["replica"]}]}],
-    )  # fmt: skip
-    for name in (*(names.probe_down_alarm(m) for m in PROBE_METRICS), names.impaired_alarm):
-        cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="drill: primary down")
+def _environment(up: Standup, stack: str, handler: str) -> dict[str, str]:
+    st = up.states[stack]
+    for resource in st.of_type("AWS::Lambda::Function").values():
+        props = resource.get("Properties", {})
+        if props.get("Handler") == handler:
+            variables = props.get("Environment", {}).get("Variables", {})
+            return {k: str(up.value(v, st, "")) for k, v in variables.items()}
+    return {}
 
 
-def check_end_state(client: emulator.Client, config: dict[str, Any], outage: Outage) -> list[Check]:
-    """What the failover must have left behind, read back from the emulator."""
-    dr, primary = config["dr_region"], config["primary_region"]
-    checks: list[Check] = []
+@dataclass
+class Setup:
+    """What every scenario of one run shares."""
 
-    def check(name: str, ok: bool, observed: Any) -> None:
-        checks.append(Check(name, ok, observed))
+    outdir: Path
+    names: Names
+    settings: Settings
+    model: AuthorizationModel
+    enforce: bool
+    step_list: tuple[steps.Step, ...] = steps.STEPS
+    on_step: Callable[[StepReport], None] = lambda _r: None
+    progress: Callable[[str], None] = lambda _m: None
 
-    rds = client("rds", dr)
-    db = rds.describe_db_instances(DBInstanceIdentifier=config["replica"])["DBInstances"][0]
-    source = db.get("ReadReplicaSourceDBInstanceIdentifier")
-    check("replica promoted (no source link)", not source, source)
-    retention = db["BackupRetentionPeriod"]
-    check(
-        "backups on the promoted database", retention >= config["backup_retention_days"], retention
-    )
-    check(
-        "Multi-AZ on the promoted database", db["MultiAZ"] or not config["multi_az"], db["MultiAZ"]
-    )
 
-    sm = client("secretsmanager", dr)
-    regions = {
-        n: sm.describe_secret(SecretId=n).get("PrimaryRegion", dr) for n in config["secrets"]
-    }
-    check("DR secrets standalone in DR", set(regions.values()) == {dr}, regions)
-    value = json.loads(sm.get_secret_value(SecretId=config["db_secret"])["SecretString"])
-    check(
-        "database secret names the promoted endpoint",
-        value.get("host") == db["Endpoint"]["Address"],
-        value.get("host"),
-    )
-    rotation = sm.describe_secret(SecretId=config["db_secret"])
-    attached = rotation.get("RotationLambdaARN")
-    check(
-        "DR rotation attached",
-        bool(rotation.get("RotationEnabled")) and attached == config["rotation_function_arn"],
-        attached,
-    )
+class Rehearsal:
+    """One scenario at one quantile, on a fresh emulator."""
 
-    scaling = client("application-autoscaling", dr)
-    targets = {
-        t["ResourceId"]: t
-        for t in scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
-    }
-    ecs, cluster = client("ecs", dr), config["clusters"]["dr"]
-    for role, service in config["services"].items():
-        target = targets[f"service/{cluster}/{service['name']}"]
-        (found,) = ecs.describe_services(cluster=cluster, services=[service["name"]])["services"]
-        observed = {"min": target["MinCapacity"], "desired": found["desiredCount"]}
-        check(
-            f"DR {role} raised to {service['desired']}",
-            observed == {"min": service["desired"], "desired": service["desired"]},
-            observed,
+    def __init__(self, setup: Setup, scenario: Scenario, quantile: Quantile) -> None:
+        self.setup, self.scenario, self.quantile = setup, scenario, quantile
+        self.names, self.settings, self.model = setup.names, setup.settings, setup.model
+        self.clock = Clock()
+        self.world = World(
+            self.clock,
+            setup.model if setup.enforce else None,
+            key_index(setup.model),
+            self.seconds("api.call"),
         )
+        self.aws = ModelledAws(self.world, self.seconds)
+        self.faults = Faults()
+        self.world.hooks.before = self.aws.before
+        self.world.hooks.after = self.aws.after
+        self.world.hooks.fault = self.faults
+        self.starts: list[str] = []
+        self.step_reports: list[StepReport] = []
+        self.wall: dict[str, float] = {}
+        self.executions = 0
+        self.detected_at = INFINITY
+        self.outage_at = INFINITY
+        self.decided_at = INFINITY
+        self.probe_data: list[tuple[float, str, float]] = []
+        self.lambda_errors: list[str] = []
+        self.alarm_states: dict[str, bool] = {}
+        self.step_wall: dict[str, float] = {}
+        self.operator_errors: list[str] = []
 
-    ssm = client("ssm", dr)
-    state = switch.read(ssm, config["switch_parameter"])
-    check("traffic switch set to dr", state == "dr", state)
-    recorded = json.loads(
-        ssm.get_parameter(Name=config["failover_parameter"])["Parameter"]["Value"]
-    )
-    check(
-        "failed-over state recorded (deploys refuse)",
-        recorded.get("state") == "failed-over",
-        recorded.get("state"),
-    )
-    lag = client("cloudwatch", dr).describe_alarms(AlarmNames=[config["replica_lag_alarm"]])
-    enabled = [a["ActionsEnabled"] for a in lag["MetricAlarms"]]
-    check("replica-lag alarm retired", enabled == [False], enabled)
+    def seconds(self, name: str) -> float:
+        return DURATIONS[name].at(self.quantile)
 
-    if outage == "partial":  # the primary's ECS API still answers: it must be fenced
-        pecs, pcluster = client("ecs", primary), config["clusters"]["primary"]
-        names = [s["name"] for s in config["services"].values()]
-        desired = {
-            s["serviceName"]: s["desiredCount"]
-            for s in pecs.describe_services(cluster=pcluster, services=names)["services"]
+    # --- the platform -----------------------------------------------------------------------
+    def stand_up(self) -> None:
+        names, model = self.names, self.model
+        # Of the alarms, only those the failover and the drill read (the rest cost time).
+        alarms = {
+            names.impaired_alarm,
+            names.probe_silent_alarm,
+            names.replica_lag_alarm,
+            names.switch_alarm,
+            *(names.probe_down_alarm(m) for m in PROBE_METRICS),
         }
-        limits = client("application-autoscaling", primary).describe_scalable_targets(
-            ServiceNamespace="ecs"
-        )["ScalableTargets"]
-        maxima = {t["ResourceId"]: t["MaxCapacity"] for t in limits}
-        check(
-            "primary fenced (services and scaling at 0)",
-            set(desired.values()) == {0} and set(maxima.values()) == {0},
-            {"desired": desired, "max": maxima},
+
+        def wanted(_stack: Any, resource: dict[str, Any]) -> bool:
+            if resource["Type"] == "AWS::CloudWatch::Alarm":
+                return resource.get("Properties", {}).get("AlarmName") in alarms
+            return True
+
+        self.up = stand_up(self.setup.outdir, self.world.raw, wanted, model.stacks)
+        self.config = failover_config(self.up, self.names)
+        self.dr, self.primary = self.config["dr_region"], self.config["primary_region"]
+        self.aws.dr_region, self.aws.server_service = self.dr, names.server_service
+        self.aws.state_machine_arn = operator_commands.state_machine_arn(names)
+        for st in self.up.states.values():
+            for resource in st.of_type("AWS::ECS::Service").values():
+                props = resource["Properties"]
+                cluster = str(self.up.value(props.get("Cluster"), st, "")).rsplit("/", 1)[-1]
+                group = (
+                    f"arn:aws:elasticloadbalancing:{st.region}:{st.account}:targetgroup/"
+                    f"{props['ServiceName']}/{st.region}"
+                    if props.get("LoadBalancers")
+                    else None
+                )
+                self.aws.track(
+                    st.region,
+                    cluster,
+                    props["ServiceName"],
+                    int(props.get("DesiredCount", 0)),
+                    group,
+                )
+        self.step_role = model.role_of_function(names.dr_app_stack, "handler.handler")
+        self.machine_role = model.role(names.dr_app_stack, "Failover/StateMachineRole")
+        self.probe_role = model.role_of_function(names.dr_app_stack, "probe.handler")
+        self.keeper_role = model.role_of_function(names.dr_stack, "switch.handler")
+        self.operator = model.administrator(
+            "drill-operator", "operator (AdministratorAccess: no operator role yet)"
         )
-    return checks
+        self.probe_env = _environment(self.up, names.dr_app_stack, "probe.handler")
+        self.keeper_env = _environment(self.up, names.dr_stack, "switch.handler")
+        self.step_function_arn = model.function_arn(names.dr_app_stack, "handler.handler")
+        self.aws.execute = self.execute
+
+    # --- Lambda code run as its role --------------------------------------------------------
+    @contextmanager
+    def _lambda(self, principal: Principal, env: dict[str, str]) -> Iterator[None]:
+        import os
+
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with self.world.as_principal_for_boto3(principal, self.dr):
+                yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def run_probe(self, _now: float) -> None:
+        if self.decided_at < INFINITY:
+            return  # the failover is under way: nothing reads the probe's data any more
+        original = probe.up
+        probe.up = lambda url, headers=None: self._http_ok(url)
+        try:
+            with self._lambda(self.probe_role, self.probe_env):
+                results = probe.handler({}, None)
+            for metric, ok in results.items():
+                self.probe_data.append((self.clock.now(), metric, 1.0 if ok else 0.0))
+        except Exception as err:  # a failed invocation: the alarms see no data
+            self.lambda_errors.append(f"probe: {type(err).__name__}: {err}")
+        finally:
+            probe.up = original
+
+    def _http_ok(self, url: str) -> bool:
+        try:
+            return self.aws.http_get(url, 10) == 200
+        except OSError:
+            return False
+
+    def run_keeper(self, _now: float) -> None:
+        try:
+            with self._lambda(self.keeper_role, self.keeper_env):
+                switch.handler({}, None)
+        except Exception as err:  # a failed invocation: retried next minute, as by EventBridge
+            self.lambda_errors.append(f"keeper: {type(err).__name__}: {err}")
+
+    def evaluate_alarms(self, now: float) -> None:
+        """The probe alarms from the probe's data (N of N one-minute periods below 1)."""
+        minutes = self.settings.dr.detection_minutes
+        published = self._published_probe_data()
+        states = {}
+        for metric in PROBE_METRICS:
+            recent = [
+                (t, v) for t, m, v in published if m == metric and now - minutes * 60 < t <= now
+            ]
+            buckets = {int((now - t) // 60) for t, v in recent if v < 1}
+            states[metric] = len(buckets) >= minutes
+        wanted = {self.names.probe_down_alarm(m): a for m, a in states.items()}
+        wanted[self.names.impaired_alarm] = all(states.values())
+        cw = self.world.raw("cloudwatch", self.dr)
+        for name, alarm in wanted.items():
+            if self.alarm_states.get(name) != alarm:  # CloudWatch changes state, once
+                cw.set_alarm_state(
+                    AlarmName=name,
+                    StateValue="ALARM" if alarm else "OK",
+                    StateReason="drill: evaluated from the probe's data",
+                )
+                self.alarm_states[name] = alarm
+        if wanted[self.names.impaired_alarm] and self.detected_at == INFINITY:
+            self.detected_at = now
+
+    def _published_probe_data(self) -> list[tuple[float, str, float]]:
+        """What the probe's PutMetricData calls carried (the drill reads what was sent)."""
+        found = []
+        for record in self.world.calls("PutMetricData"):
+            if record.call.params.get("Namespace") != PROBE_NAMESPACE:
+                continue
+            for datum in record.call.params.get("MetricData", []):
+                found.append((record.at, str(datum["MetricName"]), float(datum["Value"])))
+        return found
+
+    # --- the state machine's executions ------------------------------------------------------
+    def execute(self, execution: Execution) -> str:
+        self.executions += 1
+        first = self.executions == 1
+        crash = self.scenario.crash_after if first else None
+        second = self.scenario.second_start_after if first else None
+        report = self._run(execution.name, bool(execution.input.get("force")), stop=crash or second)
+        if crash and report.ok:
+            return "FAILED"  # the run died here (a crashed invocation ends the execution)
+        if second and report.ok:
+            self.start_failover()  # someone else starts one while this one runs
+            after = [s.name for s in self.setup.step_list]
+            resume = after[after.index(second) + 1]
+            report = self._run(execution.name, bool(execution.input.get("force")), start=resume)
+        return "SUCCEEDED" if report.ok else "FAILED"
+
+    def _run(
+        self, run: str, force: bool, stop: str | None = None, start: str | None = None
+    ) -> RunReport:
+        ctx = steps.Context(
+            config=self.config,
+            client=self.world.clients(self.step_role),
+            force=force,
+            now=self.clock.now,
+            http_get=self.aws.http_get,
+        )
+        invoke_call = Call("lambda", self.dr, "Invoke", {"FunctionName": self.step_function_arn})
+
+        def invoke(_step: steps.Step) -> None:
+            self.world.act(invoke_call, self.machine_role)
+
+        mark = [time.perf_counter()]
+
+        def progress(report: StepReport) -> None:
+            now = time.perf_counter()
+            self.step_wall[report.name] = self.step_wall.get(report.name, 0.0) + now - mark[0]
+            mark[0] = now
+            self.step_reports = [r for r in self.step_reports if r.name != report.name]
+            self.step_reports.append(report)
+            self.setup.on_step(report)
+
+        wall = time.perf_counter()
+        report = run_local(
+            ctx,
+            run=run,
+            dynamodb=self.world.clients(self.step_role)("dynamodb", self.dr),
+            table=self.config["runs_table"],
+            sleep=self.clock.sleep,
+            progress=progress,
+            step_list=self.setup.step_list,
+            invoke=invoke,
+            stop_after=stop,
+            start_at=start,
+        )
+        self.wall[run] = self.wall.get(run, 0.0) + time.perf_counter() - wall
+        return report
+
+    def operate(self) -> str:
+        """The operator starts the failover and follows it, as the CLI does; the final
+        status of the execution, or what stopped the operator's command."""
+        run = self.start_failover()
+        if run is None:
+            return "NOT STARTED"
+        try:
+            return operator_commands.follow(
+                self.names,
+                self.world.clients(self.operator),
+                run,
+                lambda _row: None,
+                sleep=self.clock.sleep,
+            )
+        except ClientError as err:
+            self.operator_errors.append(f"following {run}: {err}")
+            execution = self.aws.executions.get(run)
+            return execution.status if execution else "UNKNOWN"
+
+    def start_failover(self) -> str | None:
+        """``crm-platform failover --execute`` as the operator runs it (ops/failover.py)."""
+        clients = self.world.clients(self.operator)
+        try:
+            run = operator_commands.start(self.names, clients, force=False, now=self.clock.now())
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            self.starts.append(f"refused: {code}")
+            if code == "AccessDenied":
+                self.operator_errors.append(f"starting: {err}")
+            return None
+        self.starts.append(f"started {run}")
+        return run
+
+    # --- the scenario ------------------------------------------------------------------------
+    def inject_outage(self) -> None:
+        kind, primary = self.scenario.outage, self.primary
+        if kind == "none":
+            return
+        self.aws.primary_serving = False
+        if kind == "unreachable":
+            self.faults.unreachable.add(primary)
+        elif kind == "data-plane":
+            self.faults.errors[(primary, "cloudwatch")] = ("ServiceUnavailable", 503)
+        elif kind == "errors":
+            self.faults.errors.update(
+                {
+                    (primary, "ecs"): ("ServiceUnavailable", 503),
+                    (primary, "application-autoscaling"): ("AccessDeniedException", 400),
+                    (primary, "cloudwatch"): ("InternalFailure", 500),
+                }
+            )
+        if self.scenario.throttle_first:
+            self.faults.throttle_region = self.dr
+            self.faults.throttle_first = self.scenario.throttle_first
+            self.faults.throttle_principal = self.step_role.label
+            self.faults.throttle_more = dict(self.scenario.throttle_more)
+            self.faults.backoff = self.clock.advance
+
+    def replica_lag_history(self, until: float) -> float:
+        """ReplicaLag as it was before the outage (the drill publishes it: no replication
+        runs here); returns the last value, the recovery point."""
+        lag = 2.0
+        cw = self.world.raw("cloudwatch", self.dr)
+        for minute in range(15, 0, -1):
+            cw.put_metric_data(
+                Namespace="AWS/RDS",
+                MetricData=[
+                    {
+                        "MetricName": "ReplicaLag",
+                        "Value": lag,
+                        "Timestamp": until - minute * 60,
+                        "Dimensions": [
+                            {"Name": "DBInstanceIdentifier", "Value": self.config["replica"]}
+                        ],
+                    }
+                ],
+            )
+        return lag
+
+    def run(self) -> ScenarioReport:
+        wall = time.perf_counter()
+        self.stand_up()
+        start = self.clock.now()
+        self.clock.every(60, self.run_probe, start=start + 1)
+        self.clock.every(60, self.run_keeper, start=start + 2)
+        evaluation = self.seconds("cloudwatch.alarm_evaluation")
+        self.clock.every(60, self.evaluate_alarms, start=start + evaluation)
+        before = snapshot(self.world, self.config)
+        self.clock.sleep(WARM_UP_SECONDS)
+        self.outage_at = self.clock.now()
+        rpo = self.replica_lag_history(self.outage_at)
+        self.inject_outage()
+        if self.scenario.outage == "none":
+            self.clock.sleep(QUIET_WAIT_SECONDS)
+        else:
+            while (
+                self.detected_at == INFINITY
+                and self.clock.now() - self.outage_at < DETECTION_LIMIT_SECONDS
+            ):
+                self.clock.sleep(60)
+        if self.settings.dr.failover_mode == "manual" or self.settings.dr.failover_approval:
+            self.clock.sleep(self.seconds("operator.decision"))
+        self.decided_at = self.clock.now()
+        status = self.operate()
+        if status == "FAILED" and self.scenario.crash_after:
+            self.clock.sleep(self.seconds("operator.decision"))  # the operator looks, retries
+            status = self.operate()
+        restored = max(self.aws.traffic_moved_at(), self.aws.dr_serving_since())
+        if restored < INFINITY:
+            self.clock.sleep(max(0.0, restored - self.clock.now()) + 60)
+        return self.report(status, before, rpo, restored, time.perf_counter() - wall)
+
+    def _timeline(self) -> list[dict[str, Any]]:
+        dynamodb = self.world.raw("dynamodb", self.dr)
+        items = dynamodb.scan(TableName=self.config["runs_table"], ConsistentRead=True)["Items"]
+        rows = []
+        for run in sorted({i["run"]["S"] for i in items}):
+            for row in timeline.read(dynamodb, self.config["runs_table"], run):
+                rows.append({**row, "run": run})
+        return rows
+
+    def report(
+        self, status: str, before: dict[str, Any], rpo: float, restored: float, wall: float
+    ) -> ScenarioReport:
+        rows = self._timeline()
+        last = [r for r in self.step_reports if r.status == "failed"]
+        failed = last[-1] if last else None
+        observed = Observed(
+            scenario=self.scenario,
+            world=self.world,
+            aws=self.aws,
+            config=self.config,
+            timeline=rows,
+            completed=status == "SUCCEEDED",
+            failed_step=failed.name if failed else None,
+            failure=str(failed.detail.get("message", failed.detail.get("error", "")))
+            if failed
+            else "",
+            before=before,
+            after=snapshot(self.world, self.config),
+            starts=self.starts,
+        )
+        checks = outcome_checks(observed)
+        if self.scenario.expected.completes:
+            checks += effect_checks(observed)
+        rto = None
+        if self.scenario.expected.completes:
+            minutes = (restored - self.outage_at) / 60 if restored < INFINITY else None
+            objective = self.settings.dr.rto_minutes
+            rto = {
+                "minutes": None if minutes is None else round(minutes, 1),
+                "objective_minutes": objective,
+                "breakdown": self._breakdown(restored),
+            }
+            if self.scenario.measures_rto and self.quantile == "p95":
+                checks.append(
+                    Check(
+                        f"modelled RTO at p95 within dr.rto_minutes ({objective} min)",
+                        "-",
+                        minutes is not None and minutes <= objective,
+                        f"{minutes:.1f} min" if minutes is not None else "traffic never restored",
+                        "outcome",
+                    )
+                )
+        denied = [
+            {
+                "at": round(r.at - self.outage_at, 1),
+                "principal": r.principal,
+                "call": r.call.describe(),
+                "missing": r.denied,
+            }
+            for r in self.world.log
+            if r.outcome == "denied"
+        ]
+        passed = all(c.ok for c in checks) and not denied
+        return ScenarioReport(
+            scenario=self.scenario.name,
+            summary=self.scenario.summary,
+            expected=self.scenario.describe_expected(),
+            quantile=self.quantile,
+            passed=passed,
+            seconds=round(wall, 2),
+            steps=self._steps(),
+            bars=self._bars(restored),
+            checks=[asdict(c) for c in checks],
+            denied=denied,
+            rto=rto,
+            rpo={
+                "seconds": rpo,
+                "reading": (
+                    "the last ReplicaLag data point before the primary was lost; in AWS the "
+                    "heartbeat's last replicated beat is read inside the DR VPC (a one-off SQL "
+                    "task), because a step outside the VPC cannot open a database connection"
+                ),
+            },
+            starts=self.starts,
+            failure=observed.failure,
+            permissions=self._permissions(),
+        )
+
+    def _permissions(self) -> list[dict[str, Any]]:
+        if self.world.model is None:
+            return []
+        seen: dict[tuple[str, str, str], bool] = {}
+        principals = {
+            p.label: p
+            for p in (
+                self.step_role,
+                self.machine_role,
+                self.probe_role,
+                self.keeper_role,
+                self.operator,
+            )
+        }
+        for record in self.world.log:
+            principal = principals.get(record.principal)
+            if principal is None or record.outcome.startswith("fault"):
+                continue
+            for request in self.world.requests(record.call, principal):
+                key = (record.principal, request.action, request.resource)
+                if key not in seen:
+                    seen[key] = self.world.model.decide(request).allowed
+        return [
+            {"principal": p, "action": a, "resource": r, "allowed": ok}
+            for (p, a, r), ok in sorted(seen.items())
+        ]
+
+    def _steps(self) -> list[dict[str, Any]]:
+        t0 = self.outage_at
+        return [
+            {
+                "name": r.name,
+                "status": r.status,
+                "attempts": r.attempts,
+                "note": r.note,
+                "modelled": r.name in MODELLED_STEPS,
+                "start": None if r.started is None else round(r.started - t0, 1),
+                "end": None if r.ended is None else round(r.ended - t0, 1),
+                "wall_seconds": round(self.step_wall.get(r.name, 0.0), 3),
+                "detail": r.detail,
+            }
+            for r in self.step_reports
+        ]
+
+    def _breakdown(self, restored: float) -> dict[str, float]:
+        t0 = self.outage_at
+        found = {
+            "detection": self.detected_at - t0,
+            "decision": self.decided_at - self.detected_at,
+            "steps until traffic switched": self.aws.switch_data_first_dr() - self.decided_at,
+            "DNS and Route 53": self.aws.traffic_moved_at() - self.aws.switch_data_first_dr(),
+        }
+        return {k: round(v / 60, 1) for k, v in found.items() if v < INFINITY}
+
+    def _bars(self, restored: float) -> list[dict[str, Any]]:
+        t0 = self.outage_at
+        bars: list[dict[str, Any]] = []
+
+        def bar(
+            label: str, start: float, end: float, kind: str, status: str, note: str = ""
+        ) -> None:
+            if start == INFINITY or end == INFINITY:
+                return
+            bars.append(
+                {
+                    "label": label,
+                    "start": round(start - t0, 1),
+                    "end": round(end - t0, 1),
+                    "kind": kind,
+                    "status": status,
+                    "critical": end <= restored + 1e-6 and kind != "background",
+                    "note": note,
+                }
+            )
+
+        bar("outage detected (probes, alarms)", t0, self.detected_at, "detection", "modelled")
+        bar("operator decides", self.detected_at, self.decided_at, "decision", "modelled")
+        for r in self.step_reports:
+            if r.started is None or r.ended is None:
+                continue
+            kind = "modelled" if r.name in MODELLED_STEPS else "step"
+            bar(r.name, r.started, r.ended, kind, r.status, r.note)
+        switched = self.aws.switch_data_first_dr()
+        bar(
+            "Route 53 and DNS move traffic",
+            switched,
+            self.aws.traffic_moved_at(),
+            "modelled",
+            "modelled",
+        )
+        for event in self.aws.events:
+            bar(event.name, event.start, event.end, "background", "modelled", event.note)
+        return bars
 
 
 def run_drill(
     outdir: Path,
     names: Names,
+    settings: Settings,
+    scenarios: list[Scenario],
     *,
-    outage: Outage = "partial",
+    enforce_authorization: bool = True,
+    step_list: tuple[steps.Step, ...] = steps.STEPS,
     progress: Callable[[str], None] = lambda _m: None,
     on_step: Callable[[StepReport], None] = lambda _r: None,
 ) -> DrillReport:
     started = time.perf_counter()
-    clock = VirtualClock()
-    with emulator.emulator() as endpoint:
-        progress(f"emulator on {endpoint}")
-        client = emulator.client_factory(endpoint)
-        up = stand_up(outdir, client)
-        progress(f"stood up {sum(up.created.values())} resources of {len(up.created)} types")
-        config = failover_config(up, names)
-        inject_outage(client, config, clock, names)
-        primary = config["primary_region"]
-        impaired = (
-            emulator.with_outage(client, primary)
-            if outage == "full"
-            else emulator.with_outage(client, primary, services=frozenset({"cloudwatch", "elbv2"}))
-        )
-        progress(f"outage injected in {primary} ({outage}); failing over to {config['dr_region']}")
-        run = f"drill-{int(clock.now())}"
-        ctx = steps.Context(config=config, client=impaired, now=clock.now)
-        dynamodb = client("dynamodb", config["dr_region"])
-        report: RunReport = run_local(
-            ctx, run=run, dynamodb=dynamodb, table=config["runs_table"], sleep=clock.sleep,
-            not_emulated=NOT_EMULATED, progress=on_step,
-        )  # fmt: skip
-        checks = check_end_state(client, config, outage) if report.ok else []
-        rows = timeline.read(dynamodb, config["runs_table"], run)
+    model = AuthorizationModel.load(outdir)
+    reports = []
+    setup = Setup(
+        outdir, names, settings, model, enforce_authorization, step_list, on_step, progress
+    )
+    for scenario in scenarios:
+        quantiles: list[Quantile] = ["p50", "p95"] if scenario.measures_rto else ["p50"]
+        for quantile in quantiles:
+            progress(f"scenario {scenario.name} ({quantile}): {scenario.summary}")
+            with emulator.emulator():  # a fresh, empty emulator for each
+                reports.append(Rehearsal(setup, scenario, quantile).run())
     return DrillReport(
         environment=names.prefix,
-        outage=outage,
-        run=run,
+        rto_objective_minutes=settings.dr.rto_minutes,
         seconds=round(time.perf_counter() - started, 2),
-        standup={"created": dict(up.created), "not_emulated": dict(up.not_emulated)},
-        steps=[asdict(s) for s in report.steps],
-        timeline=rows,
-        checks=[asdict(c) for c in checks],
+        scenarios=reports,
+        authorization="enforced" if enforce_authorization else "not enforced",
+        durations=[
+            {"name": d.name, "p50": d.p50, "p95": d.p95, "source": d.source}
+            for d in (detection(settings.dr.detection_minutes), *DURATIONS.values())
+        ],
     )

@@ -20,18 +20,15 @@ import json
 import secrets
 import string
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm_platform.toolchain.synth import stack_artifacts
+from crm_platform.assembly.intrinsics import Intrinsics, Unresolved
+from crm_platform.assembly.reader import StackTemplate, load
 
 Client = Callable[[str, str], Any]
-
-
-class Unresolved(Exception):
-    """An intrinsic function that depends on something the emulator does not create."""
 
 
 @dataclass
@@ -41,95 +38,33 @@ class Created:
 
 
 @dataclass
-class StackState:
-    name: str
-    region: str
-    template: dict[str, Any]
+class StackState(StackTemplate):
+    """A stack of the assembly and what the stand-up created of it in the emulator."""
+
     created: dict[str, Created] = field(default_factory=dict)
 
 
-@dataclass
-class Standup:
-    stacks: dict[str, StackState]
-    created: Counter[str] = field(default_factory=Counter)
-    not_emulated: Counter[str] = field(default_factory=Counter)
+class Standup(Intrinsics):
+    """The stacks in the emulator; intrinsics resolve against what was created."""
 
-    # --- intrinsic functions ------------------------------------------------------------
-    def resolve(self, value: Any, stack: StackState) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v, stack) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) != 1:
-            return {k: self.resolve(v, stack) for k, v in value.items()}
-        ((fn, arg),) = value.items()
-        if fn == "Ref":
-            return self._ref(arg, stack)
-        if fn == "Fn::GetAtt":
-            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            found = stack.created.get(logical)
-            if found is None or attribute not in found.attrs:
-                raise Unresolved(f"{stack.name}/{logical}.{attribute}")
-            return found.attrs[attribute]
-        if fn == "Fn::Join":
-            separator, parts = arg
-            return separator.join(str(self.resolve(p, stack)) for p in parts)
-        if fn == "Fn::Select":
-            index, items = arg
-            return self.resolve(items, stack)[int(index)]
-        if fn == "Fn::Split":
-            separator, text = arg
-            return str(self.resolve(text, stack)).split(separator)
-        if fn == "Fn::GetStackOutput":
-            other = self.stacks[arg["StackName"]]
-            return self.resolve(other.template["Outputs"][arg["OutputName"]]["Value"], other)
-        if fn == "Fn::Sub":
-            return self._sub(arg, stack)
-        if fn.startswith("Fn::"):
-            raise Unresolved(fn)
-        return {k: self.resolve(v, stack) for k, v in value.items()}
+    def __init__(self, stacks: dict[str, StackState]) -> None:
+        super().__init__(stacks)
+        self.states = stacks
+        self.created: Counter[str] = Counter()
+        self.not_emulated: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
 
-    def _ref(self, name: str, stack: StackState) -> str:
-        pseudo = {
-            "AWS::Region": stack.region,
-            "AWS::AccountId": "123456789012",
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": stack.name,
-        }
-        if name in pseudo:
-            return pseudo[name]
-        if name in stack.created:
-            return str(stack.created[name].ref)
-        parameter = stack.template.get("Parameters", {}).get(name)
-        if parameter is not None and "Default" in parameter:
-            return str(parameter["Default"])
-        raise Unresolved(f"{stack.name}/{name}")
+    def ref(self, logical: str, stack: StackTemplate) -> str:
+        found = self.states[stack.name].created.get(logical)
+        if found is None:
+            raise Unresolved(f"{stack.name}/{logical}")
+        return str(found.ref)
 
-    def _sub(self, arg: Any, stack: StackState) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else arg
-        out, i = "", 0
-        while i < len(text):
-            start = text.find("${", i)
-            if start < 0:
-                return out + str(text[i:])
-            end = text.index("}", start)
-            out += text[i:start]
-            key = text[start + 2 : end]
-            if key in variables:
-                out += str(self.resolve(variables[key], stack))
-            elif "." in key:
-                out += str(self.resolve({"Fn::GetAtt": key.split(".", 1)}, stack))
-            else:
-                out += self._ref(key, stack)
-            i = end + 1
-        return out
-
-    def value(self, value: Any, stack: StackState, default: Any = None) -> Any:
-        try:
-            return self.resolve(value, stack)
-        except (Unresolved, KeyError, IndexError, TypeError):
-            return default
+    def get_att(self, logical: str, attribute: str, stack: StackTemplate) -> str:
+        found = self.states[stack.name].created.get(logical)
+        if found is None or attribute not in found.attrs:
+            raise Unresolved(f"{stack.name}/{logical}.{attribute}")
+        return found.attrs[attribute]
 
 
 def _generated(spec: dict[str, Any]) -> str:
@@ -164,6 +99,7 @@ def _db_instance(up: Standup, st: StackState, props: dict[str, Any], client: Cli
             DBInstanceIdentifier=identifier,
             SourceDBInstanceIdentifier=up.resolve(props["SourceDBInstanceIdentifier"], st),
             DBInstanceClass=props["DBInstanceClass"],
+            MultiAZ=bool(props.get("MultiAZ", False)),
             Tags=tags,
         )
     else:
@@ -325,25 +261,30 @@ CREATORS: dict[str, Callable[[Standup, StackState, dict[str, Any], Client], Crea
 ORDER = list(CREATORS)  # dependencies run in this order within a stack
 
 
-def stand_up(outdir: Path, client: Client) -> Standup:
-    """Create every emulated resource of the assembly at ``outdir``, stacks in order."""
-    artifacts = stack_artifacts(outdir)
-    ordered = _deployment_order(artifacts)
-    stacks = {
-        name: StackState(
-            name,
-            artifacts[name]["environment"].rsplit("/", 1)[-1],
-            json.loads((outdir / artifacts[name]["properties"]["templateFile"]).read_text()),
-        )
-        for name in ordered
+def stand_up(
+    outdir: Path,
+    client: Client,
+    wanted: Callable[[StackTemplate, dict[str, Any]], bool] = lambda _s, _r: True,
+    stacks: Mapping[str, StackTemplate] | None = None,
+) -> Standup:
+    """Create every emulated resource of the assembly at ``outdir``, stacks in order.
+
+    ``wanted`` may leave out resources of an emulated type that the caller never reads
+    (they are counted as skipped, not as not emulated); ``stacks``, the assembly's stacks
+    when the caller has read them already.
+    """
+    states = {
+        name: StackState(s.name, s.account, s.region, s.template, s.dependencies)
+        for name, s in (stacks if stacks is not None else load(outdir)).items()
     }
-    up = Standup(stacks)
-    for name in ordered:
-        st = stacks[name]
-        resources = st.template.get("Resources", {})
+    up = Standup(states)
+    for st in states.values():
         for kind in ORDER:
-            for logical, resource in resources.items():
+            for logical, resource in st.resources.items():
                 if resource["Type"] != kind:
+                    continue
+                if not wanted(st, resource):
+                    up.skipped[kind] += 1
                     continue
                 try:
                     st.created[logical] = CREATORS[kind](
@@ -352,24 +293,7 @@ def stand_up(outdir: Path, client: Client) -> Standup:
                     up.created[kind] += 1
                 except Unresolved:
                     up.not_emulated[f"{kind} (unresolvable input)"] += 1
-        for resource in resources.values():
+        for resource in st.resources.values():
             if resource["Type"] not in CREATORS:
                 up.not_emulated[resource["Type"]] += 1
     return up
-
-
-def _deployment_order(artifacts: dict[str, Any]) -> list[str]:
-    done: list[str] = []
-    pending = dict(artifacts)
-    while pending:
-        ready = [
-            n
-            for n, a in pending.items()
-            if all(d in done or d not in artifacts for d in a.get("dependencies", []))
-        ]
-        if not ready:
-            raise ValueError(f"stack dependencies form a cycle: {sorted(pending)}")
-        for name in sorted(ready):
-            done.append(name)
-            del pending[name]
-    return done

@@ -37,7 +37,7 @@ class VirtualClock:
 @dataclass
 class StepReport:
     name: str
-    status: str  # done | failed | not emulated | not reached
+    status: str  # done | failed | not emulated | not reached | skipped (resumed after it)
     detail: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     started: float | None = None
@@ -69,11 +69,23 @@ def run_local(
     not_emulated: dict[str, str] | None = None,
     progress: Callable[[StepReport], None] = lambda _r: None,
     step_list: tuple[steps.Step, ...] = steps.STEPS,
+    invoke: Callable[[steps.Step], None] = lambda _s: None,
+    stop_after: str | None = None,
+    start_at: str | None = None,
 ) -> RunReport:
-    """Every step in order; stops at the first failure, like the state machine."""
+    """Every step in order; stops at the first failure, like the state machine.
+
+    ``invoke`` runs before each attempt, as the state machine's call of the step function
+    (the drill authorizes it); ``stop_after`` ends the run after that step, as a crash
+    would, and ``start_at`` resumes a run at that step.
+    """
     skipped = not_emulated or {}
     reports = [StepReport(s.name, "not reached") for s in step_list]
-    for report, step in zip(reports, step_list, strict=True):
+    first = next((i for i, s in enumerate(step_list) if s.name == start_at), 0)
+    for index, (report, step) in enumerate(zip(reports, step_list, strict=True)):
+        if index < first:
+            report.status = "skipped"
+            continue
         report.started = ctx.now()
         if step.name in skipped:
             report.status, report.note = "not emulated", skipped[step.name]
@@ -88,6 +100,7 @@ def run_local(
         while True:
             report.attempts += 1
             try:
+                invoke(step)
                 answer = handler.run_attempt(ctx, step, run, table, dynamodb)
             except steps.Retryable as err:
                 retries += 1
@@ -110,6 +123,6 @@ def run_local(
             sleep(answer["wait"])
         report.ended = ctx.now()
         progress(report)
-        if report.status == "failed":
+        if report.status == "failed" or step.name == stop_after:
             break
     return RunReport(run, reports)

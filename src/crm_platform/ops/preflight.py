@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from crm_platform.toolchain.synth import stack_artifacts
+from crm_platform.assembly.reader import stack_artifacts
 
 Client = Callable[[str, str], Any]  # (service, region) -> boto3 client
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crm_platform._node import node_binary, wheel_bin_dir
-from crm_platform.toolchain.tools import TOOLS_DIR, ensure_installed
+from crm_platform.installs import TOOLS_DIR, ensure_installed
 
 CDK_CLI_SPEC = "aws-cdk@^2.1100.0"
 

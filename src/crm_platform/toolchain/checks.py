@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crm_platform.toolchain.tools import TOOLS_DIR, ToolError, ensure_installed
+from crm_platform.installs import TOOLS_DIR, ToolError, ensure_installed
 
 CHECKOV_SPEC = "checkov>=3.2,<4"
 

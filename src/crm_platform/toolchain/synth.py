@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crm_platform.assembly.reader import stack_artifacts
 from crm_platform.compliance import METADATA_KEY
 from crm_platform.settings import Settings
 
@@ -69,16 +70,6 @@ def findings_from_report(report_path: Path) -> list[Finding]:
                     )
                 )
     return found
-
-
-def stack_artifacts(outdir: Path) -> dict[str, dict[str, Any]]:
-    """The manifest's stack artifacts, by stack name."""
-    manifest = json.loads((outdir / "manifest.json").read_text())
-    return {
-        name: artifact
-        for name, artifact in manifest.get("artifacts", {}).items()
-        if artifact.get("type") == "aws:cloudformation:stack"
-    }
 
 
 def acknowledgements(outdir: Path, stack: str) -> list[dict[str, str]]:

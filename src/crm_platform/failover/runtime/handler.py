@@ -31,7 +31,8 @@ def run_attempt(
     """One attempt of ``step``, recorded in the run's timeline (shared with the local runner)."""
     order = next(i for i, s in enumerate(steps.STEPS) if s.name == step.name)
     started = timeline.start(dynamodb, table, run, step.name, order, ctx.now())
-    ctx.results = timeline.completed(dynamodb, table, run)
+    if step.reads_results:  # one read of the run's timeline, only where a step needs it
+        ctx.results = timeline.completed(dynamodb, table, run)
     try:
         outcome = step.run(ctx)
     except steps.Retryable:

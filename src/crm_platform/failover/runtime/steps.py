@@ -1,7 +1,7 @@
 """The regional failover as one ordered list of steps: the only definition there is.
 
 The Step Functions state machine (failover/definition.py) and the local runner used by
-the drill (ops/local_runner.py) are both generated from ``STEPS``, so they cannot drift.
+the drill (failover/local_runner.py) are both generated from ``STEPS``, so they cannot drift.
 Each step is a plain function of a ``Context`` that reads the world first and does
 nothing when its effect is already there: a run that crashed half-way and is started
 again resumes instead of repeating (a replica is never promoted twice). A step returns
@@ -90,6 +90,7 @@ class Step:
     run: Callable[[Context], Outcome]
     timeout_seconds: int
     poll: bool = False  # may return done=False and be called again
+    reads_results: bool = False  # reads what earlier steps of the run recorded (ctx.results)
 
 
 def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -430,7 +431,7 @@ STEPS: tuple[Step, ...] = (
     Step("wait_healthy", "running tasks and healthy targets", wait_healthy, 900, poll=True),
     Step("switch_traffic", "traffic switch to DR", switch_traffic, 60),
     Step("verify_public", "public URL answers through CloudFront", verify_public, 600, poll=True),
-    Step("notify", "record completion; notify the alert topic", notify, 60),
+    Step("notify", "record completion; notify the alert topic", notify, 60, reads_results=True),
 )
 # Steps whose timeout ends the step rather than the run: the failover has happened.
 NON_FATAL_TIMEOUT = frozenset({"verify_public"})

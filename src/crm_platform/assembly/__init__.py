@@ -1,0 +1,2 @@
+"""Reading a synthesized cloud assembly: its stacks in deployment order, their templates,
+and the values CloudFormation's intrinsic functions would produce."""

@@ -1,0 +1,59 @@
+"""What Twenty's task execution roles need at each task start, in both regions (needs.py).
+
+ECS pulls the image and reads the task's secrets as the execution role
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html:
+``ecr:GetAuthorizationToken`` on ``*``, the pull actions on the repository, and
+``secretsmanager:GetSecretValue`` with ``kms:Decrypt`` for a customer managed key). The
+pipeline deploys the platform repository's image by digest in both regions (its DR
+replica in DR), so each region's execution role must be able to pull it from the first
+release on, whatever the image of the current synthesis.
+"""
+
+from __future__ import annotations
+
+from crm_platform.naming import Names
+from crm_platform.needs import Need, Who
+
+PULL = ("BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability")
+
+
+def needs(names: Names) -> list[Need]:
+    found: list[Need] = []
+    for region, stack in (
+        (names.primary_region, names.primary_stack),
+        (names.dr_region, names.dr_app_stack),
+    ):
+        who = Who(stack, "Twenty/ExecutionRole")
+        found.append(
+            Need.call(
+                who, "authenticate to ECR to pull the image", "ecr", region, "GetAuthorizationToken"
+            )
+        )
+        for operation in PULL:
+            found.append(
+                Need.call(
+                    who,
+                    f"pull the platform image from {names.repository} in {region}",
+                    "ecr",
+                    region,
+                    operation,
+                    repositoryName=names.repository,
+                )
+            )
+        for secret in (
+            names.db_secret,
+            names.app_secret,
+            names.encryption_key_secret,
+            names.cache_auth_secret,
+        ):
+            found.append(
+                Need.call(
+                    who,
+                    f"inject {secret} into the task",
+                    "secretsmanager",
+                    region,
+                    "GetSecretValue",
+                    SecretId=secret,
+                )
+            )
+    return found

@@ -1,0 +1,299 @@
+"""A check for every step's effect, read back from the emulator and the drill's call log.
+
+Each check names the step whose effect it verifies, so that disabling any one step's
+effect turns exactly its check (and the verdict) to FAIL; tests/test_drill.py disables
+each in turn to prove it. A check of something the drill models rather than emulates
+(a target turning healthy, DNS moving) says so in its kind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from crm_platform.drill.modelled import INFINITY, ModelledAws
+from crm_platform.drill.scenarios import Scenario
+from crm_platform.drill.world import World
+from crm_platform.failover.runtime import switch
+
+Kind = Literal["emulated", "modelled", "outcome"]
+
+
+@dataclass
+class Check:
+    name: str
+    step: str  # the step whose effect this is ("-" for the scenario's outcome)
+    ok: bool
+    observed: Any
+    kind: Kind = "emulated"
+
+
+@dataclass
+class Observed:
+    """What a scenario's run left behind, for the checks."""
+
+    scenario: Scenario
+    world: World
+    aws: ModelledAws
+    config: dict[str, Any]
+    timeline: list[dict[str, Any]]  # rows of every run in the run table
+    completed: bool  # an execution reached its end
+    failed_step: str | None  # where the last execution stopped
+    failure: str  # its error
+    before: dict[str, Any]  # the platform's state before the run (snapshot)
+    after: dict[str, Any]
+    starts: list[str] = field(default_factory=list)  # what each start attempt answered
+    partial: bool = False  # the primary's control plane answered (partial outage)
+
+    def detail(self, step: str) -> dict[str, Any]:
+        rows = [r for r in self.timeline if r["step"] == step and r["status"] == "done"]
+        return dict(rows[-1]["detail"]) if rows else {}
+
+    def started(self, step: str) -> float:
+        """When ``step`` first started in the last run that ran it (INFINITY: never)."""
+        rows = [r for r in self.timeline if r["step"] == step and r["started_at"] is not None]
+        return float(rows[-1]["started_at"]) if rows else INFINITY
+
+    def first_call(
+        self, operation: str, where: Callable[[dict[str, Any]], bool] = lambda _p: True
+    ) -> float:
+        for record in self.world.calls(operation):
+            if where(dict(record.call.params)):
+                return record.at
+        return INFINITY
+
+
+def snapshot(world: World, config: dict[str, Any]) -> dict[str, Any]:
+    """The state a failover changes, read straight from the emulator."""
+    dr, primary = config["dr_region"], config["primary_region"]
+    rds = world.raw("rds", dr)
+    db = rds.describe_db_instances(DBInstanceIdentifier=config["replica"])["DBInstances"][0]
+    ssm = world.raw("ssm", dr)
+    state = json.loads(ssm.get_parameter(Name=config["failover_parameter"])["Parameter"]["Value"])
+    sm = world.raw("secretsmanager", dr)
+    secrets = {n: sm.describe_secret(SecretId=n) for n in config["secrets"]}
+
+    def services(region: str, cluster: str) -> dict[str, int]:
+        names = [s["name"] for s in config["services"].values()]
+        found = world.raw("ecs", region).describe_services(cluster=cluster, services=names)
+        return {s["serviceName"]: s["desiredCount"] for s in found["services"]}
+
+    def limits(region: str, cluster: str) -> dict[str, tuple[int, int]]:
+        found = world.raw("application-autoscaling", region).describe_scalable_targets(
+            ServiceNamespace="ecs"
+        )["ScalableTargets"]
+        return {
+            t["ResourceId"].rsplit("/", 1)[-1]: (t["MinCapacity"], t["MaxCapacity"])
+            for t in found
+            if f"/{cluster}/" in t["ResourceId"]
+        }
+
+    lag = world.raw("cloudwatch", dr).describe_alarms(AlarmNames=[config["replica_lag_alarm"]])
+    return {
+        "replica_source": db.get("ReadReplicaSourceDBInstanceIdentifier"),
+        "backup_retention": db["BackupRetentionPeriod"],
+        "multi_az": db["MultiAZ"],
+        "endpoint": db["Endpoint"]["Address"],
+        "tags": {t["Key"]: t["Value"] for t in db.get("TagList", [])},
+        "switch": switch.read(ssm, config["switch_parameter"]),
+        "failover_state": state.get("state"),
+        "secret_regions": {n: s.get("PrimaryRegion", dr) for n, s in secrets.items()},
+        "rotation": secrets[config["db_secret"]].get("RotationLambdaARN"),
+        "db_host": json.loads(
+            sm.get_secret_value(SecretId=config["db_secret"])["SecretString"]
+        ).get("host"),
+        "dr_services": services(dr, config["clusters"]["dr"]),
+        "dr_limits": limits(dr, config["clusters"]["dr"]),
+        "primary_services": services(primary, config["clusters"]["primary"]),
+        "primary_limits": limits(primary, config["clusters"]["primary"]),
+        "lag_alarm_actions": [a["ActionsEnabled"] for a in lag["MetricAlarms"]],
+    }
+
+
+def effect_checks(o: Observed) -> list[Check]:
+    """One check per step's effect (for a scenario where the failover must complete)."""
+    c, a, aws = o.config, o.after, o.aws
+    checks: list[Check] = []
+
+    def check(name: str, step: str, ok: bool, observed: Any, kind: Kind = "emulated") -> None:
+        checks.append(Check(name, step, bool(ok), observed, kind))
+
+    pre = o.detail("preflight")
+    check(
+        "preflight recorded the impaired signal and the replica's state",
+        "preflight",
+        pre.get("impaired_signal") == "ALARM" and "replica_status" in pre,
+        {k: pre.get(k) for k in ("impaired_signal", "replica_status")},
+    )
+    fence = o.detail("fence_primary")
+    wanted = o.scenario.expected.fence
+    if wanted == "fenced":
+        fenced = set(a["primary_services"].values()) == {0} and all(
+            hi == 0 for _lo, hi in a["primary_limits"].values()
+        )
+        check(
+            "primary fenced (services and scaling limits at 0)",
+            "fence_primary",
+            fenced,
+            {"desired": a["primary_services"], "limits": a["primary_limits"]},
+        )
+    else:
+        recorded = str(fence.get("primary", ""))
+        check(
+            f"fence outcome recorded ({wanted})",
+            "fence_primary",
+            recorded.startswith(str(wanted)),
+            recorded or "nothing recorded",
+        )
+    failing_over = o.first_call(
+        "PutParameter",
+        lambda p: (
+            p.get("Name") == c["failover_parameter"] and "failing-over" in str(p.get("Value"))
+        ),
+    )
+    promoted = o.first_call("PromoteReadReplica")
+    check(
+        "failed-over state recorded before the promotion",
+        "record_failed_over",
+        failing_over < promoted < INFINITY,
+        {"recorded": failing_over, "promotion": promoted},
+    )
+    promotions = len(list(o.world.calls("PromoteReadReplica")))
+    check(
+        "replica promoted once, no source link left",
+        "promote_replica",
+        promotions == 1 and not a["replica_source"],
+        {"promote calls": promotions, "source": a["replica_source"]},
+        "modelled",
+    )
+    done = aws.promotion_done(c["replica"]) or INFINITY
+    hardened = o.started("harden_database")
+    check(
+        "nothing changed the database before it was writable",
+        "wait_writable",
+        done <= hardened < INFINITY,
+        {"writable": done, "hardening began": hardened},
+        "modelled",
+    )
+    key, value = c["backup_tag"]
+    check(
+        "backups, Multi-AZ and the backup tag on the promoted database; lag alarm retired",
+        "harden_database",
+        a["backup_retention"] >= c["backup_retention_days"]
+        and (a["multi_az"] or not c["multi_az"] or c["replica"] in aws.multi_az)
+        and a["tags"].get(key) == value
+        and a["lag_alarm_actions"] == [False],
+        {
+            "retention": a["backup_retention"],
+            "multi_az": a["multi_az"],
+            "tag": a["tags"].get(key),
+            "lag alarm actions": a["lag_alarm_actions"],
+        },
+    )
+    standalone = set(a["secret_regions"].values()) == {c["dr_region"]}
+    check(
+        "DR secrets standalone, database secret names the endpoint, DR rotation attached",
+        "own_secrets",
+        standalone
+        and a["db_host"] == a["endpoint"]
+        and a["rotation"] == c["rotation_function_arn"],
+        {"regions": a["secret_regions"], "host": a["db_host"], "rotation": a["rotation"]},
+    )
+    tier = o.detail("point_tier").get("pg_host", {})
+    check(
+        "the DR tasks name the promoted database",
+        "point_tier",
+        bool(tier) and set(tier.values()) == {a["endpoint"]},
+        tier,
+    )
+    sizes = {s["name"]: s["desired"] for s in c["services"].values()}
+    raised = a["dr_services"] == sizes and all(
+        a["dr_limits"].get(n, (0, 0))[0] == d for n, d in sizes.items()
+    )
+    check(
+        "DR services raised to production size",
+        "scale_up",
+        raised,
+        {"desired": a["dr_services"], "limits": a["dr_limits"]},
+    )
+    switched = o.first_call(
+        "PutParameter", lambda p: p.get("Name") == c["switch_parameter"] and p.get("Value") == "dr"
+    )
+    serving = aws.dr_serving_since()
+    check(
+        "traffic moved only once DR had healthy targets",
+        "wait_healthy",
+        serving <= switched < INFINITY,
+        {"healthy": serving, "switched": switched},
+        "modelled",
+    )
+    published = [v for _t, v in aws.switch_data]
+    check(
+        "switch set to dr and ServeFromDr=1 published for Route 53",
+        "switch_traffic",
+        a["switch"] == "dr" and 1.0 in published and aws.traffic_moved_at() < INFINITY,
+        {"switch": a["switch"], "published": published[-3:]},
+        "modelled",
+    )
+    verified = o.detail("verify_public")
+    check(
+        "public URL answered through CloudFront from DR",
+        "verify_public",
+        verified.get("status") == 200 and "unverified" not in verified,
+        verified,
+        "modelled",
+    )
+    notified = any(
+        r.call.params.get("TopicArn") == c["alert_topic_arn"] for r in o.world.calls("Publish")
+    )
+    check(
+        "failed-over state recorded and operators notified",
+        "notify",
+        a["failover_state"] == "failed-over" and notified,
+        {"state": a["failover_state"], "notified": notified},
+    )
+    return checks
+
+
+def outcome_checks(o: Observed) -> list[Check]:
+    """The scenario's expected outcome, beyond the steps' effects."""
+    e = o.scenario.expected
+    checks: list[Check] = []
+
+    def check(name: str, ok: bool, observed: Any) -> None:
+        checks.append(Check(name, "-", bool(ok), observed, "outcome"))
+
+    if e.refused_at:
+        check(
+            f"refused at {e.refused_at}",
+            o.failed_step == e.refused_at and not o.completed,
+            {"stopped at": o.failed_step, "error": o.failure},
+        )
+        changed = {k: (o.before[k], o.after[k]) for k in o.before if o.before[k] != o.after[k]}
+        check("nothing changed anywhere", not changed, changed or "unchanged")
+        return checks
+    check(
+        "the failover completed",
+        o.completed,
+        "completed" if o.completed else f"stopped at {o.failed_step}: {o.failure}",
+    )
+    if e.one_incident:
+        runs = sorted({r["run"] for r in o.timeline})
+        check("one incident: one run, whatever the starts", len(runs) == 1, runs)
+    if e.second_start_refused:
+        check(
+            "a second start while one runs is refused",
+            len(o.starts) >= 2 and o.starts[1].startswith("refused"),
+            o.starts,
+        )
+    if e.retries:
+        surfaced = sum(1 for r in o.world.log if r.outcome == "fault:ThrottlingException")
+        retried = [r["step"] for r in o.timeline if r["attempts"] > 1]
+        check(
+            "throttling retried (by the SDK, then by the state machine) and the run went on",
+            surfaced > 0 and bool(retried) and o.completed,
+            {"calls throttled past the SDK": surfaced, "steps retried": retried},
+        )
+    return checks

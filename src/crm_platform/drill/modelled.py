@@ -1,0 +1,362 @@
+"""AWS behaviour the emulator lacks, modelled in front of it with the durations table.
+
+moto does everything at once and runs nothing. The failover waits on AWS in five places,
+each modelled here from ``durations.py`` at the scenario's quantile:
+
+- **RDS**: ``PromoteReadReplica`` leaves the replica "modifying" and still linked to its
+  source until ``rds.promotion`` has passed; the instance refuses modifications meanwhile
+  (InvalidDBInstanceState, as RDS does); a Multi-AZ conversion runs ``rds.multi_az`` in the
+  background and the first automated backup follows the promotion by ``rds.first_backup``.
+- **ECS**: a raised desired count starts tasks after ``fargate.cold_start`` (or at once for
+  tasks a warm standby already runs); ``DescribeServices`` reports running and pending
+  tasks from that, and the server's target group.
+- **Elastic Load Balancing**: a running task is a healthy target after
+  ``alb.first_health_check``.
+- **Route 53 and DNS**: the ``ServeFromDr`` data a principal publishes moves traffic only
+  after ``route53.switch`` + ``dns.ttl``; the public URL answers when traffic goes to a
+  region that can serve it.
+- **Step Functions** (the failover's state machine only): executions start, run the step
+  list through the local runner, and are described and listed; moto runs none.
+
+Everything else is moto's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from crm_platform.authz.requests import Call
+from crm_platform.contracts import SERVE_FROM_DR, SWITCH_NAMESPACE
+from crm_platform.drill.world import World
+
+INFINITY = float("inf")
+
+
+def _error(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+@dataclass
+class Promotion:
+    source: str
+    started: float
+    done: float
+
+
+@dataclass
+class Service:
+    """One ECS service: when each of its tasks runs (INFINITY: not started)."""
+
+    desired: int
+    tasks: list[float] = field(default_factory=list)  # running since
+    target_group: str | None = None
+
+    def running(self, now: float) -> int:
+        return sum(1 for t in self.tasks if t <= now)
+
+
+@dataclass
+class Event:
+    """Something AWS did in the background, for the timeline (not on the critical path)."""
+
+    name: str
+    start: float
+    end: float
+    note: str = ""
+
+
+@dataclass
+class Execution:
+    name: str
+    arn: str
+    input: dict[str, Any]
+    started: float
+    status: str = "RUNNING"
+    stopped: float | None = None
+
+
+class ModelledAws:
+    """The modelled behaviour of one scenario; ``world.hooks`` point here."""
+
+    def __init__(self, world: World, seconds: Callable[[str], float]) -> None:
+        self.world = world
+        self.seconds = seconds
+        self.promotions: dict[str, Promotion] = {}
+        self.multi_az: dict[str, float] = {}  # instance -> conversion done at
+        self.services: dict[tuple[str, str, str], Service] = {}
+        self.events: list[Event] = []
+        self.switch_data: list[tuple[float, float]] = []  # (time, ServeFromDr value)
+        self.primary_serving = True  # the primary region's data plane answers
+        self.dr_region = ""
+        self.server_service = ""
+        self.executions: dict[str, Execution] = {}
+        self.state_machine_arn = ""
+        # Set by the scenario: run an execution (returns its final status).
+        self.execute: Callable[[Execution], str] = lambda _e: "FAILED"
+
+    # --- the hooks ------------------------------------------------------------------------
+    def before(self, call: Call, _principal: Any) -> dict[str, Any] | None:
+        handler = getattr(self, f"_before_{call.service.replace('-', '_')}_{call.operation}", None)
+        return handler(call) if handler is not None else None
+
+    def after(self, call: Call, parsed: dict[str, Any]) -> None:
+        handler = getattr(self, f"_after_{call.service.replace('-', '_')}_{call.operation}", None)
+        if handler is not None:
+            handler(call, parsed)
+
+    def now(self) -> float:
+        return self.world.clock.now()
+
+    # --- RDS ------------------------------------------------------------------------------
+    def _before_rds_PromoteReadReplica(self, call: Call) -> None:
+        db = str(call.params["DBInstanceIdentifier"])
+        if db in self.promotions:
+            raise _error("InvalidDBInstanceState", f"{db} is already being promoted", "Promote")
+        found = self.world.raw("rds", call.region).describe_db_instances(DBInstanceIdentifier=db)
+        source = found["DBInstances"][0].get("ReadReplicaSourceDBInstanceIdentifier", "")
+        now = self.now()
+        done = now + self.seconds("rds.promotion")
+        self.promotions[db] = Promotion(str(source), now, done)
+        backup = self.seconds("rds.first_backup")
+        self.events.append(
+            Event(
+                "first backup after promotion",
+                done,
+                done + backup,
+                "RDS takes the promoted database's first automated backup",
+            )
+        )
+
+    def _promoting(self, db: str) -> Promotion | None:
+        found = self.promotions.get(db)
+        return found if found is not None and self.now() < found.done else None
+
+    def _before_rds_ModifyDBInstance(self, call: Call) -> None:
+        db = str(call.params["DBInstanceIdentifier"])
+        if self._promoting(db) is not None:
+            raise _error(
+                "InvalidDBInstanceState",
+                f"Database instance {db} is not in available state.",
+                "ModifyDBInstance",
+            )
+        if call.params.get("MultiAZ") and db not in self.multi_az:
+            now = self.now()
+            self.multi_az[db] = now + self.seconds("rds.multi_az")
+            self.events.append(
+                Event(
+                    "Multi-AZ conversion",
+                    now,
+                    self.multi_az[db],
+                    "the standby is built from a snapshot",
+                )
+            )
+
+    def _after_rds_DescribeDBInstances(self, _call: Call, parsed: dict[str, Any]) -> None:
+        for db in parsed.get("DBInstances", []):
+            name = db["DBInstanceIdentifier"]
+            promotion = self._promoting(name)
+            if promotion is not None:
+                db["DBInstanceStatus"] = "modifying"
+                db["ReadReplicaSourceDBInstanceIdentifier"] = promotion.source
+            converting = self.multi_az.get(name)
+            if converting is not None and self.now() < converting:
+                db["DBInstanceStatus"] = "modifying"
+                db["MultiAZ"] = False
+                db["PendingModifiedValues"] = {"MultiAZ": True}
+
+    def promotion_done(self, db: str) -> float | None:
+        found = self.promotions.get(db)
+        return found.done if found else None
+
+    # --- ECS and target health --------------------------------------------------------------
+    def track(
+        self, region: str, cluster: str, name: str, desired: int, target_group: str | None
+    ) -> None:
+        """A service as deployed: its desired tasks run already (steady state)."""
+        self.services[(region, cluster, name)] = Service(
+            desired, [-INFINITY] * desired, target_group
+        )
+
+    def _service(self, call: Call, name: str) -> Service | None:
+        cluster = str(call.params.get("cluster", "default")).rsplit("/", 1)[-1]
+        return self.services.get((call.region, cluster, name.rsplit("/", 1)[-1]))
+
+    def _before_ecs_UpdateService(self, call: Call) -> None:
+        service = self._service(call, str(call.params["service"]))
+        wanted = call.params.get("desiredCount")
+        if service is None or wanted is None:
+            return
+        wanted = int(wanted)
+        start = self.now() + self.seconds("fargate.cold_start")
+        if wanted > len(service.tasks):
+            service.tasks += [start] * (wanted - len(service.tasks))
+        else:
+            service.tasks = sorted(service.tasks)[:wanted]
+        service.desired = wanted
+
+    def _after_ecs_DescribeServices(self, call: Call, parsed: dict[str, Any]) -> None:
+        for found in parsed.get("services", []):
+            service = self._service(call, found["serviceName"])
+            if service is None:
+                continue
+            running = service.running(self.now())
+            found["runningCount"], found["pendingCount"] = running, service.desired - running
+            if service.target_group:
+                found["loadBalancers"] = [
+                    {
+                        "targetGroupArn": service.target_group,
+                        "containerName": "server",
+                        "containerPort": 3000,
+                    }
+                ]
+
+    def healthy_targets(self, target_group: str, now: float | None = None) -> int:
+        at = self.now() if now is None else now
+        delay = self.seconds("alb.first_health_check")
+        return sum(
+            sum(1 for t in s.tasks if t + delay <= at)
+            for s in self.services.values()
+            if s.target_group == target_group
+        )
+
+    def _before_elbv2_DescribeTargetHealth(self, call: Call) -> dict[str, Any]:
+        group = str(call.params["TargetGroupArn"])
+        healthy = self.healthy_targets(group)
+        return {
+            "TargetHealthDescriptions": [
+                {
+                    "Target": {"Id": f"10.0.0.{i + 10}", "Port": 3000},
+                    "TargetHealth": {"State": "healthy"},
+                }
+                for i in range(healthy)
+            ]
+        }
+
+    def dr_serving_since(self) -> float:
+        """When the DR server first had a healthy target (INFINITY: not yet)."""
+        server = self.services.get(
+            next(
+                (
+                    k
+                    for k in self.services
+                    if k[0] == self.dr_region and k[2] == self.server_service
+                ),
+                ("", "", ""),
+            )
+        )
+        if server is None or not server.tasks:
+            return INFINITY
+        return min(server.tasks) + self.seconds("alb.first_health_check")
+
+    # --- the traffic switch and the public URL ----------------------------------------------
+    def _before_cloudwatch_PutMetricData(self, call: Call) -> None:
+        if call.region != self.dr_region or call.params.get("Namespace") != SWITCH_NAMESPACE:
+            return
+        for datum in call.params.get("MetricData", []):
+            if datum.get("MetricName") == SERVE_FROM_DR:
+                self.switch_data.append((self.now(), float(datum["Value"])))
+
+    def traffic_to_dr(self, now: float | None = None) -> bool:
+        """Does DNS send origin traffic to DR at ``now``? Route 53 and resolvers lag."""
+        at = self.now() if now is None else now
+        lag = self.seconds("route53.switch") + self.seconds("dns.ttl")
+        seen = [value for when, value in self.switch_data if when + lag <= at]
+        return bool(seen) and seen[-1] >= 1
+
+    def switch_data_first_dr(self) -> float:
+        """When ServeFromDr=1 was first published (INFINITY: never)."""
+        return next((when for when, value in self.switch_data if value >= 1), INFINITY)
+
+    def traffic_moved_at(self) -> float:
+        lag = self.seconds("route53.switch") + self.seconds("dns.ttl")
+        moved = [when + lag for when, value in self.switch_data if value >= 1]
+        return moved[0] if moved else INFINITY
+
+    def public_up(self, now: float | None = None) -> bool:
+        at = self.now() if now is None else now
+        if self.traffic_to_dr(at):
+            return self.dr_serving_since() <= at
+        return self.primary_serving
+
+    def http_get(self, url: str, _timeout: float) -> int:
+        """The network as the drill models it: the public URL and the primary origin."""
+        self.world.clock.advance(self.seconds("api.call"))
+        if "primary.origin." in url:
+            if self.primary_serving:
+                return 200
+            raise OSError(f"connection to {url} timed out")
+        if self.public_up():
+            return 200
+        raise OSError(f"{url}: 502 from CloudFront (origin unreachable)")
+
+    # --- Step Functions (the failover's state machine) ---------------------------------------
+    def _before_stepfunctions_StartExecution(self, call: Call) -> dict[str, Any]:
+        arn = str(call.params["stateMachineArn"])
+        name = str(call.params.get("name"))
+        given = json.loads(str(call.params.get("input") or "{}"))
+        execution_arn = f"{arn.replace(':stateMachine:', ':execution:')}:{name}"
+        found = self.executions.get(name)
+        if found is not None:
+            if found.status == "RUNNING" and found.input == given:
+                # "the call will succeed" for the same name and input of a running execution
+                return {"executionArn": found.arn, "startDate": found.started}
+            raise _error(
+                "ExecutionAlreadyExists",
+                f"Execution already exists: '{execution_arn}'",
+                "StartExecution",
+            )
+        execution = Execution(name, execution_arn, given, self.now())
+        self.executions[name] = execution
+        execution.status = self.execute(execution)
+        if execution.status != "RUNNING":
+            execution.stopped = self.now()
+        return {"executionArn": execution_arn, "startDate": execution.started}
+
+    def _execution(self, call: Call) -> Execution:
+        name = str(call.params["executionArn"]).rsplit(":", 1)[-1]
+        found = self.executions.get(name)
+        if found is None:
+            raise _error("ExecutionDoesNotExist", f"{name} does not exist", call.operation)
+        return found
+
+    def _before_stepfunctions_DescribeExecution(self, call: Call) -> dict[str, Any]:
+        found = self._execution(call)
+        answer: dict[str, Any] = {
+            "executionArn": found.arn,
+            "stateMachineArn": self.state_machine_arn,
+            "name": found.name,
+            "status": found.status,
+            "startDate": found.started,
+            "input": json.dumps(found.input),
+        }
+        if found.stopped is not None:
+            answer["stopDate"] = found.stopped
+        return answer
+
+    def _before_stepfunctions_ListExecutions(self, call: Call) -> dict[str, Any]:
+        wanted = call.params.get("statusFilter")
+        return {
+            "executions": [
+                {
+                    "executionArn": e.arn,
+                    "stateMachineArn": self.state_machine_arn,
+                    "name": e.name,
+                    "status": e.status,
+                    "startDate": e.started,
+                }
+                for e in self.executions.values()
+                if wanted in (None, e.status)
+            ]
+        }
+
+    def running_executions(self) -> list[Execution]:
+        return [e for e in self.executions.values() if e.status == "RUNNING"]
+
+
+class Unreachable(EndpointConnectionError):
+    """What a call to a region that does not answer raises."""

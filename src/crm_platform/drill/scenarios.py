@@ -1,0 +1,121 @@
+"""The drill's scenarios: what goes wrong, how the operator acts, and what must come out.
+
+Each scenario states its expected outcome; the verdict compares the run against it, so a
+scenario about a refusal passes when the failover is refused, and fails when it is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Outage = Literal["none", "unreachable", "data-plane", "errors"]
+Fence = Literal["unreachable", "fenced", "unfenced"]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the run must show for the scenario to pass."""
+
+    completes: bool = True  # the failover reaches its end (FailedOver)
+    refused_at: str | None = None  # the step that must refuse (and change nothing)
+    fence: Fence | None = None  # what the fence must record
+    one_incident: bool = True  # one run id, one promotion, however often it is started
+    second_start_refused: bool = False  # a start while one runs is refused
+    retries: bool = False  # throttled calls were retried
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    outage: Outage
+    expected: Expected
+    throttle_first: int = 0  # attempts of each DR operation of the failover that throttle
+    throttle_more: tuple[tuple[str, int], ...] = ()  # operations throttled past the SDK
+    crash_after: str | None = None  # the first execution dies after this step
+    second_start_after: str | None = None  # a second start arrives after this step
+    measures_rto: bool = True  # run at p50 and p95 and hold p95 against the objective
+
+    def describe_expected(self) -> str:
+        e = self.expected
+        if e.refused_at:
+            return f"refused at {e.refused_at}; nothing changes anywhere"
+        parts = ["the failover completes"]
+        if e.fence:
+            parts.append(f"the fence records '{e.fence}'")
+        if e.second_start_refused:
+            parts.append("a second start is refused")
+        if self.crash_after:
+            parts.append("the re-run resumes the same incident, nothing is promoted twice")
+        if e.retries:
+            parts.append("throttled calls are retried")
+        return "; ".join(parts)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "regional-outage",
+            "the primary region does not answer at all",
+            "unreachable",
+            Expected(fence="unreachable"),
+        ),
+        Scenario(
+            "partial-outage",
+            "the primary's data plane is down; its ECS and scaling APIs still answer",
+            "data-plane",
+            Expected(fence="fenced"),
+            measures_rto=False,
+        ),
+        Scenario(
+            "primary-errors",
+            "the primary's APIs answer 5xx and AccessDenied instead of timing out",
+            "errors",
+            Expected(fence="unfenced"),
+            measures_rto=False,
+        ),
+        Scenario(
+            "throttling",
+            "the DR APIs throttle the failover's calls, promotion and scaling past the SDK's "
+            "retries",
+            "unreachable",
+            Expected(fence="unreachable", retries=True),
+            throttle_first=3,
+            throttle_more=(("PromoteReadReplica", 7), ("RegisterScalableTarget", 7)),
+            measures_rto=False,
+        ),
+        Scenario(
+            "crash-resume",
+            "the run dies after promotion; the operator runs failover --execute again",
+            "unreachable",
+            Expected(fence="unreachable"),
+            crash_after="promote_replica",
+            measures_rto=False,
+        ),
+        Scenario(
+            "concurrent",
+            "a second failover is started while the first one runs",
+            "unreachable",
+            Expected(fence="unreachable", second_start_refused=True),
+            second_start_after="promote_replica",
+            measures_rto=False,
+        ),
+        Scenario(
+            "healthy-primary",
+            "nothing is wrong; someone starts a failover anyway (no --force)",
+            "none",
+            Expected(completes=False, refused_at="preflight"),
+            measures_rto=False,
+        ),
+    )
+}
+DEFAULT = "regional-outage"
+
+
+def selected(name: str) -> list[Scenario]:
+    """``all`` or one scenario by name (the CLI refuses other names)."""
+    if name == "all":
+        return list(SCENARIOS.values())
+    return [SCENARIOS[name]]

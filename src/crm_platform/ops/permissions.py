@@ -1,0 +1,96 @@
+"""What the operator's incident commands need, as the role an operator assumes for them.
+
+``crm-platform failover`` (its readiness, the start, following the timeline),
+``crm-platform switch`` and ``crm-platform dr status`` run from the DR region during an
+outage of the primary. They are evaluated as the operator role (``Names.operator_role``):
+an operator should not need account-wide administrator rights to recover the platform.
+"""
+
+from __future__ import annotations
+
+from crm_platform.contracts import SWITCH_NAMESPACE
+from crm_platform.naming import Names
+from crm_platform.needs import Need, Who
+
+
+def needs(names: Names) -> list[Need]:
+    who = Who(role_name=names.operator_role)
+    dr = names.dr_region
+    machine = f"arn:aws:states:{dr}:{names.account}:stateMachine:{names.failover_state_machine}"
+    execution = machine.replace(":stateMachine:", ":execution:") + ":failover-1"
+    readiness = [
+        Need.call(
+            who,
+            "read the DR database",
+            "rds",
+            dr,
+            "DescribeDBInstances",
+            DBInstanceIdentifier=names.db_replica,
+        ),
+        Need.call(who, "read the replica's lag", "cloudwatch", dr, "GetMetricStatistics"),
+        Need.call(
+            who,
+            "read the impaired signal",
+            "cloudwatch",
+            dr,
+            "DescribeAlarms",
+            AlarmNames=[names.impaired_alarm],
+        ),
+        Need.call(who, "read the switch", "ssm", dr, "GetParameter", Name=names.switch_parameter),
+        Need.call(
+            who,
+            "read the failed-over state",
+            "ssm",
+            dr,
+            "GetParameter",
+            Name=names.failover_parameter,
+        ),
+        Need.call(who, "read the copies in the DR vault", "backup", dr, "ListCopyJobs"),
+        Need.call(
+            who,
+            "read the DR services",
+            "ecs",
+            dr,
+            "DescribeServices",
+            cluster=names.ecs_cluster(dr),
+            services=[names.server_service, names.worker_service],
+        ),
+    ]
+    failover = [
+        Need.call(
+            who,
+            "start the failover",
+            "stepfunctions",
+            dr,
+            "StartExecution",
+            stateMachineArn=machine,
+        ),
+        Need.call(
+            who,
+            "follow the failover",
+            "stepfunctions",
+            dr,
+            "DescribeExecution",
+            executionArn=execution,
+        ),
+        Need.call(
+            who,
+            "read the failover's timeline",
+            "dynamodb",
+            dr,
+            "Query",
+            TableName=names.failover_runs_table,
+        ),
+    ]
+    switch = [
+        Need.call(who, "flip the switch", "ssm", dr, "PutParameter", Name=names.switch_parameter),
+        Need.call(
+            who,
+            "publish the switch for Route 53",
+            "cloudwatch",
+            dr,
+            "PutMetricData",
+            Namespace=SWITCH_NAMESPACE,
+        ),
+    ]
+    return readiness + failover + switch

@@ -1,0 +1,282 @@
+"""The authorization model over the synthesized assembly: what AWS would allow, and not.
+
+Each defect a review found on main (and that every earlier check missed) is caught here
+or in tests/test_drill.py as a strict expected failure naming the issue that fixes it: the
+test fails today, so the fix turns it into a pass (and ``strict`` makes the suite say so).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from crm_platform.authz.chains import ChainCheck, service_chains
+from crm_platform.authz.encryption import encrypted_resources, key_index
+from crm_platform.authz.lint import mismatches
+from crm_platform.authz.model import AuthorizationModel, Request
+from crm_platform.authz.paths import evaluate
+from crm_platform.authz.requests import Call, requests_for
+from crm_platform.backup import permissions as backup_needs
+from crm_platform.compute import permissions as compute_needs
+from crm_platform.database import permissions as database_needs
+from crm_platform.naming import Names
+from crm_platform.ops import permissions as operator_needs
+from crm_platform.release import permissions as release_needs
+from crm_platform.settings import Settings
+from tests.conftest import Assembly
+
+ISSUE_17 = "issue 17 (regional failover that survives a real outage)"
+ISSUE_18 = "issue 18 (first deploy and first release succeed in a fresh account)"
+DR = "ap-southeast-1"
+
+
+@pytest.fixture(scope="module")
+def model(assembly: Assembly) -> AuthorizationModel:
+    return AuthorizationModel.load(assembly.outdir)
+
+
+@pytest.fixture(scope="module")
+def staging_model(staging_assembly: Assembly) -> AuthorizationModel:
+    return AuthorizationModel.load(staging_assembly.outdir)
+
+
+@pytest.fixture(scope="module")
+def chains(model: AuthorizationModel) -> list[ChainCheck]:
+    return service_chains(model)
+
+
+def denied(checks: list[ChainCheck], label: str) -> list[str]:
+    return [c.describe() for c in checks if not c.ok and c.resource.label == label]
+
+
+# --- the model reads the assembly -----------------------------------------------------------
+def test_every_value_the_policies_use_resolves_to_a_concrete_arn(model: AuthorizationModel) -> None:
+    assert model.problems == []
+    assert len(model.roles) > 20
+    for arn, policy in model.policies.items():
+        assert arn.startswith("arn:aws:"), arn
+        for statement in policy.document["Statement"]:
+            resources = statement.get("Resource", "*")
+            for r in resources if isinstance(resources, list) else [resources]:
+                assert r == "*" or r.startswith("arn:"), (policy.label, r)
+
+
+def test_every_encrypted_resource_is_found_with_its_key(model: AuthorizationModel) -> None:
+    found = list(encrypted_resources(model))
+    services = {e.service for e in found}
+    assert {"dynamodb", "sns", "secretsmanager", "s3", "rds", "logs", "backup"} <= services
+    assert all(e.key in model.policies for e in found), "every key's policy is known"
+    replicas = [e for e in found if "(replica in ap-southeast-1)" in e.label]
+    assert len(replicas) >= 3, "the DR replicas of the primary's secrets carry the DR key"
+
+
+def test_a_key_policy_decides_before_iam(model: AuthorizationModel) -> None:
+    """The keeper's IAM policy allows kms:Decrypt on the DR key through any service; the key
+    policy allows it through the listed services only. Without IAM, the key alone is not
+    enough either (it delegates to IAM through the account)."""
+    keeper = model.role_of_function("crm-prod-dr", "switch.handler")
+    key = model.key_arn("alias/crm-prod", DR)
+
+    def decrypt(principal: Any, service: str) -> bool:
+        via = {"kms:ViaService": f"{service}.{DR}.amazonaws.com"}
+        return model.decide(Request.of(principal, "kms:Decrypt", key, via)).allowed
+
+    assert decrypt(keeper, "secretsmanager") and not decrypt(keeper, "dynamodb")
+    assert not decrypt(model.role("crm-prod-dr", "Network/FlowLogRole"), "secretsmanager")
+
+
+def test_encryption_context_conditions_are_evaluated(model: AuthorizationModel) -> None:
+    """CloudWatch Logs may use the key for this account's log groups only."""
+    logs = model.service(f"logs.{DR}.amazonaws.com")
+    key = model.key_arn("alias/crm-prod", DR)
+
+    def ask(account: str) -> bool:
+        group = f"arn:aws:logs:{DR}:{account}:log-group:g"
+        context = {"kms:EncryptionContext:aws:logs:arn": group}
+        return model.decide(Request.of(logs, "kms:GenerateDataKey", key, context)).allowed
+
+    assert ask(model.account) and not ask("999999999999")
+
+
+def test_a_key_policy_sabotaged_in_a_copy_turns_the_chains_red(
+    assembly: Assembly, chains: list[ChainCheck]
+) -> None:
+    """Take RDS off the DR key's list of services: RDS can no longer create the replica's
+    grant, and the check of the replica's creation says so."""
+    from crm_platform.assembly.reader import load
+
+    stacks = load(assembly.outdir)
+    dr = copy.deepcopy(stacks["crm-prod-dr"].template)
+    for resource in dr["Resources"].values():
+        if resource["Type"] != "AWS::KMS::Key":
+            continue
+        for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+            via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+            if isinstance(via, list):
+                statement["Condition"]["StringEquals"]["kms:ViaService"] = [
+                    v for v in via if not v.startswith("rds.")
+                ]
+    stacks["crm-prod-dr"].template = dr
+    sabotaged = service_chains(AuthorizationModel(stacks))
+    label = "crm-prod-dr-database/Replica/Instance"
+    assert denied(chains, label) == []
+    assert any("kms:CreateGrant" in line for line in denied(sabotaged, label))
+
+
+# --- service chains: every encrypted resource, creation and use ------------------------------
+KNOWN_CHAIN_DEFECTS = {
+    # DynamoDB may not use the DR key (issue 17, item 1)
+    "crm-prod-dr-app/Failover/Runs",
+    # the state machine publishes the approval notice without the topic key (issue 17, item 1)
+    "crm-prod-dr/Alerts/Topic",
+}
+
+
+def test_no_service_chain_finding_beyond_the_known_defects(chains: list[ChainCheck]) -> None:
+    unexpected = [
+        c.describe() for c in chains if not c.ok and c.resource.label not in KNOWN_CHAIN_DEFECTS
+    ]
+    assert unexpected == []
+    assert len(chains) > 100, "creation and use are checked for every encrypted resource"
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: the DR key does not let DynamoDB use it")
+def test_dynamodb_may_use_the_dr_key_for_the_failover_run_table(chains: list[ChainCheck]) -> None:
+    found = denied(chains, "crm-prod-dr-app/Failover/Runs")
+    assert found == [], "\n".join(found)
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: no kms permission for the alert topic's key")
+def test_the_state_machine_may_publish_to_the_encrypted_alert_topic(
+    chains: list[ChainCheck],
+) -> None:
+    found = [
+        line for line in denied(chains, "crm-prod-dr/Alerts/Topic") if "StateMachineRole" in line
+    ]
+    assert found == [], "\n".join(found)
+
+
+# --- policies that grant nothing ---------------------------------------------------------------
+def test_no_policy_grants_an_action_its_resources_cannot_take_beyond_the_known_one(
+    model: AuthorizationModel,
+) -> None:
+    found = [(m.role, m.action) for m in mismatches(model)]
+    assert found in ([], [("crm-prod-pipeline/Release/Role", "codestar-connections:UseConnection")])
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_18}: the connection's ARN is codeconnections")
+def test_every_action_matches_the_arn_type_of_its_resources(model: AuthorizationModel) -> None:
+    assert [f"{m.role}: {m.action} on {m.resource}" for m in mismatches(model)] == []
+
+
+def test_a_wrong_service_prefix_is_a_finding_not_a_silent_pass(model: AuthorizationModel) -> None:
+    role = model.role("crm-prod-pipeline", "Release/Role")
+    arn = f"arn:aws:codeconnections:ap-northeast-1:{model.account}:connection/abc"
+    decision = model.decide(Request.of(role, "codestar-connections:UseConnection", arn))
+    assert decision.answer.result == "Error" and "prefix must match" in decision.explanation
+
+
+# --- runtime paths as permission contracts ------------------------------------------------------
+def backup_roles(model: AuthorizationModel, names: Names) -> dict[str, str]:
+    return {
+        "backup": model.role(names.primary_stack, "Backup/Roles/Backup/").arn,
+        "restore test": model.role(names.primary_stack, "Backup/Roles/RestoreTest").arn,
+    }
+
+
+def contract(which: str, model: AuthorizationModel, settings: Settings) -> list[str]:
+    names = Names.of(settings)
+    needs = {
+        "rotation roll": lambda: database_needs.needs(names),
+        "backup and restore tests": lambda: backup_needs.needs(names, backup_roles(model, names)),
+        "execution roles pull and read secrets": lambda: compute_needs.needs(names),
+        "pipeline build and migrate": lambda: release_needs.needs(names),
+        "operator commands as the operator role": lambda: operator_needs.needs(names),
+    }[which]()
+    return [v.describe() for v in evaluate(model, needs) if not v.ok]
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+@pytest.mark.parametrize("which", ["rotation roll", "backup and restore tests"])
+def test_runtime_paths_are_allowed(
+    which: str,
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    chosen = (model, prod_settings) if env == "prod" else (staging_model, staging_settings)
+    assert contract(which, *chosen) == []
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_18}: pull rights only once a digest is recorded")
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_execution_roles_pull_the_platform_image_and_read_their_secrets(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    chosen = (model, prod_settings) if env == "prod" else (staging_model, staging_settings)
+    assert contract("execution roles pull and read secrets", *chosen) == []
+
+
+@pytest.mark.xfail(
+    strict=True, reason=f"{ISSUE_18}: codestar-connections for a codeconnections ARN"
+)
+def test_the_pipeline_can_connect_build_and_migrate(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    assert contract("pipeline build and migrate", model, prod_settings) == []
+
+
+def test_only_the_connection_blocks_the_pipeline_today(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    found = contract("pipeline build and migrate", model, prod_settings)
+    assert len(found) == 1 and "codeconnections:UseConnection" in found[0]
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}, item 10: no operator role yet")
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_operator_role_may_run_the_incident_commands(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    chosen = (model, prod_settings) if env == "prod" else (staging_model, staging_settings)
+    assert contract("operator commands as the operator role", *chosen) == []
+
+
+def test_a_call_carries_the_kms_calls_its_service_makes(model: AuthorizationModel) -> None:
+    step = model.role_of_function("crm-prod-dr-app", "handler.handler")
+    keys = key_index(model)
+    call = Call("secretsmanager", DR, "PutSecretValue", {"SecretId": "crm/prod/database/master"})
+    found = requests_for(call, step, account=model.account, keys=keys, secret_arn=model.secret_arn)
+    actions = [(r.action, dict(r.context).get("kms:ViaService")) for r in found]
+    assert actions == [
+        ("secretsmanager:PutSecretValue", None),
+        ("kms:GenerateDataKey", f"secretsmanager.{DR}.amazonaws.com"),
+        ("kms:Decrypt", f"secretsmanager.{DR}.amazonaws.com"),
+    ]
+    passed: Any = requests_for(
+        Call(
+            "ecs",
+            "ap-northeast-1",
+            "RegisterTaskDefinition",
+            {"taskRoleArn": "arn:aws:iam::1:role/t", "executionRoleArn": "arn:aws:iam::1:role/e"},
+        ),
+        step,
+        account=model.account,
+        keys=keys,
+        secret_arn=model.secret_arn,
+    )
+    assert [(r.action, dict(r.context)) for r in passed[1:]] == [
+        ("iam:PassRole", {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    ] * 2

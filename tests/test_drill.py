@@ -1,0 +1,240 @@
+"""The local drill: scenarios with faults, modelled time, a check for every step's effect,
+and the authorization model enforced on every call.
+
+Runs without enforcement isolate one behaviour at a time (the scenarios' outcomes, the
+effect checks); the enforced runs show what AWS would refuse. Each defect found by review
+is a strict expected failure naming the issue that fixes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_platform import cli
+from crm_platform.drill.durations import DURATIONS
+from crm_platform.drill.report import html
+from crm_platform.drill.run import DrillReport, ScenarioReport, run_drill
+from crm_platform.drill.scenarios import SCENARIOS
+from crm_platform.failover.runtime import steps
+from crm_platform.naming import Names
+from crm_platform.settings import Settings
+from tests.conftest import CONFIG, Assembly
+
+ISSUE_17 = "issue 17 (regional failover that survives a real outage)"
+pytestmark = pytest.mark.slow
+
+
+def drill(assembly: Assembly, settings: Settings, *names: str, **kwargs: Any) -> DrillReport:
+    return run_drill(
+        assembly.outdir, Names.of(settings), settings, [SCENARIOS[n] for n in names], **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def unenforced(assembly: Assembly, prod_settings: Settings) -> DrillReport:
+    """Every scenario once, the authorization model not enforced (behaviour alone)."""
+    return drill(assembly, prod_settings, *SCENARIOS, enforce_authorization=False)
+
+
+def scenario(report: DrillReport, name: str, quantile: str = "p50") -> ScenarioReport:
+    return next(s for s in report.scenarios if s.scenario == name and s.quantile == quantile)
+
+
+def failing(s: ScenarioReport) -> list[str]:
+    return [f"{c['name']}: {c['observed']}" for c in s.checks if not c["ok"]]
+
+
+def test_each_scenario_states_its_expected_outcome() -> None:
+    assert set(SCENARIOS) >= {
+        "regional-outage",
+        "primary-errors",
+        "throttling",
+        "crash-resume",
+        "concurrent",
+        "healthy-primary",
+    }
+    assert SCENARIOS["healthy-primary"].describe_expected().startswith("refused at preflight")
+    assert "unfenced" in SCENARIOS["primary-errors"].describe_expected()
+
+
+# --- scenarios (behaviour, not enforcing authorization) ------------------------------------
+@pytest.mark.parametrize(
+    "name", ["regional-outage", "partial-outage", "throttling", "healthy-primary"]
+)
+def test_scenarios_that_pass_on_main(unenforced: DrillReport, name: str) -> None:
+    found = scenario(unenforced, name)
+    assert found.passed, failing(found)
+
+
+def test_a_healthy_primary_is_refused_at_preflight_and_nothing_changes(
+    unenforced: DrillReport,
+) -> None:
+    found = scenario(unenforced, "healthy-primary")
+    outcome = {c["name"]: c for c in found.checks}
+    assert outcome["refused at preflight"]["ok"] and outcome["nothing changed anywhere"]["ok"]
+    assert "does not look impaired" in found.failure
+
+
+def test_throttling_is_met_by_the_sdk_then_by_the_state_machine(unenforced: DrillReport) -> None:
+    found = scenario(unenforced, "throttling")
+    retried = {s["name"]: s["attempts"] for s in found.steps if s["attempts"] > 1}
+    assert retried.get("promote_replica", 1) >= 2 and retried.get("scale_up", 1) >= 2
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: the fence re-raises 5xx and AccessDenied")
+def test_a_primary_answering_with_errors_is_recorded_unfenced_and_the_run_goes_on(
+    unenforced: DrillReport,
+) -> None:
+    found = scenario(unenforced, "primary-errors")
+    assert found.passed, failing(found)
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: a second --execute starts a new run id")
+def test_failover_execute_again_resumes_the_same_incident(unenforced: DrillReport) -> None:
+    found = scenario(unenforced, "crash-resume")
+    assert found.passed, failing(found)
+
+
+def test_a_resumed_run_never_promotes_twice(unenforced: DrillReport) -> None:
+    found = scenario(unenforced, "crash-resume")
+    checks = {c["name"]: c for c in found.checks}
+    assert checks["replica promoted once, no source link left"]["ok"]
+    assert len(found.starts) == 2  # the operator ran failover --execute twice
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: nothing refuses a concurrent start")
+def test_a_second_start_while_one_runs_is_refused(unenforced: DrillReport) -> None:
+    found = scenario(unenforced, "concurrent")
+    assert found.passed, failing(found)
+
+
+# --- modelled time ------------------------------------------------------------------------------
+def test_the_failover_waits_on_aws_for_the_modelled_durations(unenforced: DrillReport) -> None:
+    at = {q: scenario(unenforced, "regional-outage", q) for q in ("p50", "p95")}
+    for quantile, found in at.items():
+        waited = {s["name"]: s["end"] - s["start"] for s in found.steps}
+        assert waited["wait_writable"] >= DURATIONS["rds.promotion"].at(quantile) - 30  # type: ignore[arg-type]
+        assert waited["wait_healthy"] >= DURATIONS["fargate.cold_start"].at(quantile)  # type: ignore[arg-type]
+        assert found.rto is not None and found.rto["minutes"] > 0
+        assert set(found.rto["breakdown"]) >= {"detection", "decision", "DNS and Route 53"}
+    assert at["p95"].rto["minutes"] > at["p50"].rto["minutes"]  # type: ignore[index]
+    bars = {b["label"]: b for b in at["p50"].bars}
+    assert bars["outage detected (probes, alarms)"]["critical"]
+    assert not bars["Multi-AZ conversion"]["critical"]  # in the background
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: the modelled RTO at p95 exceeds 15 minutes")
+def test_the_modelled_recovery_time_at_p95_meets_the_objective(unenforced: DrillReport) -> None:
+    found = scenario(unenforced, "regional-outage", "p95")
+    assert found.passed, failing(found)
+
+
+# --- authorization enforced --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def enforced(assembly: Assembly, prod_settings: Settings) -> DrillReport:
+    return drill(assembly, prod_settings, "regional-outage")
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ISSUE_17}: the run table's key refuses DynamoDB")
+def test_the_failover_runs_as_its_roles_would_in_aws(enforced: DrillReport) -> None:
+    assert enforced.passed, [failing(s) + [str(d) for d in s.denied] for s in enforced.scenarios]
+
+
+def test_a_denied_call_fails_its_step_and_names_what_is_missing(enforced: DrillReport) -> None:
+    found = scenario(enforced, "regional-outage")
+    (first, *_rest) = found.denied
+    assert first["principal"] == "crm-prod-dr-app/Failover/Step/Role"
+    assert first["call"].startswith("dynamodb.UpdateItem")
+    assert "key policy of crm-prod-dr/Key/Key" in first["missing"][0]
+    assert "kms:ViaService" in first["missing"][0]
+    assert found.steps[0]["status"] == "failed" and "AccessDenied" in found.failure
+
+
+# --- a check for every effect -------------------------------------------------------------------
+def _no_effect(step: steps.Step) -> steps.Step:
+    return replace(step, run=lambda _ctx: steps.Outcome(True, {}), poll=False)
+
+
+@pytest.mark.parametrize("disabled", [s.name for s in steps.STEPS])
+def test_removing_any_steps_effect_turns_the_verdict_to_fail(
+    disabled: str, assembly: Assembly, prod_settings: Settings
+) -> None:
+    chosen = "partial-outage" if disabled == "fence_primary" else "regional-outage"
+    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in steps.STEPS)
+    report = drill(
+        assembly, prod_settings, chosen, enforce_authorization=False, step_list=sabotaged
+    )
+    found = scenario(report, chosen)
+    assert not found.passed
+    named = [c for c in found.checks if c["step"] == disabled]
+    assert (named and not all(c["ok"] for c in named)) or not scenario_completed(found), failing(
+        found
+    )
+
+
+def scenario_completed(found: ScenarioReport) -> bool:
+    return any(c["name"] == "the failover completed" and c["ok"] for c in found.checks)
+
+
+# --- the command and its report --------------------------------------------------------------------
+def test_the_drill_command_writes_both_reports_and_ends_in_its_verdict(
+    assembly: Assembly,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm_platform.cli import common
+
+    monkeypatch.setattr(common.out, "width", 80)  # the console view stays readable in 80 columns
+    report, page = tmp_path / "drill.json", tmp_path / "drill.html"
+    code = cli.main(
+        [
+            "drill",
+            "--local",
+            "--config-dir",
+            str(CONFIG),
+            "--out",
+            str(assembly.outdir),
+            "--scenario",
+            "healthy-primary",
+            "--report",
+            str(report),
+            "--html",
+            str(page),
+        ]
+    )
+    printed = capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert code == (0 if data["verdict"] == "pass" else 1)
+    (run,) = data["scenarios"]
+    assert run["scenario"] == "healthy-primary" and run["checks"] and run["steps"]
+    assert {"start", "end", "attempts", "modelled"} <= set(run["steps"][0])
+    assert data["authorization"] == "enforced"
+    assert page.read_text().count("<svg") == 1
+    assert any(line.startswith("verdict: ") for line in printed.splitlines())
+    assert all(len(line) <= 80 for line in printed.splitlines())
+
+
+def test_explain_shows_every_duration_with_its_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["drill", "--explain", "--config-dir", str(CONFIG)]) == 0
+    printed = capsys.readouterr().out
+    for name in DURATIONS:
+        assert name in printed
+    assert printed.count("source: ") == len(DURATIONS) + 1  # and detection, from configuration
+    assert "regional-outage" in printed and "healthy-primary" in printed
+
+
+def test_drill_needs_local(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["drill", "--config-dir", str(CONFIG)]) == 2
+    assert "only the local drill" in capsys.readouterr().err
+
+
+def test_the_html_report_draws_one_timeline_per_run(unenforced: DrillReport) -> None:
+    page = html(unenforced)
+    assert page.count("<svg") == len(unenforced.scenarios)
+    assert "regional-outage (p95)" in page
