@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from crm_platform.drill.run import failover_config
 from crm_platform.drill.standup import stand_up
 from crm_platform.failover import definition
 from crm_platform.failover.local_runner import VirtualClock, run_local
+from crm_platform.failover.policy import RETRY
 from crm_platform.failover.runtime import steps, timeline
 from crm_platform.naming import Names
 from crm_platform.settings import Settings
@@ -188,7 +190,11 @@ def test_throttling_is_retried_with_backoff(world: World) -> None:
     assert world.calls["promote_read_replica"] == 3
     (promote,) = [s for s in report.steps if s.name == "promote_replica"]
     assert promote.attempts == 3
-    assert world.clock.now() - before >= 2 + 4  # exponential backoff was waited
+    # The policy's waits (exponential, capped, full jitter: seeded by the run, so known).
+    jitter = random.Random("run-1")  # noqa: S311 - the runner's seeded jitter, not a secret
+    waited = RETRY.delay(1, jitter) + RETRY.delay(2, jitter)
+    assert 0 < waited <= RETRY.interval_seconds * (1 + RETRY.backoff_rate)
+    assert world.clock.now() - before >= waited
 
 
 def test_a_replica_that_is_not_yet_available_is_waited_for(world: World) -> None:
@@ -256,7 +262,7 @@ def test_a_primary_that_does_not_answer_is_isolated_not_fenced(world: World) -> 
     report = world.run(ctx_client=unreachable(world.config["primary_region"]))
     assert report.ok
     (fence,) = [s for s in report.steps if s.name == "fence_primary"]
-    assert fence.detail["primary"].startswith("unreachable")
+    assert fence.detail["primary"] == "unfenced (EndpointConnectionError)"
 
 
 # --- the emulator's own extensions ----------------------------------------------------------
@@ -307,8 +313,12 @@ def test_a_multi_az_failover_only_notifies(primary: Template, assembly: Assembly
     (target,) = rule["Properties"]["Targets"]
     assert "Topic" in json.dumps(target["Arn"])  # the alert topic, nothing else
     for stack in ("crm-prod-primary", "crm-prod-dr", "crm-prod-dr-app"):
-        text = json.dumps(assembly.raw(stack))
-        assert "states:StartExecution" not in text  # manual mode: nothing starts a failover
+        template = assembly.raw(stack)
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::Events::Rule":  # manual mode: no rule starts one
+                assert "StateMachine" not in json.dumps(resource["Properties"].get("Targets"))
+            if "states:StartExecution" in json.dumps(resource):  # only a person may
+                assert resource["Metadata"]["aws:cdk:path"].startswith("crm-prod-dr-app/Operator/")
 
 
 def test_automatic_mode_starts_on_the_impaired_signal_after_approval(
@@ -348,3 +358,190 @@ def test_deploy_is_refused_while_failed_over(prod_settings: Settings) -> None:
     )
     refused = check_not_failed_over(client, "ap-southeast-1", names.failover_parameter)
     assert not refused.ok and "Failing back" in refused.message
+
+
+# --- issue 17: a fence that never blocks, one incident, forward-only state -----------------
+def errors_from(region: str, error: Exception) -> Any:
+    """Clients of ``region`` whose every call raises ``error``."""
+
+    class Failing:
+        def __getattr__(self, _name: str) -> Any:
+            def fail(**_kwargs: Any) -> Any:
+                raise error
+
+            return fail
+
+    return lambda service, target: Failing() if target == region else client(service, target)
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "RegisterScalableTarget")
+
+
+@pytest.mark.parametrize(
+    ("error", "recorded"),
+    [
+        (_client_error("ServiceUnavailable", 503), "unfenced (ServiceUnavailable)"),
+        (_client_error("InternalFailure", 500), "unfenced (InternalFailure)"),
+        (_client_error("AccessDeniedException", 400), "unfenced (AccessDeniedException)"),
+    ],
+)
+def test_a_fence_that_fails_any_way_is_recorded_unfenced_and_the_run_goes_on(
+    world: World, error: Exception, recorded: str
+) -> None:
+    report = world.run(ctx_client=errors_from(world.config["primary_region"], error))
+    assert report.ok, report.failed_step
+    (fence,) = [s for s in report.steps if s.name == "fence_primary"]
+    assert fence.detail["primary"] == recorded
+    state = json.loads(
+        client("ssm", world.dr).get_parameter(Name=world.config["failover_parameter"])["Parameter"][
+            "Value"
+        ]
+    )
+    assert state["state"] == "failed-over" and state["fence"] == recorded
+
+
+def test_a_fence_that_times_out_is_recorded_unfenced(world: World) -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    timeout = ReadTimeoutError(endpoint_url="https://ecs.ap-northeast-1.amazonaws.com")
+    report = world.run(ctx_client=errors_from(world.config["primary_region"], timeout))
+    assert report.ok
+    (fence,) = [s for s in report.steps if s.name == "fence_primary"]
+    assert fence.detail["primary"] == "unfenced (ReadTimeoutError)"
+
+
+def test_the_failed_over_state_never_moves_back(world: World) -> None:
+    ssm = client("ssm", world.dr)
+    name = world.config["failover_parameter"]
+    done = {"state": "failed-over", "since": 1.0, "incident": "run-1", "fence": "fenced"}
+    ssm.put_parameter(Name=name, Value=json.dumps(done), Type="String", Overwrite=True)
+    ctx = steps.Context(config=world.config, client=client, now=world.clock.now, run="run-1")
+    outcome = steps.record_failed_over(ctx)
+    assert outcome.detail["kept"] is True
+    assert json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"]) == done
+
+
+def test_one_incident_at_a_time_and_a_resumed_one_is_never_refused(world: World) -> None:
+    first = world.run("incident-a")
+    assert first.ok
+    # The same incident again (a resume): its preflight passes although the primary no
+    # longer looks impaired, since it is past the fence.
+    cw = client("cloudwatch", world.dr)
+    cw.set_alarm_state(AlarmName=world.config["impaired_alarm"], StateValue="OK", StateReason="t")
+    again = world.run("incident-a")
+    assert again.ok, again.failed_step
+    # Another incident while one is failed over is refused.
+    other = world.run("incident-b")
+    assert other.failed_step is not None and other.failed_step.name == "preflight"
+    assert "failed over already" in other.failed_step.detail["message"]
+
+
+def test_the_lock_refuses_a_second_incident_while_the_first_holds_it(world: World) -> None:
+    ctx = steps.Context(config=world.config, client=client, now=world.clock.now, run="one")
+    steps._hold_lock(ctx)
+    steps._hold_lock(ctx)  # the same incident takes it again (a resume)
+    other = steps.Context(config=world.config, client=client, now=world.clock.now, run="two")
+    with pytest.raises(steps.PreflightRefused, match="incident one is under way"):
+        steps._hold_lock(other)
+    steps._release_lock(ctx)
+    steps._hold_lock(other)
+
+
+# --- the operator's command: attach, resume or start ------------------------------------------
+class FakeStepFunctions:
+    def __init__(self, running: list[dict[str, Any]]) -> None:
+        self.running, self.started = running, []  # type: ignore[var-annotated]
+
+    def list_executions(self, **_kwargs: Any) -> dict[str, Any]:
+        return {"executions": self.running}
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        return {
+            "input": json.dumps({"force": False, "incident": "failover-1"}),
+            "status": "RUNNING",
+        }
+
+    def start_execution(self, **kwargs: Any) -> dict[str, Any]:
+        self.started.append(kwargs)
+        return {"executionArn": "arn"}
+
+
+@pytest.mark.parametrize(
+    ("running", "state", "how", "incident"),
+    [
+        ([{"name": "failover-1"}], {"state": "none"}, "attached", "failover-1"),
+        ([], {"state": "failing-over", "incident": "failover-1"}, "resumed", "failover-1"),
+        ([], {"state": "none"}, "started", "failover-500"),
+        ([], {"state": "failed-over", "incident": "failover-1"}, "started", "failover-500"),
+    ],
+)
+def test_execute_attaches_resumes_or_starts(
+    prod_settings: Settings, running: list[dict[str, Any]], state: dict[str, Any], how: str,
+    incident: str,
+) -> None:  # fmt: skip
+    from crm_platform.ops import failover
+
+    names = Names.of(prod_settings)
+    sfn = FakeStepFunctions(running)
+    ssm = client("ssm", names.dr_region)
+    ssm.put_parameter(Name=names.failover_parameter, Value=json.dumps(state), Type="String")
+
+    def clients(service: str, region: str) -> Any:
+        return sfn if service == "stepfunctions" else client(service, region)
+
+    started = failover.start(names, clients, force=False, now=500)
+    assert (started.how, started.incident) == (how, incident)
+    if how == "attached":
+        assert sfn.started == []
+    else:
+        (call,) = sfn.started
+        assert json.loads(call["input"]) == {"force": False, "incident": incident}
+        assert call["name"] == (incident if how == "started" else f"{incident}-resume-500")
+
+
+# --- one retry and timeout policy ---------------------------------------------------------------
+def test_the_state_machine_and_the_runner_read_one_retry_and_timeout_policy(
+    assembly: Assembly,
+) -> None:
+    from crm_platform.failover.policy import ATTEMPT_TIMEOUT_SECONDS, RUN_TIMEOUT_SECONDS
+
+    dr_app = assembly.raw("crm-prod-dr-app")
+    (machine,) = [r for r in dr_app["Resources"].values()
+                  if r["Type"] == "AWS::StepFunctions::StateMachine"]  # fmt: skip
+    deployed = json.loads(machine["Properties"]["DefinitionString"])
+    assert deployed["TimeoutSeconds"] == RUN_TIMEOUT_SECONDS
+    for name in (s.name for s in steps.STEPS):
+        assert deployed["States"][name]["Retry"] == [RETRY.as_retry()]
+        assert deployed["States"][name]["TimeoutSeconds"] == ATTEMPT_TIMEOUT_SECONDS
+    step = next(r for r in dr_app["Resources"].values()
+                if r["Type"] == "AWS::Lambda::Function"
+                and r["Properties"].get("Handler") == "handler.handler")  # fmt: skip
+    assert step["Properties"]["Timeout"] == ATTEMPT_TIMEOUT_SECONDS
+    jitter = random.Random("x")  # noqa: S311 - the runner's seeded jitter, not a secret
+    waits = [RETRY.delay(n, jitter) for n in range(1, 10)]
+    assert all(0 <= w <= RETRY.max_delay_seconds for w in waits)
+
+
+def test_the_operator_role_needs_mfa_and_holds_only_the_incident_commands(
+    assembly: Assembly,
+) -> None:
+    dr_app = assembly.raw("crm-prod-dr-app")
+    (role,) = [r for r in dr_app["Resources"].values() if r["Type"] == "AWS::IAM::Role"
+               and r["Properties"].get("RoleName") == "crm-prod-dr-operator"]  # fmt: skip
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    assert "root" in json.dumps(trust["Principal"])
+
+
+def test_a_stopped_run_pages_the_dr_alert_topic(assembly: Assembly) -> None:
+    dr_app = Template.from_json(assembly.raw("crm-prod-dr-app"))
+    (rule,) = dr_app.find_resources(
+        "AWS::Events::Rule",
+        {"Properties": {"EventPattern": Match.object_like({"source": ["aws.states"]})}},
+    ).values()
+    detail = rule["Properties"]["EventPattern"]["detail"]
+    assert sorted(detail["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    (target,) = rule["Properties"]["Targets"]
+    assert "AlertsTopic" in json.dumps(target["Arn"])

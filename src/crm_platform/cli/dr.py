@@ -112,11 +112,14 @@ def failover(inv: Invocation) -> int:
     if not args.execute:
         out.print("dry run: nothing was changed; add --execute to start the failover")
         return EXIT_OK
-    execution = run.start(names, clients, force=args.force)
-    out.print(f"started {execution} in {names.dr_region}; following it (Ctrl-C stops "
-              "following, not the failover)")  # fmt: skip
-    status = run.follow(names, clients, execution, render.failover_step)
-    out.print(f"{execution}: {status}")
+    started = run.start(names, clients, force=args.force)
+    out.print(
+        f"{started.how} incident {started.incident} (execution {started.execution}) in "
+        f"{names.dr_region}; following it (Ctrl-C stops following, not the failover)",
+        highlight=False,
+    )
+    status = run.follow(names, clients, started, render.failover_step)
+    out.print(f"{started.execution}: {status}", highlight=False)
     return EXIT_OK if status == "SUCCEEDED" else EXIT_FINDINGS
 
 

@@ -95,7 +95,7 @@ class TwentyApplication(Construct):
         config: Compute,
         image: ecs.ContainerImage,
         role: Role,
-        pull_from: str | None,
+        pull_from: str,
         vpc: ec2.IVpc,
         public_subnets: ec2.SubnetSelection,
         private_subnets: ec2.SubnetSelection,
@@ -239,7 +239,7 @@ class TwentyApplication(Construct):
         )
 
     def _roles(
-        self, key: kms.IKey, backends: Backends, secrets: AppSecrets, pull_from: str | None
+        self, key: kms.IKey, backends: Backends, secrets: AppSecrets, pull_from: str
     ) -> tuple[iam.Role, iam.IRole]:
         """Twenty's task role: its bucket and key, nothing else. Execution: pull, logs, secrets."""
         task_role = iam.Role(
@@ -327,30 +327,32 @@ class TwentyApplication(Construct):
                 ),
             ],
         )
-        if pull_from is not None:
-            self.execution_policy.add_statements(
-                iam.PolicyStatement(
-                    sid="PullTwentyFromThePlatformRepository",
-                    actions=[
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchCheckLayerAvailability",
-                    ],
-                    resources=[pull_from],
-                ),
-                # ECR documents no resource-level scoping for the registry login token.
-                iam.PolicyStatement(
-                    sid="LogInToTheRegistry",
-                    actions=["ecr:GetAuthorizationToken"],
-                    resources=["*"],
-                ),
-            )
-            acknowledge(
-                self.execution_policy,
-                "AwsSolutions-IAM5[Resource::*]",
-                "ecr:GetAuthorizationToken has no resource-level permissions (ECR authorization "
-                "reference); every pull action is scoped to the platform's repository",
-            )
+        # Always, not only once a release is recorded: the pipeline's first Migrate stage
+        # and every deploy after it run the platform repository's image (its DR replica in
+        # DR) by digest, and ECS pulls it as this role.
+        self.execution_policy.add_statements(
+            iam.PolicyStatement(
+                sid="PullTwentyFromThePlatformRepository",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[pull_from],
+            ),
+            # ECR documents no resource-level scoping for the registry login token.
+            iam.PolicyStatement(
+                sid="LogInToTheRegistry",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            ),
+        )
+        acknowledge(
+            self.execution_policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions (ECR authorization "
+            "reference); every pull action is scoped to the platform's repository",
+        )
         # The policy above (plus the log statement added once the groups exist) is
         # complete: CDK's automatic grants would add an inline policy next to it.
         return task_role, execution_role.without_policy_updates()

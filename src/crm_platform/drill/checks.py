@@ -280,12 +280,14 @@ def outcome_checks(o: Observed) -> list[Check]:
         "completed" if o.completed else f"stopped at {o.failed_step}: {o.failure}",
     )
     if e.one_incident:
-        runs = sorted({r["run"] for r in o.timeline})
-        check("one incident: one run, whatever the starts", len(runs) == 1, runs)
+        runs = sorted(
+            {r["run"] for r in o.timeline if r["step"] == "preflight" and r["status"] == "done"}
+        )
+        check("one incident ran, whatever the starts", len(runs) == 1, runs)
     if e.second_start_refused:
         check(
             "a second start while one runs is refused",
-            len(o.starts) >= 2 and o.starts[1].startswith("refused"),
+            len(o.starts) >= 2 and any("refused" in s for s in o.starts),
             o.starts,
         )
     if e.retries:

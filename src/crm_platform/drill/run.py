@@ -190,6 +190,7 @@ class Rehearsal:
         self.alarm_states: dict[str, bool] = {}
         self.step_wall: dict[str, float] = {}
         self.operator_errors: list[str] = []
+        self.execution_failures: dict[str, str] = {}
 
     def seconds(self, name: str) -> float:
         return DURATIONS[name].at(self.quantile)
@@ -237,9 +238,11 @@ class Rehearsal:
         self.machine_role = model.role(names.dr_app_stack, "Failover/StateMachineRole")
         self.probe_role = model.role_of_function(names.dr_app_stack, "probe.handler")
         self.keeper_role = model.role_of_function(names.dr_stack, "switch.handler")
-        self.operator = model.administrator(
-            "drill-operator", "operator (AdministratorAccess: no operator role yet)"
-        )
+        self.operator = model.role_named(names.operator_role)
+        if not self.operator.exists:  # an assembly from before the operator role
+            self.operator = model.administrator(
+                "drill-operator", "operator (AdministratorAccess: no operator role)"
+            )
         self.probe_env = _environment(self.up, names.dr_app_stack, "probe.handler")
         self.keeper_env = _environment(self.up, names.dr_stack, "switch.handler")
         self.step_function_arn = model.function_arn(names.dr_app_stack, "handler.handler")
@@ -263,8 +266,6 @@ class Rehearsal:
                     os.environ[k] = v
 
     def run_probe(self, _now: float) -> None:
-        if self.decided_at < INFINITY:
-            return  # the failover is under way: nothing reads the probe's data any more
         original = probe.up
         probe.up = lambda url, headers=None: self._http_ok(url)
         try:
@@ -331,14 +332,20 @@ class Rehearsal:
         first = self.executions == 1
         crash = self.scenario.crash_after if first else None
         second = self.scenario.second_start_after if first else None
-        report = self._run(execution.name, bool(execution.input.get("force")), stop=crash or second)
+        # The state machine's first states: the input's incident, or one named after it.
+        run = str(execution.input.get("incident") or execution.name)
+        force = bool(execution.input.get("force"))
+        report = self._run(run, force, stop=crash or second)
         if crash and report.ok:
             return "FAILED"  # the run died here (a crashed invocation ends the execution)
         if second and report.ok:
-            self.start_failover()  # someone else starts one while this one runs
+            self.start_automatically()  # another start arrives while this one runs
             after = [s.name for s in self.setup.step_list]
-            resume = after[after.index(second) + 1]
-            report = self._run(execution.name, bool(execution.input.get("force")), start=resume)
+            report = self._run(run, force, start=after[after.index(second) + 1])
+        failed = report.failed_step
+        if failed is not None:
+            message = str(failed.detail.get("message", failed.detail.get("error", "")))
+            self.execution_failures[execution.name] = f"{failed.name}: {message}"
         return "SUCCEEDED" if report.ok else "FAILED"
 
     def _run(
@@ -383,37 +390,54 @@ class Rehearsal:
         return report
 
     def operate(self) -> str:
-        """The operator starts the failover and follows it, as the CLI does; the final
-        status of the execution, or what stopped the operator's command."""
-        run = self.start_failover()
-        if run is None:
+        """The operator runs ``failover --execute`` and follows it, as the CLI does; the
+        final status of the execution, or what stopped the operator's command."""
+        started = self.start_failover()
+        if started is None:
             return "NOT STARTED"
         try:
             return operator_commands.follow(
-                self.names,
-                self.world.clients(self.operator),
-                run,
-                lambda _row: None,
+                self.names, self.world.clients(self.operator), started, lambda _row: None,
                 sleep=self.clock.sleep,
-            )
+            )  # fmt: skip
         except ClientError as err:
-            self.operator_errors.append(f"following {run}: {err}")
-            execution = self.aws.executions.get(run)
+            self.operator_errors.append(f"following {started.execution}: {err}")
+            execution = self.aws.executions.get(started.execution)
             return execution.status if execution else "UNKNOWN"
 
-    def start_failover(self) -> str | None:
+    def start_failover(self) -> operator_commands.Started | None:
         """``crm-platform failover --execute`` as the operator runs it (ops/failover.py)."""
         clients = self.world.clients(self.operator)
         try:
-            run = operator_commands.start(self.names, clients, force=False, now=self.clock.now())
+            started = operator_commands.start(
+                self.names, clients, force=False, now=self.clock.now()
+            )
         except ClientError as err:
             code = err.response["Error"]["Code"]
             self.starts.append(f"refused: {code}")
             if code == "AccessDenied":
                 self.operator_errors.append(f"starting: {err}")
             return None
-        self.starts.append(f"started {run}")
-        return run
+        self.starts.append(f"{started.how} {started.execution}")
+        return started
+
+    def start_automatically(self) -> None:
+        """A start that does not go through the operator's command: EventBridge's, in
+        automatic mode (no incident in its input; the state machine opens one)."""
+        name = f"automatic-{int(self.clock.now())}"
+        sfn = self.world.clients(self.operator)("stepfunctions", self.dr)
+        try:
+            sfn.start_execution(
+                stateMachineArn=self.aws.state_machine_arn, name=name,
+                input=json.dumps({"force": False}),
+            )  # fmt: skip
+        except ClientError as err:
+            self.starts.append(f"{name}: refused: {err.response['Error']['Code']}")
+            return
+        execution = self.aws.executions[name]
+        why = self.execution_failures.get(name, "")
+        stopped = f"refused at {why}" if execution.status == "FAILED" else execution.status
+        self.starts.append(f"{name}: {stopped}")
 
     # --- the scenario ------------------------------------------------------------------------
     def inject_outage(self) -> None:
@@ -498,7 +522,7 @@ class Rehearsal:
         dynamodb = self.world.raw("dynamodb", self.dr)
         items = dynamodb.scan(TableName=self.config["runs_table"], ConsistentRead=True)["Items"]
         rows = []
-        for run in sorted({i["run"]["S"] for i in items}):
+        for run in sorted({i["run"]["S"] for i in items} - {"#lock"}):
             for row in timeline.read(dynamodb, self.config["runs_table"], run):
                 rows.append({**row, "run": run})
         return rows
@@ -684,12 +708,15 @@ def run_drill(
     scenarios: list[Scenario],
     *,
     enforce_authorization: bool = True,
+    model: AuthorizationModel | None = None,
     step_list: tuple[steps.Step, ...] = steps.STEPS,
     progress: Callable[[str], None] = lambda _m: None,
     on_step: Callable[[StepReport], None] = lambda _r: None,
 ) -> DrillReport:
+    """Each scenario on a fresh emulator; ``model`` replaces the assembly's own
+    authorization model (a test proving a sabotaged policy is caught)."""
     started = time.perf_counter()
-    model = AuthorizationModel.load(outdir)
+    model = model or AuthorizationModel.load(outdir)
     reports = []
     setup = Setup(
         outdir, names, settings, model, enforce_authorization, step_list, on_step, progress

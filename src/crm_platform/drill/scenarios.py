@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Outage = Literal["none", "unreachable", "data-plane", "errors"]
-Fence = Literal["unreachable", "fenced", "unfenced"]
+Fence = Literal["fenced", "unfenced"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ SCENARIOS: dict[str, Scenario] = {
             "regional-outage",
             "the primary region does not answer at all",
             "unreachable",
-            Expected(fence="unreachable"),
+            Expected(fence="unfenced"),
         ),
         Scenario(
             "partial-outage",
@@ -81,7 +81,7 @@ SCENARIOS: dict[str, Scenario] = {
             "the DR APIs throttle the failover's calls, promotion and scaling past the SDK's "
             "retries",
             "unreachable",
-            Expected(fence="unreachable", retries=True),
+            Expected(fence="unfenced", retries=True),
             throttle_first=3,
             throttle_more=(("PromoteReadReplica", 7), ("RegisterScalableTarget", 7)),
             measures_rto=False,
@@ -90,15 +90,15 @@ SCENARIOS: dict[str, Scenario] = {
             "crash-resume",
             "the run dies after promotion; the operator runs failover --execute again",
             "unreachable",
-            Expected(fence="unreachable"),
+            Expected(fence="unfenced"),
             crash_after="promote_replica",
             measures_rto=False,
         ),
         Scenario(
             "concurrent",
-            "a second failover is started while the first one runs",
+            "EventBridge starts a second failover while the operator's runs",
             "unreachable",
-            Expected(fence="unreachable", second_start_refused=True),
+            Expected(fence="unfenced", second_start_refused=True),
             second_start_after="promote_replica",
             measures_rto=False,
         ),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_platform.assembly.intrinsics import Intrinsics, Unresolved
+from crm_platform.assembly.physical import PhysicalResources
 from crm_platform.assembly.reader import StackTemplate, load
 
 Client = Callable[[str, str], Any]
@@ -53,6 +54,7 @@ class Standup(Intrinsics):
         self.created: Counter[str] = Counter()
         self.not_emulated: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
+        self.physical = PhysicalResources(stacks)
 
     def ref(self, logical: str, stack: StackTemplate) -> str:
         found = self.states[stack.name].created.get(logical)
@@ -79,7 +81,9 @@ def _generated(spec: dict[str, Any]) -> str:
 
 
 # --- one creator per emulated type ---------------------------------------------------------
-def _secret(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _secret(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     sm = client("secretsmanager", st.region)
     value = _generated(props.get("GenerateSecretString", {}))
     replicas = [{"Region": r["Region"]} for r in props.get("ReplicaRegions", [])]
@@ -88,7 +92,9 @@ def _secret(up: Standup, st: StackState, props: dict[str, Any], client: Client) 
     return Created(made["ARN"])
 
 
-def _db_instance(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _db_instance(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     rds = client("rds", st.region)
     identifier = props["DBInstanceIdentifier"]
     tags = [
@@ -124,12 +130,16 @@ def _db_instance(up: Standup, st: StackState, props: dict[str, Any], client: Cli
     )  # fmt: skip
 
 
-def _cluster(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _cluster(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     made = client("ecs", st.region).create_cluster(clusterName=props["ClusterName"])["cluster"]
     return Created(props["ClusterName"], {"Arn": made["clusterArn"]})
 
 
-def _task_definition(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _task_definition(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     containers = [
         {
             "name": c["Name"],
@@ -151,7 +161,9 @@ def _task_definition(up: Standup, st: StackState, props: dict[str, Any], client:
     return Created(made["taskDefinitionArn"])
 
 
-def _service(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _service(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     cluster = up.resolve(props["Cluster"], st)
     made = client("ecs", st.region).create_service(
         cluster=cluster, serviceName=props["ServiceName"],
@@ -161,7 +173,9 @@ def _service(up: Standup, st: StackState, props: dict[str, Any], client: Client)
     return Created(made["serviceArn"], {"Name": props["ServiceName"]})
 
 
-def _scalable_target(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _scalable_target(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     resource = up.resolve(props["ResourceId"], st)
     client("application-autoscaling", st.region).register_scalable_target(
         ServiceNamespace=props["ServiceNamespace"], ResourceId=resource,
@@ -171,20 +185,28 @@ def _scalable_target(up: Standup, st: StackState, props: dict[str, Any], client:
     return Created(resource)
 
 
-def _parameter(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _parameter(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     client("ssm", st.region).put_parameter(
         Name=props["Name"], Value=up.resolve(props["Value"], st), Type=props.get("Type", "String")
     )
     return Created(props["Name"])
 
 
-def _topic(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
-    name = props.get("TopicName") or f"{st.name}-{len(st.created)}"
+def _topic(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
+    # The name CloudFormation would generate (assembly/physical.py): the policies the
+    # authorization model reads name the topic by it.
+    name = up.physical.ref(logical, st).rsplit(":", 1)[-1]
     arn = client("sns", st.region).create_topic(Name=name)["TopicArn"]
     return Created(arn, {"TopicArn": arn, "TopicName": name})
 
 
-def _table(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _table(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     made = client("dynamodb", st.region).create_table(
         TableName=props["TableName"], KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST",
@@ -192,7 +214,9 @@ def _table(up: Standup, st: StackState, props: dict[str, Any], client: Client) -
     return Created(props["TableName"], {"Arn": made["TableArn"]})
 
 
-def _alarm(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _alarm(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     name = props.get("AlarmName") or f"{st.name}-alarm-{len(st.created)}"
     if "MetricName" not in props:
         raise Unresolved("metric-math alarm")
@@ -210,7 +234,9 @@ def _alarm(up: Standup, st: StackState, props: dict[str, Any], client: Client) -
     return Created(name, {"Arn": arn})
 
 
-def _composite(up: Standup, st: StackState, props: dict[str, Any], client: Client) -> Created:
+def _composite(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
     """moto has no composite alarms: stood up as a metric alarm of the same name, whose
     state the drill sets (it evaluates no alarm anyway)."""
     name = props["AlarmName"]
@@ -223,7 +249,7 @@ def _composite(up: Standup, st: StackState, props: dict[str, Any], client: Clien
 
 
 def _rotation_application(
-    up: Standup, st: StackState, props: dict[str, Any], client: Client
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
 ) -> Created:
     """AWS's rotation app from the Serverless Application Repository: stood up as an empty
     function of the same name (the drill attaches rotation but never runs it)."""
@@ -244,7 +270,7 @@ def _rotation_application(
     return Created(name, {"Arn": made["FunctionArn"]})
 
 
-CREATORS: dict[str, Callable[[Standup, StackState, dict[str, Any], Client], Created]] = {
+CREATORS: dict[str, Callable[[Standup, StackState, str, dict[str, Any], Client], Created]] = {
     "AWS::SNS::Topic": _topic,
     "AWS::SSM::Parameter": _parameter,
     "AWS::DynamoDB::Table": _table,
@@ -288,7 +314,7 @@ def stand_up(
                     continue
                 try:
                     st.created[logical] = CREATORS[kind](
-                        up, st, resource.get("Properties", {}), client
+                        up, st, logical, resource.get("Properties", {}), client
                     )
                     up.created[kind] += 1
                 except Unresolved:

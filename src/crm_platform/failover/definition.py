@@ -1,8 +1,15 @@
 """The Step Functions definition, generated from the one step list (runtime/steps.py).
 
 Every step is a Lambda task (the same handler for all) with a per-attempt timeout,
-retries with exponential backoff and jitter on throttling, and a catch that ends the run
-in a ``Fail`` state named after the step (``FailedAt.<step>``) carrying the error. A
+retries with exponential backoff and jitter on throttling (policy.py, which the local
+runner reads too), and a catch that ends the run in a ``Fail`` state named after the step
+(``FailedAt.<step>``) carrying the error.
+
+A run belongs to an *incident*: ``crm-platform failover --execute`` starts one, or
+resumes the unfinished one with the same incident id in a new execution; an execution
+started without one (EventBridge, in automatic mode) opens an incident named after
+itself. The steps record their timeline under the incident, so a resumed incident
+continues where it stopped and every promotion is the incident's one promotion. A
 polling step loops through a ``Choice`` and a ``Wait`` of the seconds the step asked for;
 its overall timeout is enforced by the handler from the step's first start time, so a
 re-run resumes the same budget instead of starting a new one.
@@ -16,17 +23,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crm_platform.failover.policy import (
+    APPROVAL_TIMEOUT_SECONDS,
+    ATTEMPT_TIMEOUT_SECONDS,
+    RETRY,
+    RUN_TIMEOUT_SECONDS,
+)
 from crm_platform.failover.runtime.steps import STEPS, Step
 
-ATTEMPT_TIMEOUT_SECONDS = 300
-APPROVAL_TIMEOUT_SECONDS = 3600
-TRANSIENT = [
-    "Retryable",
-    "Lambda.TooManyRequestsException",
-    "Lambda.ServiceException",
-    "Lambda.SdkClientException",
-    "Lambda.AWSLambdaException",
-]
+INCIDENT = "incident?"  # the state that names the run's incident when the input has none
 
 
 def failed_state(name: str) -> str:
@@ -40,21 +45,12 @@ def _task(step: Step, after: str) -> dict[str, Any]:
         "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {
             "FunctionName": "${StepFunctionArn}",
-            "Payload": {"step": step.name, "run.$": "$$.Execution.Name", "force.$": "$.force"},
+            "Payload": {"step": step.name, "run.$": "$.incident", "force.$": "$.force"},
         },
         "ResultSelector": {"done.$": "$.Payload.done", "wait.$": "$.Payload.wait"},
         "ResultPath": "$.last",
         "TimeoutSeconds": ATTEMPT_TIMEOUT_SECONDS,
-        "Retry": [
-            {
-                "ErrorEquals": TRANSIENT,
-                "IntervalSeconds": 2,
-                "MaxAttempts": 6,
-                "BackoffRate": 2.0,
-                "MaxDelaySeconds": 60,
-                "JitterStrategy": "FULL",
-            }
-        ],
+        "Retry": [RETRY.as_retry()],
         "Catch": [
             {
                 "ErrorEquals": ["States.ALL"],
@@ -90,7 +86,18 @@ def definition(*, approval: bool) -> dict[str, Any]:
             "CausePath": "$.error.Cause",
         }
     states["FailedOver"] = {"Type": "Succeed"}
-    start = names[0]
+    states[INCIDENT] = {
+        "Type": "Choice",
+        "Comment": "a resumed incident keeps its id; a new execution opens one named after itself",
+        "Choices": [{"Variable": "$.incident", "IsPresent": True, "Next": names[0]}],
+        "Default": "open incident",
+    }
+    states["open incident"] = {
+        "Type": "Pass",
+        "Parameters": {"force.$": "$.force", "incident.$": "$$.Execution.Name"},
+        "Next": names[0],
+    }
+    start = INCIDENT
     if approval:
         states["approval"] = {
             "Type": "Task",
@@ -125,6 +132,8 @@ def definition(*, approval: bool) -> dict[str, Any]:
     return {
         "Comment": "Regional failover to the DR region (generated from failover/runtime/steps.py)",
         "StartAt": start,
+        # Written here: CDK's own ``timeout`` never reaches a definition given as a string.
+        "TimeoutSeconds": RUN_TIMEOUT_SECONDS,
         "States": states,
     }
 
@@ -140,6 +149,8 @@ def step_order(document: dict[str, Any]) -> list[str]:
             name = state["Next"]
         elif state["Type"] == "Choice":
             name = state["Choices"][0]["Next"]
+        elif state["Type"] == "Pass":
+            name = state["Next"]
         else:
             raise ValueError(f"unexpected state {name} on the success path")
     return order

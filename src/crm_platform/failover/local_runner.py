@@ -3,22 +3,22 @@
 The drill runs it against the AWS emulator; tests run it with injected faults. It is
 the state machine of failover/definition.py in Python: each step through the same
 ``run_attempt`` (so the same timeline, the same timeouts counted from a step's first
-start), throttling retried with exponential backoff, a polling step called again after
-the wait it asked for, any other error ending the run at that step. Time is a clock the
+start), throttling retried with the same policy (policy.py: exponential backoff, capped,
+full jitter), a polling step called again after the wait it asked for, any other error
+ending the run at that step. Time is a clock the
 caller provides: the drill's virtual clock makes a 30-minute promotion wait instant
 while timeouts still count.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_platform.failover.policy import RETRY
 from crm_platform.failover.runtime import handler, steps, timeline
-
-MAX_RETRIES = 6  # as the state machine's Retry block
-BACKOFF_SECONDS = 2.0
 
 
 class VirtualClock:
@@ -82,6 +82,7 @@ def run_local(
     skipped = not_emulated or {}
     reports = [StepReport(s.name, "not reached") for s in step_list]
     first = next((i for i, s in enumerate(step_list) if s.name == start_at), 0)
+    jitter = random.Random(run)  # noqa: S311 - a wait, not a secret; seeded: a drill repeats
     for index, (report, step) in enumerate(zip(reports, step_list, strict=True)):
         if index < first:
             report.status = "skipped"
@@ -104,13 +105,13 @@ def run_local(
                 answer = handler.run_attempt(ctx, step, run, table, dynamodb)
             except steps.Retryable as err:
                 retries += 1
-                if retries > MAX_RETRIES:
+                if retries > RETRY.max_retries:
                     report.status, report.detail = (
                         "failed",
                         {"error": "Retryable", "message": str(err)},
                     )
                     break
-                sleep(BACKOFF_SECONDS * 2 ** (retries - 1))
+                sleep(RETRY.delay(retries, jitter))
                 continue
             except Exception as err:  # the run ends at this step, which the report names
                 report.status = "failed"

@@ -24,6 +24,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from crm_platform.alerts import AlertRule
 from crm_platform.database.dr_rotation import DrRotation
 from crm_platform.failover.config import StepConfig
 from crm_platform.failover.impaired_signal import ImpairedSignal, Signals
@@ -84,6 +85,23 @@ class FailoverOrchestrator(Construct):
         ).alarm
         if automatic:
             self._start_on_impaired()
+        # A run that fails, times out or is aborted pages the operators, from DR: Step
+        # Functions emits "Step Functions Execution Status Change" events to EventBridge
+        # for standard workflows (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html).
+        AlertRule(
+            self,
+            "RunStopped",
+            description="A regional failover run failed, timed out or was aborted",
+            pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+            topic=functions.alerts,
+        )
 
     def _start_on_impaired(self) -> None:
         """Automatic mode: EventBridge starts the run when the composite alarm goes to ALARM."""

@@ -28,11 +28,11 @@ from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.contracts import SWITCH_NAMESPACE
 from crm_platform.failover import definition
 from crm_platform.failover.config import StepConfig
+from crm_platform.failover.policy import ATTEMPT_TIMEOUT_SECONDS
 from crm_platform.functions import FunctionDefaults, OpsFunction
 from crm_platform.retention import KEEP, log_retention
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-STEP_TIMEOUT_SECONDS = 300
 STATE_MACHINE_LOG_RETENTION_DAYS = 365
 
 
@@ -168,7 +168,13 @@ class FailoverStateMachine:
             ),
             iam.PolicyStatement(
                 sid="Timeline",
-                actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
+                actions=[
+                    "dynamodb:UpdateItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",  # the incident lock
+                ],
                 resources=[self.runs.table_arn],
             ),
             iam.PolicyStatement(
@@ -192,7 +198,7 @@ class FailoverStateMachine:
             defaults=functions,
             environment={"FAILOVER_CONFIG": stack.to_json_string(config.to_dict())},
             statements=statements,
-            timeout_seconds=STEP_TIMEOUT_SECONDS,
+            timeout_seconds=ATTEMPT_TIMEOUT_SECONDS,
         )
         no_resource_level = (
             "Describe calls, scalable-target registration (targets are named by the service "
@@ -235,6 +241,17 @@ class FailoverStateMachine:
                     actions=["sns:Publish"],
                     resources=[config.alert_topic_arn],
                 ),
+                # The topic is encrypted with the DR key: SNS uses it as the publisher
+                # ("The publisher must have the kms:GenerateDataKey and kms:Decrypt
+                # permissions", https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+                iam.PolicyStatement(
+                    sid="AskThroughTheTopicKey",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"sns.{config.dr_region}.amazonaws.com"}
+                    },
+                ),
                 iam.PolicyStatement(
                     sid="DeliverExecutionLogs",
                     actions=[
@@ -273,7 +290,6 @@ class FailoverStateMachine:
             logs=sfn.LogOptions(
                 destination=group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
-            timeout=cdk.Duration.hours(3),
         )
         machine.node.add_dependency(policy)
         return machine

@@ -21,6 +21,7 @@ live in one reviewed place. Executions are QUEUED: releases reach the database i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
@@ -226,8 +227,24 @@ class ReleasePipeline(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"sns.{here}.amazonaws.com"}},
             )
         )
+        self._use_connection_as_its_arn_says(stack, p.connection_arn)
         del stack
         self._acknowledge_cdk_grants(build, migrate, artifacts, dr_artifacts_bucket)
+
+    def _use_connection_as_its_arn_says(self, stack: cdk.Stack, configured: str | None) -> None:
+        """CDK's source action grants ``codestar-connections:UseConnection``; a connection
+        made since July 2024 (the one this stack creates among them) has a
+        ``codeconnections`` ARN, and "the service prefix needs to match that of the
+        resource" (https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html):
+        the grant takes the prefix of the connection's ARN, so it grants what it says."""
+        prefix = (configured or "arn:aws:codeconnections:").split(":")[2]
+        policy: Any = self.role.node.find_child("DefaultPolicy").node.default_child
+        document = stack.resolve(policy.policy_document)
+        for index, statement in enumerate(document["Statement"]):
+            if statement.get("Action") == "codestar-connections:UseConnection":
+                policy.add_property_override(
+                    f"PolicyDocument.Statement.{index}.Action", f"{prefix}:UseConnection"
+                )
 
     def _acknowledge_cdk_grants(
         self,

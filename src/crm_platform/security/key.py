@@ -34,6 +34,11 @@ from crm_platform.retention import KEEP
 SERVING_REGION_SERVICES = (
     "rds", "secretsmanager", "s3", "elasticache", "backup", "sns", "lambda", "ecr",
 )  # fmt: skip
+# The DR region's key also encrypts the failover's run table: DynamoDB creates its grant
+# for the table and decrypts the table key for every step that writes the timeline, as
+# the caller ("DynamoDB must have permission to call CreateGrant on behalf of the user",
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.usagenotes.html).
+DR_REGION_SERVICES = (*SERVING_REGION_SERVICES, "dynamodb")
 
 # Administration without use: no Decrypt/Encrypt, no grants, no wildcards that include them.
 _ADMIN_ACTIONS = [

@@ -103,7 +103,7 @@ def application_tier(
         config=s.compute,
         image=ecs.ContainerImage.from_registry(context.image(region)),
         role=role_for(context, side),
-        pull_from=names.repository_arn(region) if context.release.digest else None,
+        pull_from=names.repository_arn(region),
         vpc=foundation.network.vpc,
         public_subnets=foundation.network.public_subnets,
         private_subnets=foundation.network.private_subnets,

@@ -17,6 +17,7 @@ from crm_platform.compute.application import AppSecrets
 from crm_platform.contracts import PROBE_METRICS
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.config import StepConfig
+from crm_platform.failover.operator_role import Incident, OperatorRole
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
 from crm_platform.monitoring.dashboards import ReadinessDashboard
 from crm_platform.naming import GLOBAL_REGION
@@ -87,6 +88,23 @@ class DrAppStack(PlatformStack):
             private_subnets=dr.network.private_subnets,
             database_security_group=dr.security_groups.database,
         )
+        OperatorRole(
+            self,
+            "Operator",
+            incident=Incident(
+                role_name=names.operator_role,
+                state_machine=names.failover_state_machine,
+                runs_table_arn=self.orchestrator.runs.table_arn,
+                replica=names.db_replica,
+                cluster=names.ecs_cluster(s.regions.dr),
+                services=(names.server_service, names.worker_service),
+                parameters=(
+                    names.switch_parameter, names.failover_parameter, names.release_parameter,
+                ),
+                switch_parameter=names.switch_parameter,
+            ),
+            key=dr.key,
+        )  # fmt: skip
         self.resource_alarms = observe(
             self,
             context=context,

@@ -12,7 +12,7 @@ from crm_platform.cache.construct import Cache
 from crm_platform.functions import FunctionDefaults
 from crm_platform.networking.construct import Network
 from crm_platform.networking.security_groups import TierSecurityGroups
-from crm_platform.security.key import SERVING_REGION_SERVICES, RegionKey
+from crm_platform.security.key import DR_REGION_SERVICES, SERVING_REGION_SERVICES, RegionKey
 from crm_platform.stacks.base import PlatformStack
 from crm_platform.stacks.context import StackContext
 from crm_platform.storage.construct import AccessLogBucket, AttachmentBucket, ReplicationTarget
@@ -52,7 +52,7 @@ class RegionalStack(PlatformStack):
             self,
             "Key",
             alias=names.kms_alias,
-            services=SERVING_REGION_SERVICES,
+            services=DR_REGION_SERVICES if side == "dr" else SERVING_REGION_SERVICES,
             # Replicas of the primary's secrets live in the DR region only.
             secret_replicas_prefix=names.secrets_prefix if side == "dr" else None,
         ).key

@@ -31,6 +31,7 @@ def run_attempt(
     """One attempt of ``step``, recorded in the run's timeline (shared with the local runner)."""
     order = next(i for i, s in enumerate(steps.STEPS) if s.name == step.name)
     started = timeline.start(dynamodb, table, run, step.name, order, ctx.now())
+    ctx.run = run
     if step.reads_results:  # one read of the run's timeline, only where a step needs it
         ctx.results = timeline.completed(dynamodb, table, run)
     try:

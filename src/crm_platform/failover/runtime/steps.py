@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 try:  # imported as a package by the CLI and the drill ...
     from crm_platform.failover.runtime import switch
@@ -68,7 +68,9 @@ class Context:
     force: bool = False
     now: Callable[[], float] = time.time
     http_get: Callable[[str, float], int] | None = None
-    # Filled by the runner: what earlier steps of this run recorded.
+    # Filled by the runner: the incident this run belongs to, and what earlier steps of
+    # it recorded.
+    run: str = ""
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -121,7 +123,12 @@ def _replica(ctx: Context) -> dict[str, Any] | None:
 
 # --- the steps ---------------------------------------------------------------------------
 def preflight(ctx: Context) -> Outcome:
-    """Confirm the primary is impaired (from DR-evaluable signals) and the replica usable."""
+    """Confirm the primary is impaired (from DR-evaluable signals) and the replica usable,
+    then hold the failover lock for this incident.
+
+    An incident that is resuming (the failed-over state names it) is never refused: it
+    may be past the fence already, and stopping half-way would leave two databases.
+    """
     c = ctx.config
     cw = ctx.aws("cloudwatch")
     alarms = call(
@@ -141,6 +148,8 @@ def preflight(ctx: Context) -> Outcome:
             "the DR vault instead (docs/emergency-recovery.md, 'No replica')"
         )
     promoted = not replica.get("ReadReplicaSourceDBInstanceIdentifier")
+    recorded = _failed_over_state(ctx)
+    resuming = recorded.get("incident") == ctx.run and recorded.get("state") != "none"
     lag = _replica_lag(ctx)
     detail = {
         "impaired_signal": states[0] if states else "missing",
@@ -150,14 +159,68 @@ def preflight(ctx: Context) -> Outcome:
         "replica_lag_seconds": lag,
         "estimated_data_loss_seconds": lag,
         "forced": ctx.force,
+        "resuming": resuming,
     }
-    if not (impaired or promoted or ctx.force):
+    if recorded.get("state") == "failed-over" and not resuming:
+        raise PreflightRefused(
+            f"the platform is failed over already (incident {recorded.get('incident')}): "
+            "fail back first (docs/emergency-recovery.md, failback)"
+        )
+    if not (impaired or promoted or ctx.force or resuming):
         raise PreflightRefused(
             f"{c['impaired_alarm']} is {detail['impaired_signal']}, not ALARM: the primary "
             "region does not look impaired from DR. Refusing to split the database; run with "
             "--force only if you have confirmed the outage by other means"
         )
+    _hold_lock(ctx)
     return Outcome(True, detail)
+
+
+LOCK = {"run": {"S": "#lock"}, "step": {"S": "#lock"}}
+
+
+def _hold_lock(ctx: Context) -> None:
+    """One incident at a time: a conditional write in the DR region's run table."""
+    dynamodb = ctx.aws("dynamodb")
+    try:
+        call(
+            dynamodb.put_item,
+            TableName=ctx.config["runs_table"],
+            Item={**LOCK, "incident": {"S": ctx.run}, "since": {"N": repr(ctx.now())}},
+            ConditionExpression="attribute_not_exists(#r) OR incident = :incident",
+            ExpressionAttributeNames={"#r": "run"},
+            ExpressionAttributeValues={":incident": {"S": ctx.run}},
+        )
+    except ClientError as err:
+        if _code(err) != "ConditionalCheckFailedException":
+            raise
+        held = call(dynamodb.get_item, TableName=ctx.config["runs_table"], Key=LOCK,
+                    ConsistentRead=True).get("Item", {})  # fmt: skip
+        holder = held.get("incident", {}).get("S", "another incident")
+        raise PreflightRefused(
+            f"incident {holder} is under way: one failover at a time. Follow or resume it "
+            "with crm-platform failover --execute"
+        ) from err
+
+
+def _release_lock(ctx: Context) -> None:
+    try:
+        call(
+            ctx.aws("dynamodb").delete_item,
+            TableName=ctx.config["runs_table"],
+            Key=LOCK,
+            ConditionExpression="incident = :incident",
+            ExpressionAttributeValues={":incident": {"S": ctx.run}},
+        )
+    except ClientError as err:
+        if _code(err) != "ConditionalCheckFailedException":
+            raise
+
+
+def _failed_over_state(ctx: Context) -> dict[str, Any]:
+    found = call(ctx.aws("ssm").get_parameter, Name=ctx.config["failover_parameter"])
+    value: dict[str, Any] = json.loads(found["Parameter"]["Value"])
+    return value
 
 
 def _primary_alarms(ctx: Context) -> Any:
@@ -187,11 +250,13 @@ def _replica_lag(ctx: Context) -> float | None:
 
 
 def fence_primary(ctx: Context) -> Outcome:
-    """Stop the primary's services where the primary region still answers.
+    """Stop the primary's services where the primary region still takes the order.
 
     The scaling limits go to zero first, or the autoscaling minimum would start them
-    again. A region that does not answer is isolated already: the switch keeps traffic
-    away from it, and its writes cannot reach the promoted database.
+    again. Whatever stops the fence (an unreachable endpoint, a 5xx, AccessDenied while
+    IAM in the region is impaired, a timeout) is recorded as "unfenced" and the run goes
+    on: a fence never blocks the failover. The switch keeps traffic away from the
+    primary either way.
     """
     c = ctx.config
     fenced: list[str] = []
@@ -200,34 +265,40 @@ def fence_primary(ctx: Context) -> Outcome:
         ecs = ctx.client("ecs", ctx.primary)
         for service in c["services"].values():
             resource = f"service/{c['clusters']['primary']}/{service['name']}"
-            call(
-                scaling.register_scalable_target,
+            scaling.register_scalable_target(
                 ServiceNamespace="ecs",
                 ResourceId=resource,
                 ScalableDimension="ecs:service:DesiredCount",
                 MinCapacity=0,
                 MaxCapacity=0,
             )
-            call(
-                ecs.update_service,
-                cluster=c["clusters"]["primary"],
-                service=service["name"],
-                desiredCount=0,
+            ecs.update_service(
+                cluster=c["clusters"]["primary"], service=service["name"], desiredCount=0
             )
-            fenced.append(service["name"])  # fmt: skip
-    except (EndpointConnectionError, BotoCoreError) as err:
-        return Outcome(True, {"fenced": fenced, "primary": f"unreachable ({type(err).__name__})"})
+            fenced.append(service["name"])
     except ClientError as err:
         if _code(err) in ("ClusterNotFoundException", "ServiceNotFoundException"):
-            return Outcome(True, {"fenced": fenced, "primary": _code(err)})
-        raise
-    return Outcome(True, {"fenced": fenced, "primary": "reachable"})
+            return Outcome(True, {"fenced": fenced, "primary": f"fenced ({_code(err)})"})
+        return Outcome(True, {"fenced": fenced, "primary": f"unfenced ({_code(err)})"})
+    except (BotoCoreError, OSError) as err:  # unreachable, timed out
+        return Outcome(True, {"fenced": fenced, "primary": f"unfenced ({type(err).__name__})"})
+    return Outcome(True, {"fenced": fenced, "primary": "fenced"})
 
 
 def record_failed_over(ctx: Context) -> Outcome:
-    """From here on the primary's data is no longer the truth: deploys must stop."""
+    """From here on the primary's data is no longer the truth: deploys must stop.
+
+    The state only moves forward: a resumed incident that already reached "failed-over"
+    keeps it. The fence's outcome is recorded with it ("unfenced" tells the operator,
+    and failback, that the primary's services may still run).
+    """
     c = ctx.config
-    state = {"state": "failing-over", "since": ctx.now(), "replica": c["replica"]}
+    recorded = _failed_over_state(ctx)
+    if recorded.get("state") == "failed-over":
+        return Outcome(True, {**recorded, "kept": True})
+    fence = ctx.results.get("fence_primary", {}).get("primary", "not fenced yet")
+    state = {"state": "failing-over", "since": recorded.get("since", ctx.now()),
+             "replica": c["replica"], "incident": ctx.run, "fence": fence}  # fmt: skip
     call(ctx.aws("ssm").put_parameter, Name=c["failover_parameter"], Value=json.dumps(state),
          Type="String", Overwrite=True)  # fmt: skip
     return Outcome(True, state)
@@ -408,20 +479,31 @@ def verify_public(ctx: Context) -> Outcome:
 
 def notify(ctx: Context) -> Outcome:
     c = ctx.config
-    state = {"state": "failed-over", "since": ctx.now(), "replica": c["replica"]}
+    fence = ctx.results.get("fence_primary", {}).get("primary", "unknown")
+    state = {"state": "failed-over", "since": ctx.now(), "replica": c["replica"],
+             "incident": ctx.run, "fence": fence}  # fmt: skip
     call(ctx.aws("ssm").put_parameter, Name=c["failover_parameter"], Value=json.dumps(state),
          Type="String", Overwrite=True)  # fmt: skip
     summary = {name: result for name, result in ctx.results.items()}
     call(ctx.aws("sns").publish, TopicArn=c["alert_topic_arn"],
          Subject=f"{c['environment']}: failed over to {ctx.dr}",
          Message=json.dumps(summary, indent=1, default=str)[:200_000])  # fmt: skip
-    return Outcome(True, {"notified": c["alert_topic_arn"]})
+    _release_lock(ctx)
+    return Outcome(True, {"notified": c["alert_topic_arn"], "fence": fence})
 
 
 STEPS: tuple[Step, ...] = (
     Step("preflight", "confirm the primary is impaired; read replica and lag", preflight, 120),
-    Step("fence_primary", "stop the primary's services if it answers", fence_primary, 120),
-    Step("record_failed_over", "record the failed-over state", record_failed_over, 60),
+    Step(
+        "fence_primary", "stop the primary's services; 'unfenced' if it cannot", fence_primary, 120
+    ),
+    Step(
+        "record_failed_over",
+        "record the failed-over state",
+        record_failed_over,
+        60,
+        reads_results=True,
+    ),
     Step("promote_replica", "promote the DR replica", promote_replica, 1800, poll=True),
     Step("wait_writable", "wait until it is writable", wait_writable, 3600, poll=True),
     Step("harden_database", "backups, Multi-AZ, tag; lag alarm off", harden_database, 120),
