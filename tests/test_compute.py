@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from aws_cdk.assertions import Match, Template
 from crm_platform.compute import wrapper
 from crm_platform.database import heartbeat
 from crm_platform.settings import Settings
+from crm_platform.settings.model import OriginHeader, OriginHeaderVersions
+from crm_platform.toolchain.synth import synthesize
 from tests.conftest import Assembly
 
 REGIONS = {"crm-prod-primary": "ap-northeast-1", "crm-prod-dr-app": "ap-southeast-1"}
@@ -321,21 +324,59 @@ def test_load_balancer_is_hardened(primary: Template) -> None:
     )
 
 
-@pytest.mark.parametrize("stack", sorted(REGIONS))
-def test_only_requests_with_the_origin_header_reach_twenty(assembly: Assembly, stack: str) -> None:
-    (rule,) = (
-        assembly.template(stack)
-        .find_resources("AWS::ElasticLoadBalancingV2::ListenerRule")
-        .values()
+def ecs_managed_rule(template: Template) -> tuple[str, dict[str, Any]]:
+    """The listener rule the server's ECS blue/green moves between its target groups."""
+    (server,) = template.find_resources(
+        "AWS::ECS::Service", {"Properties": {"ServiceName": "crm-prod-server"}}
+    ).values()
+    (lb,) = server["Properties"]["LoadBalancers"]
+    logical = lb["AdvancedConfiguration"]["ProductionListenerRule"]["Ref"]
+    return logical, dict(
+        template.find_resources("AWS::ElasticLoadBalancingV2::ListenerRule")[logical]
     )
-    (condition,) = rule["Properties"]["Conditions"]
-    assert condition["Field"] == "http-header"
-    header = condition["HttpHeaderConfig"]
-    assert header["HttpHeaderName"] == "X-Origin-Verify"
-    assert header["Values"] == [
-        "{{resolve:secretsmanager:crm/prod/edge/origin-verify-a:SecretString:::}}",
-        "{{resolve:secretsmanager:crm/prod/edge/origin-verify-b:SecretString:::}}",
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_the_ecs_managed_rule_depends_on_nothing_that_changes(
+    assembly: Assembly, stack: str
+) -> None:
+    template = assembly.template(stack)
+    logical, rule = ecs_managed_rule(template)
+    assert list(template.find_resources("AWS::ElasticLoadBalancingV2::ListenerRule")) == [logical]
+    props = rule["Properties"]
+    # One fixed condition; the origin-verify check is the guard's (tests/test_waf.py).
+    assert props["Conditions"] == [
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}
     ]
+    assert "resolve:" not in json.dumps(props) and "X-Origin-Verify" not in json.dumps(props)
+    (association,) = template.find_resources("AWS::WAFv2::WebACLAssociation")
+    assert association in rule["DependsOn"]  # never forwards before the guard stands
+
+
+def test_rotating_the_origin_secret_leaves_the_ecs_managed_rule_unchanged(
+    assembly: Assembly, prod_settings: Settings, tmp_path: Path
+) -> None:
+    """The README's rotation (slot b gets a new value, pinned by VersionId, and becomes
+    active) changes what the guard and CloudFront resolve, never the ECS-managed rule:
+    CloudFormation has nothing to update there, so it cannot reset ECS's traffic shift."""
+    version = "0123456789abcdef0123456789abcdef"
+    rotated_edge = prod_settings.edge.model_copy(
+        update={"origin_header": OriginHeader(active="b", versions=OriginHeaderVersions(b=version))}
+    )
+    rotated = synthesize(prod_settings.model_copy(update={"edge": rotated_edge}), tmp_path / "out")
+    assert rotated.ok, rotated.findings
+    after = Assembly(rotated)
+    for stack in sorted(REGIONS):
+        before_id, before = ecs_managed_rule(assembly.template(stack))
+        after_id, after_rule = ecs_managed_rule(after.template(stack))
+        assert (after_id, after_rule["Properties"]) == (before_id, before["Properties"]), stack
+        # The rotation did reach this stack: the guard accepts the pinned new value.
+        (acl_after,) = after.template(stack).find_resources("AWS::WAFv2::WebACL").values()
+        assert version in json.dumps(acl_after["Properties"]), stack
+    (distribution,) = (
+        after.template("crm-prod-edge").find_resources("AWS::CloudFront::Distribution").values()
+    )
+    assert f"origin-verify-b:SecretString:::{version}" in json.dumps(distribution)
 
 
 @pytest.mark.parametrize("stack", sorted(REGIONS))

@@ -5,11 +5,20 @@ CloudFront distribution, not only ours:
 
 - security groups admit only that prefix list (one group per port: a referenced prefix
   list counts its maximum size, 55, against the 60-rule quota of a group);
-- the HTTPS listener forwards only requests that carry the origin-verify header
-  CloudFront adds; anything else gets 403. The header's value is generated in Secrets
-  Manager and reaches the template only as a dynamic reference. Two slots (a and b) are
-  both accepted, so a rotation changes the inactive slot, deploys the load balancers,
-  then switches CloudFront (README, "Rotating the origin secret").
+- only requests that carry the origin-verify header CloudFront adds get through: the
+  check is a regional WAF web ACL on this balancer (``OriginGuard`` in edge/waf.py, wired
+  by the stack beside this construct), failing closed. The header's value is generated in
+  Secrets Manager and reaches the template only as a dynamic reference. Two slots (a and
+  b) are both accepted, so a rotation changes the inactive slot, deploys the load
+  balancers, then switches CloudFront (README, "Rotating the origin secret").
+
+**The production listener rule never changes.** ECS built-in blue/green owns it: each
+deployment moves its forward action between the two target groups. A CloudFormation
+update of that rule re-applies the template's "forward to blue" whatever ECS has done
+since, which after an odd number of releases sends every request to an empty group
+(aws/aws-cdk#36649). So nothing that changes lives on it: its one condition is the fixed
+path pattern ``/*``, and the origin-verify values, which change at every rotation, live in
+the web ACL (docs/decisions.md, "The origin check in WAF").
 
 No Route 53 health checker is admitted and no header-less health path is served: ECS's
 blue/green swaps the production rule between the two target groups at each deployment,
@@ -30,12 +39,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
-from crm_platform.compliance.static_checks import skip_checkov
-from crm_platform.contracts import ORIGIN_HEADER
 from crm_platform.networking.security_groups import APP_PORT, HTTP_PORT, HTTPS_PORT
 
 TLS_POLICY = elbv2.SslPolicy.RECOMMENDED_TLS  # ELBSecurityPolicy-TLS13-1-2-2021-06
 HEALTH_PATH = "/healthz"
+# The production rule's one condition: every path. It must never depend on configuration.
+PRODUCTION_PATHS = ["/*"]
+WAF_FAIL_OPEN = "waf.fail_open.enabled"
 # Below Twenty's keep-alive (SERVER_KEEP_ALIVE_TIMEOUT_MS, 65 s) so the balancer, not
 # Node, closes idle connections.
 IDLE_TIMEOUT_SECONDS = 60
@@ -51,7 +61,11 @@ class OriginNames:
 
 
 class OriginLoadBalancer(Construct):
-    """ALB, certificate, listeners and the two target groups blue/green alternates between."""
+    """ALB, certificate, listeners and the two target groups blue/green alternates between.
+
+    ``origin_header_values`` are the origin-verify values this balancer must accept; they
+    are kept as ``origin_header_values`` for the origin guard, and never reach a listener.
+    """
 
     def __init__(
         self,
@@ -69,6 +83,7 @@ class OriginLoadBalancer(Construct):
         access_logs: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.origin_header_values = list(origin_header_values)
         self.certificate = acm.Certificate(
             self,
             "Certificate",
@@ -88,6 +103,9 @@ class OriginLoadBalancer(Construct):
             idle_timeout=cdk.Duration.seconds(IDLE_TIMEOUT_SECONDS),
             http2_enabled=True,
         )
+        # The origin-verify check is in WAF: a request WAF cannot inspect is refused, not
+        # forwarded (false is also ELB's default; written out so no one flips it unseen).
+        self.load_balancer.set_attribute(WAF_FAIL_OPEN, "false")
         self.load_balancer.add_security_group(https_from_cloudfront)
         self.load_balancer.add_security_group(http_from_cloudfront)
         self.load_balancer.log_access_logs(access_logs, prefix="alb")
@@ -123,10 +141,9 @@ class OriginLoadBalancer(Construct):
             "FromCloudFront",
             listener=self.https,
             priority=10,
-            conditions=[elbv2.ListenerCondition.http_header(ORIGIN_HEADER, origin_header_values)],
+            conditions=[elbv2.ListenerCondition.path_patterns(PRODUCTION_PATHS)],
             action=elbv2.ListenerAction.forward([self.blue]),
         )
-        self._acknowledge()
 
     def _target_group(self, vpc: ec2.IVpc, colour: str) -> elbv2.ApplicationTargetGroup:
         return elbv2.ApplicationTargetGroup(
@@ -144,17 +161,4 @@ class OriginLoadBalancer(Construct):
                 healthy_threshold_count=2,
                 unhealthy_threshold_count=3,
             ),
-        )
-
-    def _acknowledge(self) -> None:
-        cloudfront_only = (
-            "Internet-facing so CloudFront can reach it, but its security groups admit only "
-            "the CloudFront origin-facing prefix list and the listener requires the secret "
-            "origin header; WAF runs on the CloudFront distribution"
-        )
-        acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled", cloudfront_only)
-        skip_checkov(
-            self.load_balancer,
-            "CKV2_AWS_28",
-            "WAF (CLOUDFRONT scope) protects the only path to this balancer: CloudFront",
         )

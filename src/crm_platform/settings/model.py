@@ -356,8 +356,12 @@ class Edge(Strict):
 
     # 100 has no edge locations in Japan or Singapore; 200 does.
     price_class: Literal["PriceClass_200", "PriceClass_All"] = "PriceClass_200"
-    # Requests per client IP per five minutes before WAF blocks it (AWS minimum 10).
-    waf_rate_limit: Annotated[int, Field(ge=10, le=2_000_000_000)] = 2000
+    # Requests per client IP per five minutes before WAF blocks it (AWS minimum 10). An
+    # office behind one NAT is one IP: a busy Twenty user makes ~750 requests in five
+    # minutes (~25 per page, a page every ~10 s; assumed, to be measured on staging), so
+    # 10000 lets about 13 people work at full pace from one address (docs/decisions.md,
+    # "a WAF that fits Twenty's traffic").
+    waf_rate_limit: Annotated[int, Field(ge=10, le=2_000_000_000)] = 10_000
     static_asset_ttl_seconds: Annotated[int, Field(ge=0, le=31_536_000)] = 3600
     origin_header: OriginHeader = OriginHeader()
 

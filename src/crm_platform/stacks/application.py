@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from crm_platform.compute.application import (
@@ -20,6 +21,7 @@ from crm_platform.compute.application import (
 )
 from crm_platform.compute.load_balancer import OriginNames
 from crm_platform.compute.services import Capacity
+from crm_platform.edge.waf import OriginGuard
 from crm_platform.monitoring.dashboards import RegionDashboard
 from crm_platform.monitoring.resource_alarms import (
     ROLLBACK_RESOURCE_ALARMS,
@@ -88,7 +90,7 @@ def application_tier(
     region = foundation.region
     zone = route53.HostedZone.from_hosted_zone_id(scope, "Zone", s.domain.hosted_zone_id)
     groups = foundation.security_groups
-    return TwentyApplication(
+    app = TwentyApplication(
         scope,
         "Twenty",
         names=AppNames(
@@ -133,6 +135,25 @@ def application_tier(
         ),
         public_url=names.public_url,
     )
+    # The origin-verify check, off the listener rule ECS manages (edge/waf.py). The rule
+    # follows the guard, so it never forwards a header-less request, even while the first
+    # deploy of this layout replaces the old header condition.
+    guard = OriginGuard(
+        scope,
+        "OriginGuard",
+        name=f"{names.prefix}-origin",
+        load_balancer_arn=app.origin.load_balancer.load_balancer_arn,
+        header_values=app.origin.origin_header_values,
+        key=foundation.key,
+    )
+    app.origin.production_rule.node.add_dependency(guard.association)
+    # The guard resolves the origin-verify secrets by name: where this stack creates them
+    # (the primary; DR reads replicas an earlier stack made), it waits for them.
+    origin_secrets = {names.origin_secret(slot) for slot in ORIGIN_SLOTS}
+    for found in scope.node.find_all():
+        if isinstance(found, sm.CfnSecret) and found.name in origin_secrets:
+            guard.web_acl.node.add_dependency(found)
+    return app
 
 
 def observe(
