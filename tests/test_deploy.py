@@ -147,3 +147,42 @@ def test_a_failed_cdk_deploy_is_passed_on_and_nothing_migrates_after_it(
     outcome = deploy(plan(prod_settings, None), names, fakes.world())
     assert (outcome.stage, outcome.cdk_exit_code) == ("cdk", 1)
     assert [c[0] for c in fakes.calls] == ["synth", "preflight", "cdk"]
+
+
+def test_a_migration_that_logs_a_failed_upgrade_with_exit_0_is_not_recorded_by_deploy(
+    prod_settings: Settings, names: Names, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy's migrate step is the release's own, with its verdict: an older Twenty
+    entrypoint that warns "Upgrade completed with errors" and exits 0 does not get its
+    release recorded, and the services stay held (on main the exit code was the verdict)."""
+    import boto3
+    from moto import mock_aws
+
+    from crm_platform.release import migration, record
+    from crm_platform.release import operations as release_ops
+    from tests.test_release import FakeEcs, FakeLogs, FakeRds, _clients
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setattr(migration.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(migration, "LOG_WAIT_S", 0)
+    with mock_aws():
+        ecs = FakeEcs(exit_code=0)
+        logs = FakeLogs("Warning: Upgrade completed with errors. Check logs for details.")
+        clients = _clients(ecs, FakeRds(), logs)
+        fakes = Fakes()
+        world = fakes.world()
+
+        def migrate(release: Release) -> object:
+            fakes.calls.append(("migrate", release))
+            return release_ops.migrate(prod_settings, names, clients, release, lambda _m: None)
+
+        outcome = deploy(
+            plan(prod_settings, None), names, DeployWorld(**{**vars(world), "migrate": migrate})
+        )
+        ssm = boto3.client("ssm", region_name=names.primary_region)
+        assert record.read(ssm, names.release_parameter) is None
+    assert ecs.runs, "the migration ran and exited 0"
+    assert outcome.stage == "migration"
+    assert "did not complete" in outcome.detail and "held at zero tasks" in outcome.detail
+    assert [c[0] for c in fakes.calls] == ["synth", "preflight", "cdk", "migrate"]

@@ -182,6 +182,23 @@ def test_a_failed_scan_blocks_the_release() -> None:
 # --- migration --------------------------------------------------------------------------
 OLD = "twentycrm/twenty:v2.45.5"
 NEW = f"123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/crm-prod/twenty@{DIGEST}"
+LOG_GROUP = "/ecs/crm-prod-migrate"
+TASK = "arn:aws:ecs:ap-northeast-1:123456789012:task/crm-prod-cluster/abc"
+COMPLETED = "crm-platform: migration verdict: completed"
+
+
+def _container(name: str, image: str, essential: bool) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "essential": essential,
+        "entryPoint": ["/bin/sh", "-c", "WRAPPER", "crm-wrapper"],
+        "command": ["true"],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": LOG_GROUP, "awslogs-stream-prefix": name},
+        },
+    }
 
 
 class FakeEcs:
@@ -193,8 +210,8 @@ class FakeEcs:
             "status": "ACTIVE",
             "revision": 4,
             "containerDefinitions": [
-                {"name": "prepare-tmp", "image": image, "essential": False},
-                {"name": "migrate", "image": image, "essential": True},
+                _container("prepare-tmp", image, False),
+                _container("migrate", image, True),
                 {"name": "sidecar", "image": "amazon/other", "essential": False},
             ],
             "cpu": "1024",
@@ -214,7 +231,7 @@ class FakeEcs:
 
     def run_task(self, **kwargs: Any) -> dict[str, Any]:
         self.runs.append(kwargs)
-        return {"tasks": [{"taskArn": "arn:task/crm-prod-cluster/abc"}], "failures": []}
+        return {"tasks": [{"taskArn": TASK}], "failures": []}
 
     def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
         self.polls += 1
@@ -227,16 +244,58 @@ class FakeEcs:
         pass
 
 
+class FakeLogs:
+    """FilterLogEvents over one task's stream, in pages; the first page is empty but
+    carries a token, as AWS may answer while more events remain."""
+
+    def __init__(self, *lines: str, page: int = 2) -> None:
+        self.lines, self.page, self.requests = list(lines), page, []  # type: ignore[var-annotated]
+
+    def filter_log_events(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        token = request.get("nextToken")
+        if token is None:
+            return {"events": [], **({"nextToken": "0"} if self.lines else {})}
+        start = int(token)
+        events = [{"message": m} for m in self.lines[start : start + self.page]]
+        more = start + self.page < len(self.lines)
+        return {"events": events, **({"nextToken": str(start + self.page)} if more else {})}
+
+
+class FakeImages:
+    """ECR DescribeImages: the repository holds ``digests``."""
+
+    def __init__(self, *digests: str) -> None:
+        self.digests = set(digests)
+
+    def describe_images(self, repositoryName: str, imageIds: list[dict[str, str]]) -> Any:
+        if imageIds[0]["imageDigest"] not in self.digests:
+            raise ClientError({"Error": {"Code": "ImageNotFoundException"}}, "DescribeImages")
+        return {"imageDetails": [{"imageDigest": imageIds[0]["imageDigest"]}]}
+
+
 TARGET = migration.Target("crm-prod-cluster", "crm-prod-migrate", "crm-prod-server", "db")
+CLEAN_UPGRADE = (
+    "Running database upgrade",
+    "Upgrade summary: 3 workspace(s) succeeded, 0 workspace(s) failed",
+    COMPLETED,
+)
 
 
-def test_a_release_registers_a_revision_replacing_only_twentys_containers() -> None:
+def test_a_release_registers_a_revision_replacing_only_twentys_images() -> None:
     ecs = FakeEcs()
     assert (
         migration.revision_with_image(ecs, "crm-prod-migrate", NEW) == "arn:td/crm-prod-migrate:5"
     )
     (fields,) = ecs.registered
     assert [c["image"] for c in fields["containerDefinitions"]] == [NEW, NEW, "amazon/other"]
+    # Only the image: the command, entry point and log configuration are the template's.
+    before = ecs.definition["containerDefinitions"]
+    for old, new in zip(before, fields["containerDefinitions"], strict=True):
+        assert {k: v for k, v in new.items() if k != "image"} == {
+            k: v for k, v in old.items() if k != "image"
+        }
+    assert fields["family"] == "crm-prod-migrate"
     assert "taskDefinitionArn" not in fields and "revision" not in fields  # not registerable
     same = FakeEcs(image=NEW)
     assert (
@@ -245,12 +304,17 @@ def test_a_release_registers_a_revision_replacing_only_twentys_containers() -> N
     assert same.registered == []
 
 
-def test_the_migration_runs_in_the_servers_network_and_exit_zero_passes() -> None:
+def test_the_migration_runs_in_the_servers_network_with_no_overrides() -> None:
+    """RunTask's overrides could replace the command, environment or roles (no IAM
+    condition key covers them): the migrate step never sends any."""
     ecs = FakeEcs(exit_code=0)
-    migration.run_once(ecs, TARGET, "arn:td:5", progress=quiet, timeout_s=60, poll_s=0)
+    assert migration.run_once(ecs, TARGET, "arn:td:5", progress=quiet, timeout_s=60, poll_s=0) == (
+        TASK
+    )
     (run,) = ecs.runs
     assert run["networkConfiguration"] == {"awsvpcConfiguration": {"subnets": ["s"]}}
     assert run["taskDefinition"] == "arn:td:5" and run["launchType"] == "FARGATE"
+    assert "overrides" not in run
 
 
 @pytest.mark.parametrize("code", [1, None])
@@ -258,6 +322,70 @@ def test_a_non_zero_or_missing_exit_code_fails_the_migration(code: int | None) -
     with pytest.raises(migration.MigrationFailed, match=f"exited with {code}"):
         migration.run_once(FakeEcs(exit_code=code), TARGET, "arn:td:5", progress=quiet,
                            timeout_s=60, poll_s=0)  # fmt: skip
+
+
+def _judge(*lines: str) -> None:
+    stream = migration.log_stream(FakeEcs(), "arn:td:5", "migrate", TASK)
+    migration.judge_log(FakeLogs(*lines), stream, progress=quiet, wait_s=0, poll_s=0)
+
+
+def test_the_task_log_is_read_from_its_own_stream_to_the_last_page() -> None:
+    stream = migration.log_stream(FakeEcs(), "arn:td:5", "migrate", TASK)
+    assert stream == migration.LogStream(LOG_GROUP, "migrate/migrate/abc")
+    logs = FakeLogs(*[f"line {i}" for i in range(7)], page=2)
+    assert migration.read_log(logs, stream) == [f"line {i}" for i in range(7)]
+    assert len(logs.requests) == 5  # an empty first page, then four
+    assert all(r["logStreamNames"] == ["migrate/migrate/abc"] for r in logs.requests)
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "Warning: Upgrade completed with errors. Some workspaces may not be fully migrated.",
+        "[upgrade] Upgrade failed: Query read timeout",
+        "[upgrade] event=aborted",
+        "Upgrade summary: 4 workspace(s) succeeded, 2 workspace(s) failed",
+    ],
+)
+def test_an_upgrade_reported_as_failed_is_refused_whatever_the_exit_code(reported: str) -> None:
+    with pytest.raises(migration.UpgradeIncomplete, match="did not complete"):
+        _judge("Running database upgrade", reported, COMPLETED)
+
+
+def test_a_clean_upgrade_with_its_verdict_line_is_confirmed() -> None:
+    _judge(*CLEAN_UPGRADE)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ("Running database upgrade",),  # no verdict: the log cannot confirm anything
+        ("crm-platform: migration verdict: failed (Twenty's entrypoint exited with 1)",),
+    ],
+)
+def test_without_a_completed_verdict_the_upgrade_is_not_confirmed(lines: tuple[str, ...]) -> None:
+    with pytest.raises(migration.UpgradeIncomplete):
+        _judge(*lines)
+
+
+def test_a_missing_log_configuration_is_a_failure_not_a_pass() -> None:
+    ecs = FakeEcs()
+    for c in ecs.definition["containerDefinitions"]:
+        c.pop("logConfiguration", None)
+    with pytest.raises(migration.UpgradeIncomplete, match="no awslogs configuration"):
+        migration.log_stream(ecs, "arn:td:5", "migrate", TASK)
+
+
+def test_the_wrapper_and_the_migrate_step_look_for_the_same_messages() -> None:
+    from crm_platform.compute import application, wrapper
+
+    assert migration.UPGRADE_FAILED_PATTERNS == wrapper.UPGRADE_FAILED_PATTERNS
+    assert migration.VERDICT_COMPLETED == wrapper.VERDICT_COMPLETED
+    # The upgrade-failed alarm's patterns are covered by the verdict.
+    assert all(
+        any(p in alarm for p in migration.UPGRADE_FAILED_PATTERNS)
+        for alarm in application.UPGRADE_FAILED_PATTERNS
+    )
 
 
 class FakeRds:
@@ -280,19 +408,32 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(var, "testing")
     monkeypatch.setattr(migration.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(migration, "LOG_WAIT_S", 0)
     with mock_aws():
         yield
 
 
-def _clients(ecs: FakeEcs, rds: FakeRds) -> Any:
+def _clients(
+    ecs: FakeEcs, rds: FakeRds, logs: FakeLogs | None = None, ecr: FakeImages | None = None
+) -> Any:
+    fakes = {
+        "ecs": ecs,
+        "rds": rds,
+        "logs": logs or FakeLogs(*CLEAN_UPGRADE),
+        "ecr": ecr or FakeImages(DIGEST),
+    }
+
     def client(service: str, region: str) -> Any:
-        if service == "ecs":
-            return ecs
-        if service == "rds":
-            return rds
-        return boto3.client(service, region_name=region)
+        return fakes.get(service) or boto3.client(service, region_name=region)
 
     return client
+
+
+SEEDED = migration.Completed(task_arn="seeded by the test", image=OLD)
+
+
+def _recorded(names: Names, region: str = "ap-northeast-1") -> Release | None:
+    return record.read(boto3.client("ssm", region_name=region), names.release_parameter)
 
 
 def test_migrate_snapshots_a_schema_with_data_then_records_in_both_regions(
@@ -300,7 +441,7 @@ def test_migrate_snapshots_a_schema_with_data_then_records_in_both_regions(
 ) -> None:
     names = Names.of(prod_settings)
     ssm = boto3.client("ssm", region_name="ap-northeast-1")
-    record.write(ssm, names.release_parameter, Release("v2.45.5"))
+    record.write(ssm, names.release_parameter, Release("v2.45.5"), SEEDED)
     ecs, rds = FakeEcs(), FakeRds()
     target = Release(prod_settings.twenty.version, DIGEST)
     assert release_ops.migrate(prod_settings, names, _clients(ecs, rds), target, quiet) is True
@@ -309,9 +450,7 @@ def test_migrate_snapshots_a_schema_with_data_then_records_in_both_regions(
     assert {"Key": "crm-platform:before-release", "Value": target.version} in snapshot["Tags"]
     assert ecs.registered[0]["containerDefinitions"][1]["image"] == NEW
     for region in ("ap-northeast-1", "ap-southeast-1"):
-        assert record.read(boto3.client("ssm", region_name=region), names.release_parameter) == (
-            target
-        )
+        assert _recorded(names, region) == target
     # A retry of the same release does no work twice.
     again = FakeEcs()
     assert release_ops.migrate(prod_settings, names, _clients(again, rds), target, quiet) is False
@@ -325,8 +464,71 @@ def test_a_failed_migration_records_nothing(aws: Any, prod_settings: Settings) -
             prod_settings, names, _clients(FakeEcs(exit_code=3), FakeRds()), Release("v2.45.6"),
             quiet,
         )  # fmt: skip
-    assert record.read(boto3.client("ssm", region_name="ap-northeast-1"),
-                       names.release_parameter) is None  # fmt: skip
+    assert _recorded(names) is None
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # An older entrypoint: the upgrade failed, it warned and exited 0.
+        ("Warning: Upgrade completed with errors. Check logs for details.",),
+        ("[upgrade] Upgrade failed: timeout", "[upgrade] event=aborted", COMPLETED),
+        ("Upgrade summary: 1 workspace(s) succeeded, 1 workspace(s) failed", COMPLETED),
+        (),  # nothing in the log: the upgrade cannot be confirmed
+    ],
+)
+def test_a_migration_that_logs_a_failed_upgrade_with_exit_0_is_not_recorded(
+    aws: Any, prod_settings: Settings, log: tuple[str, ...]
+) -> None:
+    """Was recorded on main: the exit code was the only verdict (issue 18, item 6)."""
+    names = Names.of(prod_settings)
+    ssm = boto3.client("ssm", region_name="ap-northeast-1")
+    record.write(ssm, names.release_parameter, Release("v2.45.5"), SEEDED)
+    ecs = FakeEcs(exit_code=0)
+    target = Release(prod_settings.twenty.version, DIGEST)
+    with pytest.raises(migration.UpgradeIncomplete):
+        release_ops.migrate(
+            prod_settings, names, _clients(ecs, FakeRds(), FakeLogs(*log)), target, quiet
+        )
+    assert ecs.runs, "the migration ran and exited 0"
+    assert _recorded(names) == Release("v2.45.5")
+    assert _recorded(names, "ap-southeast-1") is None
+
+
+@pytest.mark.parametrize("digest", ["latest", "sha256:" + "C" * 64, "sha256:abc", ""])
+def test_a_release_that_is_not_a_digest_never_reaches_a_task_definition(
+    aws: Any, prod_settings: Settings, digest: str
+) -> None:
+    ecs = FakeEcs()
+    with pytest.raises(migration.MigrationFailed, match="not an image digest"):
+        release_ops.migrate(
+            prod_settings, Names.of(prod_settings), _clients(ecs, FakeRds()),
+            Release(prod_settings.twenty.version, digest), quiet,
+        )  # fmt: skip
+    assert ecs.registered == [] and ecs.runs == []
+
+
+def test_an_image_missing_from_our_repository_is_not_migrated(
+    aws: Any, prod_settings: Settings
+) -> None:
+    ecs = FakeEcs()
+    with pytest.raises(migration.MigrationFailed, match="not in the platform's repository"):
+        release_ops.migrate(
+            prod_settings, Names.of(prod_settings), _clients(ecs, FakeRds(), ecr=FakeImages()),
+            Release(prod_settings.twenty.version, DIGEST), quiet,
+        )  # fmt: skip
+    assert ecs.registered == [] and ecs.runs == []
+
+
+def test_the_record_is_written_only_with_a_completed_migration(aws: Any) -> None:
+    ssm = boto3.client("ssm", region_name="ap-northeast-1")
+    with pytest.raises(TypeError, match="completed migration"):
+        record.write(ssm, "/crm/prod/release", Release("v2.45.6"), None)  # type: ignore[arg-type]
+    assert record.read(ssm, "/crm/prod/release") is None
+    record.write(ssm, "/crm/prod/release", Release("v2.45.6", DIGEST), SEEDED)
+    dr = boto3.client("ssm", region_name="ap-southeast-1")
+    assert record.copy_to(ssm, dr, "/crm/prod/release") == Release("v2.45.6", DIGEST)
+    assert record.read(dr, "/crm/prod/release") == Release("v2.45.6", DIGEST)
 
 
 def test_the_first_migration_takes_no_snapshot(aws: Any, prod_settings: Settings) -> None:
@@ -375,7 +577,7 @@ def test_the_build_step_refuses_before_pulling_when_the_upgrade_skips_a_stop(
     )  # fmt: skip
     names = Names.of(settings)
     record.write(boto3.client("ssm", region_name="ap-northeast-1"), names.release_parameter,
-                 Release("v2.41.0"))  # fmt: skip
+                 Release("v2.41.0"), SEEDED)  # fmt: skip
     pulled: list[Sequence[str]] = []
     with pytest.raises(versions.UpgradeRefused, match=r"v2\.42\.0"):
         release_ops.build(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crm_platform.compute import wrapper
 from crm_platform.compute.wrapper import entry_point
 
 BASE = {
@@ -123,3 +124,81 @@ def test_no_certificate_bundle_no_start(bin_dir: Path, tmp_path: Path) -> None:
     done = run(bin_dir, tmp_path)
     assert done.returncode != 0
     assert not (tmp_path / "argv").exists()
+
+
+# --- the migration task judges what Twenty reported ---------------------------------------
+def migrate(
+    bin_dir: Path, tmp_path: Path, output: str, code: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """The migration wrapper around a stand-in entrypoint that prints ``output`` (as Twenty
+    would, on both streams) and exits ``code``."""
+    (tmp_path / "twenty-output").write_text(output)
+    stub(
+        bin_dir,
+        "twenty",
+        f'cat "$LOG_DIR/twenty-output"; echo "to stderr" >&2; echo "$@" > "$LOG_DIR/argv"\n'
+        f"exit {code}\n",
+    )
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "LOG_DIR": str(tmp_path),
+        "TWENTY_ENTRYPOINT": str(bin_dir / "twenty"),
+        "RDS_CA_BUNDLE_PATH": str(tmp_path / "ca.pem"),
+        "MIGRATION_OUTPUT_PATH": str(tmp_path / "migration.log"),
+        wrapper.MIGRATION_SWITCH: "1",
+        **BASE,
+    }
+    return subprocess.run(
+        [*entry_point(), "true"], env=env, capture_output=True, text=True, check=False
+    )
+
+
+CLEAN = (
+    "Running database upgrade\nUpgrade summary: 3 workspace(s) succeeded, 0 workspace(s) failed\n"
+)
+
+
+def test_a_clean_migration_passes_its_output_on_and_says_so(bin_dir: Path, tmp_path: Path) -> None:
+    done = migrate(bin_dir, tmp_path, CLEAN)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Upgrade summary: 3 workspace(s) succeeded" in done.stdout
+    assert "to stderr" in done.stdout  # one stream for the task's log
+    assert done.stdout.rstrip().endswith(wrapper.VERDICT_COMPLETED)
+    assert (tmp_path / "argv").read_text().strip() == "true"  # the command is handed on
+    assert not (tmp_path / "migration.log").exists()  # its copy of the output is removed
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "Warning: Upgrade completed with errors. Some workspaces may not be fully migrated.",
+        "[upgrade] Upgrade failed: Query read timeout",
+        "[upgrade] event=aborted",
+        "Upgrade summary: 8 workspace(s) succeeded, 12 workspace(s) failed",
+    ],
+)
+def test_a_failed_upgrade_that_exits_0_is_a_failed_migration(
+    bin_dir: Path, tmp_path: Path, reported: str
+) -> None:
+    """Older entrypoints warn and exit 0 after a failed `upgrade` (twenty-facts.md, 3)."""
+    done = migrate(bin_dir, tmp_path, f"Running database upgrade\n{reported}\n", code=0)
+    assert done.returncode == wrapper.REPORTED_FAILURE_EXIT
+    assert wrapper.VERDICT_FAILED in done.stdout
+    assert wrapper.VERDICT_COMPLETED not in done.stdout
+
+
+def test_a_non_zero_exit_keeps_its_code_and_says_failed(bin_dir: Path, tmp_path: Path) -> None:
+    done = migrate(bin_dir, tmp_path, "Error: Upgrade failed. Refusing to start\n", code=1)
+    assert done.returncode == 1
+    assert f"{wrapper.VERDICT_FAILED} (Twenty's entrypoint exited with 1)" in done.stdout
+    assert wrapper.VERDICT_COMPLETED not in done.stdout
+
+
+def test_without_the_switch_the_wrapper_hands_over_to_twenty(bin_dir: Path, tmp_path: Path) -> None:
+    """The server and worker exec Twenty (its exit code is theirs) and say nothing more,
+    even when Twenty's output would fail a migration."""
+    stub(bin_dir, "entrypoint", 'echo "Upgrade failed: x"; echo "$@" > "$LOG_DIR/argv"; exit 0\n')
+    done = run(bin_dir, tmp_path)
+    assert done.returncode == 0
+    assert wrapper.VERDICT not in done.stdout
+    assert (tmp_path / "argv").read_text().strip() == "node dist/main"

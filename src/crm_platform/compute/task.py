@@ -33,6 +33,14 @@ APP_LOG_RETENTION_DAYS = 90
 SERVER_COMMAND = ("node", "dist/main")  # the image's CMD
 WORKER_COMMAND = ("yarn", "worker:prod")  # Twenty's documented worker command
 MIGRATE_COMMAND = ("true",)  # after the entrypoint migrated: nothing more to run
+MIGRATION_ROLE = "migrate"  # the migration task's role: its container and log stream prefix
+
+
+def migration_log_group(family: str) -> str:
+    """The migration task's log group, named so the pipeline's migrate step can be granted
+    ``logs:FilterLogEvents`` on it from another stack (a generated name is unknown there);
+    the step reads the task's verdict from it before it records a release."""
+    return f"/ecs/{family}"
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,11 @@ class TwentyTask(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
+        migration = spec.role == MIGRATION_ROLE
         self.log_group = logs.LogGroup(
             self,
             "Logs",
+            log_group_name=migration_log_group(spec.family) if migration else None,
             retention=log_retention(APP_LOG_RETENTION_DAYS),
             encryption_key=key,
             removal_policy=KEEP,
@@ -92,6 +102,8 @@ class TwentyTask(Construct):
             ),
         )
         environment = {**spec.environment, "HOME": TMP, "YARN_ENABLE_TELEMETRY": "0"}
+        if migration:  # the wrapper judges what Twenty reported, not only its exit code
+            environment[wrapper.MIGRATION_SWITCH] = "1"
         self.container = self.definition.add_container(
             spec.role,
             container_name=spec.role,

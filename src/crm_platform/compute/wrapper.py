@@ -24,6 +24,20 @@ URLs at task start, then ``exec``s the image's entrypoint with the original comm
 4. ``exec /app/entrypoint.sh "$@"``: migrations (unless ``DISABLE_DB_MIGRATIONS``), cron
    registration (unless ``DISABLE_CRON_JOBS_REGISTRATION``), then the command.
 
+The migration task (and only it: its task definition sets ``CRM_MIGRATION_VERDICT``,
+compute/task.py) does not ``exec`` in step 4: its exit code alone cannot
+say whether the upgrade completed, because older Twenty entrypoints catch a failed
+``upgrade``, print "Warning: Upgrade completed with errors" and carry on to exit 0, and
+the upgrade command itself logs "Upgrade failed: ..." / ``event=aborted`` and a summary
+"Upgrade summary: N workspace(s) succeeded, M workspace(s) failed" before its caller
+decides what to do with it (/tmp/research/twenty-facts.md, section 3; which variant
+v2.45.6 ships is assumed, verify on staging). So the migration wrapper runs the
+entrypoint as a child, copies its output to the task's log as it comes (``tee``) and to a
+file in ``/tmp``, then judges: a non-zero exit code, or any of those messages with M > 0,
+is a failed migration (non-zero exit, a ``failed`` verdict line); otherwise it prints the
+``completed`` verdict line, which the migrate step (release/migration.py) requires to
+find in the task's log before it records the release.
+
 The task definition runs it as ``sh -c WRAPPER crm-wrapper <command...>``.
 """
 
@@ -32,6 +46,23 @@ from __future__ import annotations
 IMAGE_ENTRYPOINT = "/app/entrypoint.sh"  # Twenty's image: ENTRYPOINT ["/app/entrypoint.sh"]
 CA_BUNDLE_PATH = "/tmp/rds-ca-bundle.pem"  # noqa: S108 - the task's own ephemeral volume
 SCRIPT_NAME = "crm-wrapper"  # $0 of the script, shown in process listings
+MIGRATION_OUTPUT_PATH = "/tmp/crm-migration.log"  # noqa: S108 - the task's own /tmp volume
+# Set (to "1") in the migration task's environment only: the one script judges there.
+MIGRATION_SWITCH = "CRM_MIGRATION_VERDICT"
+
+# What Twenty prints when an upgrade did not complete (twenty-facts.md, section 3): the
+# older entrypoints' warning after a failed `upgrade` (they exit 0 anyway), and the
+# upgrade command's own error and abort event. Matched as fixed strings.
+UPGRADE_FAILED_PATTERNS = ("Upgrade completed with errors", "Upgrade failed", "event=aborted")
+# The upgrade command's summary, "Upgrade summary: N workspace(s) succeeded, M
+# workspace(s) failed": a failure when M > 0 (an extended regular expression).
+WORKSPACES_FAILED_ERE = r"(^|[^0-9])[1-9][0-9]* workspace\(s\) failed"
+VERDICT = "crm-platform: migration verdict:"  # the line the migrate step looks for
+VERDICT_COMPLETED = f"{VERDICT} completed"
+VERDICT_FAILED = f"{VERDICT} failed"
+# The wrapper's exit code when Twenty exited 0 but reported a failed upgrade
+# (EX_SOFTWARE): ECS reports it as the container's exit code.
+REPORTED_FAILURE_EXIT = 70
 
 
 def rds_ca_bundle_url(region: str) -> str:
@@ -61,10 +92,43 @@ if [ -n "${{HEARTBEAT_SETUP_SQL:-}}" ]; then
   fi
 fi
 unset PG_PASSWORD REDIS_TOKEN HEARTBEAT_SETUP_SQL
-exec "${{TWENTY_ENTRYPOINT:-{IMAGE_ENTRYPOINT}}}" "$@"
+"""
+
+# Step 4: every task but the migration hands the process over to Twenty. The migration
+# runs the entrypoint as a child (set -e must not stop the script before it records the
+# exit code, hence `|| code=$?`), keeps its output and judges it.
+_JUDGE = "".join(f' -e "{p}"' for p in UPGRADE_FAILED_PATTERNS)
+_STEP_4 = f"""\
+if [ -z "${{{MIGRATION_SWITCH}:-}}" ]; then
+  exec "${{TWENTY_ENTRYPOINT:-{IMAGE_ENTRYPOINT}}}" "$@"
+fi
+OUT="${{MIGRATION_OUTPUT_PATH:-{MIGRATION_OUTPUT_PATH}}}"
+: > "$OUT"
+{{ code=0; "${{TWENTY_ENTRYPOINT:-{IMAGE_ENTRYPOINT}}}" "$@" 2>&1 || code=$?; \\
+  echo "$code" > "$OUT.code"; }} | tee -a "$OUT"
+code="$(cat "$OUT.code" 2>/dev/null || echo 255)"
+reported=""
+if grep -F -q{_JUDGE} "$OUT" || grep -E -q '{WORKSPACES_FAILED_ERE}' "$OUT"; then
+  reported=yes
+fi
+rm -f "$OUT" "$OUT.code"
+if [ "$code" != 0 ]; then
+  echo "{VERDICT_FAILED} (Twenty's entrypoint exited with $code)"
+  exit "$code"
+fi
+if [ -n "$reported" ]; then
+  echo "{VERDICT_FAILED} (Twenty exited 0 but reported an upgrade that did not complete)"
+  exit {REPORTED_FAILURE_EXIT}
+fi
+echo "{VERDICT_COMPLETED}"
 """
 
 
 def entry_point() -> list[str]:
-    """The container's entryPoint; the task's command becomes the script's arguments."""
-    return ["/bin/sh", "-c", WRAPPER, SCRIPT_NAME]
+    """The container's entryPoint; the task's command becomes the script's arguments.
+
+    One script for every task: with ``MIGRATION_SWITCH`` set in its environment (the
+    migration task) it judges what Twenty reported instead of handing the process over
+    (see the module's docstring).
+    """
+    return ["/bin/sh", "-c", WRAPPER + _STEP_4, SCRIPT_NAME]

@@ -9,6 +9,13 @@ The sequence (ops/deploy_plan.py decides which parts run):
 5. first deploy only: migrate (it creates the schema), synthesize again at the real sizes
    and deploy the two application stacks alone.
 
+The migrate step is the release's own (release/operations.py, the same code the
+pipeline's migrate step runs): it records the release only after a migration its verdict
+calls completed, which is more than the task's exit code (release/migration.py: older
+Twenty entrypoints exit 0 after a failed upgrade). A refused migration stops the deploy
+there: nothing is recorded, an upgrade's stacks are not deployed, and on a first deploy
+the services stay held at zero tasks.
+
 Nothing here reads the command line, prints, or builds a client: the caller passes a
 ``DeployWorld``, so the sequence is tested with plain fakes.
 """
@@ -73,7 +80,8 @@ def deploy(plan: DeployPlan, names: Names, world: DeployWorld) -> DeployOutcome:
         world.progress("stacks are up with the services held; creating the schema...")
         world.migrate(release)
     except (MigrationFailed, UpgradeRefused) as err:
-        return DeployOutcome("migration", str(err))
+        held = "; the services stay held at zero tasks" if plan.first_deploy else ""
+        return DeployOutcome("migration", f"{err} (nothing was recorded{held})")
     outdir = world.synthesize(release.digest, False)
     if outdir is None:
         return DeployOutcome("synthesis")

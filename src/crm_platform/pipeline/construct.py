@@ -7,15 +7,27 @@
   build`` publishes the pinned release idempotently, waits for the scan and refuses
   findings at or above ``pipeline.fail_on_severity``, waits for the DR replica and writes
   the deploy files (release/artifacts.py).
-- **Approve**: manual approval, announced on the primary's alert topic.
-- **Migrate** (CodeBuild): a tagged manual snapshot, then the release's migration as a
-  one-off ECS task; the pipeline stops if it fails (release/migration.py).
+- **Approve**: manual approval, announced on the primary's alert topic; the notice names
+  the commit (``#{Source.CommitId}``) and the image digest the build published
+  (``#{Build.RELEASE_DIGEST}``), CodePipeline variables resolved for this execution.
+- **Migrate** (CodeBuild): runs the operator's deployed copy of this project, never the
+  commit's (pipeline/trusted_source.py), on the approved variables: it refuses deploy
+  files naming any other image, takes a tagged manual snapshot, runs the release's
+  migration as a one-off ECS task, judges it by its exit code and its log, and records
+  it; the pipeline stops if any of this fails (release/migration.py).
 - **Deploy primary / Deploy DR**: the ECS deploy action per service. The server's ECS
   blue/green (shift, bake, alarm rollback) runs inside that deployment; the worker rolls
   with its circuit breaker. DR task definitions are updated even at zero tasks.
 
 One pipeline role runs every action (``use_pipeline_role_for_actions``), so the grants
 live in one reviewed place. Executions are QUEUED: releases reach the database in order.
+
+The trust boundary (docs/decisions.md, "A trust boundary around releases"): the commit's
+code runs only in the build step, whose role can push to the one repository and read
+the release record, nothing else. ``iam:PassRole`` names the exact roles, each only to
+``ecs-tasks.amazonaws.com``: the pipeline role the server's and worker's roles in both
+regions (the ECS deploy action registers their revisions), the migrate role the migrate
+task's. Only the migrate step writes the release record.
 """
 
 from __future__ import annotations
@@ -33,17 +45,25 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.naming import Names
-from crm_platform.pipeline import buildspecs
+from crm_platform.pipeline import buildspecs, trusted_source
 from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings import Settings
 
 BUILD_LOG_RETENTION_DAYS = 365
+ECS_DEPLOY_ACTION_DOC = (
+    "https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html"
+)
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+# CloudFormation names a role without RoleName "<stack>-<logical id>-<random>", cutting
+# the first part to leave room for the suffix (what assembly/physical.py models).
+_GENERATED_NAME_HEAD = 64 - 13
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,12 @@ class Region:
 
 @dataclass(frozen=True)
 class MigrationRoles:
-    """The roles the migrate task runs with (passed to ECS by the migrate step)."""
+    """The roles the migrate task runs with (passed to ECS by the migrate step).
+
+    Today they are also the server's and worker's roles in the primary (one task role and
+    one execution role per region); the DR region's are the same construct's in the DR
+    application stack (:func:`dr_role_arn`).
+    """
 
     task_role_arn: str
     execution_role_arn: str
@@ -109,16 +134,24 @@ class ReleasePipeline(Construct):
             spec=buildspecs.build(s.environment),
             timeout_minutes=90,
         )
+        deploy_files = {
+            file: names.repository_uri(region.name)
+            for region in (primary, dr)
+            for file in region.image_files
+        }
+        # The code the migrate step runs: the operator's deployed copy, not the commit.
+        trusted = s3_assets.Asset(self, "TrustedSource", path=str(trusted_source.stage(s)))
         migrate = self._project(
             "Migrate",
             names,
             key,
             privileged=False,
-            spec=buildspecs.migrate(s.environment, "Release"),
+            spec=buildspecs.migrate(s.environment, deploy_files),
             timeout_minutes=p.migration_timeout_minutes + 30,  # + the snapshot
+            variables={"TRUSTED_SOURCE": trusted.s3_object_url},
         )
         self._grant_build(build, names)
-        self._grant_migrate(migrate, names, primary, migration_roles)
+        self._grant_migrate(migrate, names, primary, migration_roles, trusted)
 
         source, release = codepipeline.Artifact("Source"), codepipeline.Artifact("Release")
         owner, repo = p.repository.split("/", 1)
@@ -146,28 +179,30 @@ class ReleasePipeline(Construct):
             use_pipeline_role_for_actions=True,
             restart_execution_on_update=False,
         )
-        self.pipeline.add_stage(
-            stage_name="Source",
-            actions=[
-                actions.CodeStarConnectionsSourceAction(
-                    action_name="GitHub",
-                    connection_arn=connection_arn,
-                    owner=owner,
-                    repo=repo,
-                    branch=p.branch,
-                    output=source,
-                    trigger_on_push=True,
-                )
-            ],
+        checkout = actions.CodeStarConnectionsSourceAction(
+            action_name="GitHub",
+            connection_arn=connection_arn,
+            owner=owner,
+            repo=repo,
+            branch=p.branch,
+            output=source,
+            trigger_on_push=True,
+            variables_namespace="Source",
         )
-        self.pipeline.add_stage(
-            stage_name="Build",
-            actions=[
-                actions.CodeBuildAction(
-                    action_name="PublishAndScan", project=build, input=source, outputs=[release]
-                )
-            ],
+        self.pipeline.add_stage(stage_name="Source", actions=[checkout])
+        publish = actions.CodeBuildAction(
+            action_name="PublishAndScan",
+            project=build,
+            input=source,
+            outputs=[release],
+            variables_namespace="Build",
         )
+        self.pipeline.add_stage(stage_name="Build", actions=[publish])
+        # Resolved by CodePipeline for each execution ("Example: Use variables in manual
+        # approvals", https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-variables.html):
+        # the approver sees what this execution built, not a text fixed at synthesis.
+        commit = checkout.variables.commit_id
+        version, digest = (publish.variable(v) for v in buildspecs.EXPORTED)
         self.pipeline.add_stage(
             stage_name="Approve",
             actions=[
@@ -175,9 +210,11 @@ class ReleasePipeline(Construct):
                     action_name="Release",
                     notification_topic=sns.Topic.from_topic_arn(self, "Alerts", alerts_topic_arn),
                     additional_information=(
-                        f"Release {s.twenty.version} of Twenty to {names.prefix}: approving "
-                        "migrates the production database (after a snapshot), then deploys "
-                        "the primary and the DR region."
+                        f"Release {version} of Twenty to {names.prefix}: image "
+                        f"{names.repository_uri(here)}@{digest}, built from commit {commit} "
+                        f"of {p.repository} ({p.branch}). Approving migrates the production "
+                        "database with exactly this image (after a snapshot), then deploys "
+                        "it to the primary and the DR region."
                     ),
                 )
             ],
@@ -188,8 +225,13 @@ class ReleasePipeline(Construct):
                 actions.CodeBuildAction(
                     action_name="SnapshotAndMigrate",
                     project=migrate,
-                    input=source,
-                    extra_inputs=[release],
+                    # The build's files only: the migrate step never sees the commit.
+                    input=release,
+                    environment_variables={
+                        "RELEASE_VERSION": codebuild.BuildEnvironmentVariable(value=version),
+                        "RELEASE_DIGEST": codebuild.BuildEnvironmentVariable(value=digest),
+                        "SOURCE_COMMIT": codebuild.BuildEnvironmentVariable(value=commit),
+                    },
                 )
             ],
         )
@@ -228,6 +270,7 @@ class ReleasePipeline(Construct):
             )
         )
         self._use_connection_as_its_arn_says(stack, p.connection_arn)
+        self.deploy_roles = self._pass_only_the_services_roles(stack, names, migration_roles)
         del stack
         self._acknowledge_cdk_grants(build, migrate, artifacts, dr_artifacts_bucket)
 
@@ -245,6 +288,39 @@ class ReleasePipeline(Construct):
                 policy.add_property_override(
                     f"PolicyDocument.Statement.{index}.Action", f"{prefix}:UseConnection"
                 )
+
+    def _pass_only_the_services_roles(
+        self, stack: cdk.Stack, names: Names, roles: MigrationRoles
+    ) -> list[str]:
+        """The ECS deploy action needs ``ecs:RegisterTaskDefinition``, which it is granted on
+        ``*`` (the action's documented service-role permissions, ECS_DEPLOY_ACTION_DOC): it
+        registers a copy of the service's current revision with the new image. What bounds
+        it is ``iam:PassRole``: CDK grants that on ``*`` to ``ec2`` or ``ecs-tasks``
+        (``StringEqualsIfExists``), which would let the role pass any role of the account;
+        here it names the server's and worker's task and execution roles in both regions,
+        to ``ecs-tasks.amazonaws.com`` only. Returns the role ARNs (tokens and patterns)."""
+        passed = [
+            roles.task_role_arn,
+            roles.execution_role_arn,
+            dr_role_arn(names, stack.account, roles.task_role_arn),
+            dr_role_arn(names, stack.account, roles.execution_role_arn),
+        ]
+        policy: Any = self.role.node.find_child("DefaultPolicy").node.default_child
+        document = stack.resolve(policy.policy_document)
+        found = [
+            index
+            for index, statement in enumerate(document["Statement"])
+            if statement.get("Action") == "iam:PassRole"
+        ]
+        if len(found) != 1:
+            raise ValueError(f"expected CDK's one iam:PassRole statement, found {len(found)}")
+        prefix = f"PolicyDocument.Statement.{found[0]}"
+        policy.add_property_override(f"{prefix}.Resource", passed)
+        policy.add_property_deletion_override(f"{prefix}.Condition.StringEqualsIfExists")
+        policy.add_property_override(
+            f"{prefix}.Condition.StringEquals", {"iam:PassedToService": ECS_TASKS}
+        )
+        return passed
 
     def _acknowledge_cdk_grants(
         self,
@@ -279,9 +355,10 @@ class ReleasePipeline(Construct):
             f"AwsSolutions-IAM5[Resource::arn:aws:kms:{self._dr_region}:{stack.account}:key/*]":
                 "the DR key, pinned by its alias (kms:ResourceAliases) and S3",
             "AwsSolutions-IAM5[Resource::*]":
-                "the ECS deploy action's documented permissions (DescribeServices, "
-                "RegisterTaskDefinition ...) have no resource-level form; PassRole is "
-                "limited to ecs-tasks",
+                "the ECS deploy action's documented service-role permissions "
+                f"(RegisterTaskDefinition, DescribeServices ... on *: {ECS_DEPLOY_ACTION_DOC}); "
+                "PassRole's * is replaced by the server's and worker's roles, to ecs-tasks "
+                "only (a property override applied after this check)",
         }  # fmt: skip
         targets = (
             (self.role, {**artifact_actions, **writer, **pipeline_only}),
@@ -291,8 +368,8 @@ class ReleasePipeline(Construct):
         skip_checkov(
             self.role.node.find_child("DefaultPolicy"),
             "CKV_AWS_111",
-            "CDK's ECS deploy action grant: RegisterTaskDefinition has no resource-level form "
-            "and the action registers the revision it deploys; PassRole only to ecs-tasks",
+            "The ECS deploy action registers the revision it deploys: RegisterTaskDefinition on "
+            "* is its documented permission; PassRole names the services' roles, to ecs-tasks",
         )
         for role, findings in targets:
             policy = role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
@@ -309,6 +386,7 @@ class ReleasePipeline(Construct):
         privileged: bool,
         spec: dict[str, object],
         timeout_minutes: int,
+        variables: dict[str, str] | None = None,
     ) -> codebuild.PipelineProject:
         group = logs.LogGroup(
             self,
@@ -329,6 +407,10 @@ class ReleasePipeline(Construct):
                 else codebuild.ComputeType.SMALL,
                 privileged=privileged,
             ),
+            environment_variables={
+                name: codebuild.BuildEnvironmentVariable(value=value)
+                for name, value in (variables or {}).items()
+            },
             build_spec=codebuild.BuildSpec.from_object(spec),
             cache=codebuild.Cache.local(
                 codebuild.LocalCacheMode.DOCKER_LAYER,
@@ -411,12 +493,29 @@ class ReleasePipeline(Construct):
         names: Names,
         primary: Region,
         roles: MigrationRoles,
+        trusted: s3_assets.Asset,
     ) -> None:
+        """The migrate step's role: what the operator's deployed code needs, exactly.
+
+        Every statement is bounded by a resource or condition: RegisterTaskDefinition and
+        RunTask only the ``migrate`` family (RunTask only in the primary cluster), PassRole
+        only the migrate task's two roles to ECS tasks. Two things IAM cannot bound are
+        held by code a commit cannot change (pipeline/trusted_source.py): RunTask's
+        ``overrides`` (no condition key covers them) and what a revision contains (the
+        code copies the current revision and changes only the image).
+        """
         s = self._settings
         region, account = s.regions.primary, s.account
         family = names.task_family("migrate")
+        revisions = f"arn:aws:ecs:{region}:{account}:task-definition/{family}:*"
         snapshots = f"arn:aws:rds:{region}:{account}:snapshot:{names.db_instance}-pre-*"
+        verdicts = migration_log_group_arn(region, account, family)
         statements = [
+            iam.PolicyStatement(
+                sid="InstallTheDeployedMigrateStep",
+                actions=["s3:GetObject"],
+                resources=[f"arn:aws:s3:::{trusted.s3_bucket_name}/{trusted.s3_object_key}"],
+            ),
             iam.PolicyStatement(
                 sid="SnapshotBeforeTheUpgrade",
                 actions=["rds:CreateDBSnapshot", "rds:AddTagsToResource",
@@ -424,15 +523,28 @@ class ReleasePipeline(Construct):
                 resources=[names.db_instance_arn, snapshots],
             ),
             iam.PolicyStatement(
-                sid="RegisterTheReleasesMigrateRevision",
-                # Neither action supports resource-level permissions (ECS reference).
-                actions=["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
+                sid="FindTheApprovedImageInTheRepository",
+                actions=["ecr:DescribeImages"],
+                resources=[names.repository_arn(region)],
+            ),
+            iam.PolicyStatement(
+                sid="ReadTheMigrateRevision",
+                # No resource-level permissions (Service Authorization Reference, ECS).
+                actions=["ecs:DescribeTaskDefinition"],
                 resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="RegisterTheReleasesMigrateRevision",
+                # The reference lists task-definition as RegisterTaskDefinition's resource
+                # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
+                # the migrate family only. Assumed, verify on staging (docs/adr/0030).
+                actions=["ecs:RegisterTaskDefinition"],
+                resources=[revisions],
             ),
             iam.PolicyStatement(
                 sid="RunTheMigrationInThePrimaryCluster",
                 actions=["ecs:RunTask"],
-                resources=[f"arn:aws:ecs:{region}:{account}:task-definition/{family}:*"],
+                resources=[revisions],
                 conditions={"ArnEquals": {
                     "ecs:cluster": f"arn:aws:ecs:{region}:{account}:cluster/{primary.cluster}"
                 }},
@@ -441,6 +553,11 @@ class ReleasePipeline(Construct):
                 sid="FollowTheMigrationTask",
                 actions=["ecs:DescribeTasks", "ecs:StopTask"],
                 resources=[f"arn:aws:ecs:{region}:{account}:task/{primary.cluster}/*"],
+            ),
+            iam.PolicyStatement(
+                sid="ReadTheMigrationsVerdict",
+                actions=["logs:FilterLogEvents"],
+                resources=[verdicts],
             ),
             iam.PolicyStatement(
                 sid="ReuseTheServersNetwork",
@@ -453,7 +570,7 @@ class ReleasePipeline(Construct):
                 sid="PassTheMigrateTaskItsRoles",
                 actions=["iam:PassRole"],
                 resources=[roles.task_role_arn, roles.execution_role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+                conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS}},
             ),
             iam.PolicyStatement(
                 sid="RecordTheSchemaRelease",
@@ -468,16 +585,40 @@ class ReleasePipeline(Construct):
             project.add_to_role_policy(statement)
         policy = project.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
         for finding, reason in {
-            "Resource::*": "ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition have no "
-            "resource-level permissions; RunTask is limited to the migrate family and cluster",
+            "Resource::*": "ecs:DescribeTaskDefinition has no resource-level permissions; "
+            "RegisterTaskDefinition and RunTask are limited to the migrate family",
             f"Resource::{snapshots}": "the snapshots this step names (<instance>-pre-<release>-"
             "<time>), created before each upgrade",
-            f"Resource::arn:aws:ecs:{region}:{account}:task-definition/{family}:*": "every "
-            "revision of the migrate family: each release registers one",
+            f"Resource::{revisions}": "every revision of the migrate family: each release "
+            "registers one and runs it",
             f"Resource::arn:aws:ecs:{region}:{account}:task/{primary.cluster}/*": "the task "
             "this step started (its id is known only at run time), in the primary cluster",
+            f"Resource::{verdicts}": "the streams of the migrate task's one log group (each "
+            "task writes its own, named by its id)",
         }.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def migration_log_group_arn(region: str, account: str, family: str) -> str:
+    """The migrate task's log group (compute/task.py names it ``/ecs/<family>``)."""
+    return f"arn:aws:logs:{region}:{account}:log-group:/ecs/{family}:*"
+
+
+def dr_role_arn(names: Names, account: str, primary_role_arn: str) -> str:
+    """The DR application stack's role built by the same construct as ``primary_role_arn``.
+
+    Stacks in different regions never refer to each other by token (naming.py); the DR
+    role has no fixed name, but CloudFormation builds it from the stack's name and the
+    resource's logical id, which is the primary role's (same construct path), and adds a
+    random suffix: the pattern leaves only that suffix open.
+    """
+    reference = cdk.Tokenization.reverse_string(primary_role_arn).first_token
+    target = getattr(reference, "target", None)
+    if not isinstance(target, cdk.CfnResource):
+        raise ValueError(f"{primary_role_arn} is not a role of this app")
+    logical = cdk.Stack.of(target).get_logical_id(target)
+    head = f"{names.dr_app_stack}-{logical}"[:_GENERATED_NAME_HEAD]
+    return f"arn:aws:iam::{account}:role/{head}-*"
 
 
 def _codebuild_own(project: codebuild.PipelineProject, stack: cdk.Stack) -> dict[str, str]:

@@ -1,17 +1,28 @@
 """Run Twenty's schema migration once, as its own ECS task, before any service moves.
 
 Every service runs with ``DISABLE_DB_MIGRATIONS=true``; the only thing that migrates is
-the primary's ``migrate`` task definition: the same image and wrapper, migrations and
-cron registration on, and the command ``true``, so Twenty's entrypoint sets up or
-upgrades the database, registers its cron jobs and exits. Its exit code is the verdict
-(the pinned release's entrypoint runs under ``set -e``: a failed upgrade stops it with a
-non-zero code; older releases that log and carry on are caught by the upgrade-failed
-alarm on the same log group).
+the primary's ``migrate`` task definition: the same image, migrations and cron
+registration on, and the command ``true``, so Twenty's entrypoint sets up or upgrades
+the database, registers its cron jobs and exits.
+
+**The verdict is not the exit code alone.** Older Twenty entrypoints catch a failed
+``upgrade``, print "Upgrade completed with errors" and exit 0; the upgrade command logs
+"Upgrade failed: ..." and ``event=aborted`` and a summary with the failed workspaces
+(/tmp/research/twenty-facts.md, section 3). A migration has completed only when the task
+exited 0 **and** its own log holds the wrapper's ``completed`` verdict line
+(compute/wrapper.py judges Twenty's output inside the task) **and** none of those
+messages: the log is read with CloudWatch Logs ``FilterLogEvents`` on the task's stream
+(``<prefix>/<container>/<task id>``), paging until no ``nextToken`` is left, and read
+again for a while when the verdict line is not there yet (events are searchable a little
+after the container stops). A log that never shows a verdict is a failure too: the step
+cannot confirm the upgrade, so it does not record it. Only :class:`Completed` lets the
+release record be written (record.py).
 
 RunTask cannot override a container's image, so a release registers a new revision of
-the ``migrate`` family with the new image (everything else copied from the current
-revision, the one CloudFormation manages), then runs that revision with the server
-service's own network configuration (its private subnets and security group).
+the ``migrate`` family with the new image and nothing else changed (everything copied
+from the current revision, the one CloudFormation manages), then runs that revision,
+with no overrides, with the server service's own network configuration (its private
+subnets and security group).
 
 Before an upgrade of a schema that already holds data, a manual snapshot tagged with
 both releases is taken and waited for: restoring it is the only way back
@@ -20,12 +31,24 @@ both releases is taken and waited for: restoring it is the only way back
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 Progress = Callable[[str], None]
+
+# What the task reports (the same strings as compute/wrapper.py, which judges inside the
+# task; tests/test_wrapper.py holds the two lists equal).
+UPGRADE_FAILED_PATTERNS = ("Upgrade completed with errors", "Upgrade failed", "event=aborted")
+_WORKSPACES_FAILED = re.compile(r"(?<![0-9])([0-9]+) workspace\(s\) failed")
+VERDICT = "crm-platform: migration verdict:"
+VERDICT_COMPLETED = f"{VERDICT} completed"
+LOG_WAIT_S = 120  # how long a stopped task's verdict line may take to become searchable
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 # RegisterTaskDefinition accepts these fields of a DescribeTaskDefinition answer.
 _REGISTERABLE = (
@@ -36,7 +59,36 @@ _REGISTERABLE = (
 
 
 class MigrationFailed(Exception):
-    """The migration task did not finish with exit code 0; the message says where to look."""
+    """The migration did not complete (or could not start); the message says where to look."""
+
+
+class UpgradeIncomplete(MigrationFailed):
+    """The task exited, but its log does not say the upgrade completed."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Proof that one migration task completed: exit code 0 and a ``completed`` verdict
+    in its own log, with no failed upgrade reported. Only this lets a release be recorded."""
+
+    task_arn: str
+    image: str
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """Where one task's container wrote its output (the awslogs driver's naming)."""
+
+    group: str
+    stream: str
+
+
+def check_digest(digest: str | None) -> None:
+    """A release names its image by a full ``sha256:`` manifest digest, or not at all
+    (the upstream image of a deploy without the pipeline); anything else is refused
+    before it can reach a task definition."""
+    if digest is not None and not _DIGEST.fullmatch(digest):
+        raise MigrationFailed(f"{digest!r} is not an image digest (sha256:<64 hex digits>)")
 
 
 @dataclass(frozen=True)
@@ -79,8 +131,15 @@ def take_snapshot(
 
 
 def revision_with_image(ecs: Any, family: str, image: str) -> str:
-    """The ARN of a ``family`` revision whose Twenty containers run ``image`` (idempotent)."""
+    """The ARN of a ``family`` revision whose Twenty containers run ``image`` (idempotent).
+
+    Only the image changes: command, entry point, environment, secrets, roles and log
+    configuration are copied from the current revision (the one CloudFormation
+    manages), so a release can choose which image migrates, never what it runs.
+    """
     current = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    if current.get("family", family) != family:
+        raise MigrationFailed(f"{family} resolved to a revision of {current.get('family')}")
     containers = current["containerDefinitions"]
     essential = next(c for c in containers if c.get("essential", True))
     old = essential["image"]
@@ -92,6 +151,93 @@ def revision_with_image(ecs: Any, family: str, image: str) -> str:
     ]
     registered = ecs.register_task_definition(**fields)["taskDefinition"]
     return str(registered["taskDefinitionArn"])
+
+
+def log_stream(ecs: Any, task_definition: str, container: str, task_arn: str) -> LogStream:
+    """The log stream of ``container`` in the task ``task_arn`` started from
+    ``task_definition``: ``<awslogs-stream-prefix>/<container>/<task id>`` in its group."""
+    definition = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    found = next((c for c in definition["containerDefinitions"] if c["name"] == container), None)
+    options = ((found or {}).get("logConfiguration") or {}).get("options") or {}
+    if "awslogs-group" not in options or "awslogs-stream-prefix" not in options:
+        raise UpgradeIncomplete(
+            f"{task_definition} has no awslogs configuration for {container}: the migration's "
+            "log cannot be read, so its upgrade cannot be confirmed"
+        )
+    task_id = task_arn.rsplit("/", 1)[-1]
+    return LogStream(
+        options["awslogs-group"], f"{options['awslogs-stream-prefix']}/{container}/{task_id}"
+    )
+
+
+def upgrade_problems(messages: Iterable[str]) -> list[str]:
+    """The lines that say the upgrade did not complete (a summary with 0 failed is fine)."""
+    found = []
+    for message in messages:
+        if VERDICT in message:
+            continue  # the wrapper's own line: judged separately
+        failed = [int(n) for n in _WORKSPACES_FAILED.findall(message)]
+        if any(p in message for p in UPGRADE_FAILED_PATTERNS) or any(n > 0 for n in failed):
+            found.append(message.strip())
+    return found
+
+
+def read_log(logs: Any, stream: LogStream) -> list[str]:
+    """Every message of one stream, following ``nextToken`` to the end (a page may be
+    partly full or empty while more events remain: FilterLogEvents API reference)."""
+    messages: list[str] = []
+    token: str | None = None
+    while True:
+        request: dict[str, Any] = {"logGroupName": stream.group, "logStreamNames": [stream.stream]}
+        if token:
+            request["nextToken"] = token
+        try:
+            page = logs.filter_log_events(**request)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            return messages  # the stream does not exist (yet): nothing was written
+        messages += [str(e.get("message", "")) for e in page.get("events", [])]
+        token = page.get("nextToken")
+        if not token:
+            return messages
+
+
+def judge_log(
+    logs: Any,
+    stream: LogStream,
+    *,
+    progress: Progress,
+    wait_s: float | None = None,
+    poll_s: float = 10,
+) -> None:
+    """Raise :class:`UpgradeIncomplete` unless the task's own log says it completed
+    (waiting up to ``wait_s``, by default :data:`LOG_WAIT_S`, for the verdict line)."""
+    wait_s = LOG_WAIT_S if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
+    while True:
+        messages = read_log(logs, stream)
+        problems = upgrade_problems(messages)
+        if problems:
+            shown = "; ".join(problems[:3])
+            raise UpgradeIncomplete(
+                f"the migration exited 0 but Twenty reported an upgrade that did not complete "
+                f"({shown}); log group {stream.group}, stream {stream.stream}. The release is "
+                "not recorded and the services still run the previous release."
+            )
+        verdicts = [m.strip() for m in messages if VERDICT in m]
+        if any(VERDICT_COMPLETED in v for v in verdicts):
+            progress(f"the migration's log confirms it: {verdicts[-1]}")
+            return
+        if verdicts:
+            raise UpgradeIncomplete(f"{verdicts[-1]} (log stream {stream.stream})")
+        if time.monotonic() > deadline:
+            raise UpgradeIncomplete(
+                f"no verdict in the migration's log ({stream.group} {stream.stream}) "
+                f"{int(wait_s)} s after it stopped: the upgrade cannot be confirmed, so the "
+                "release is not recorded"
+            )
+        time.sleep(poll_s)
 
 
 def network_of(ecs: Any, cluster: str, service: str) -> dict[str, Any]:
@@ -110,8 +256,12 @@ def run_once(
     progress: Progress,
     timeout_s: int,
     poll_s: float = 15,
-) -> None:
-    """Run the migration task to its end; raise ``MigrationFailed`` unless it exits 0."""
+) -> str:
+    """Run the migration task to its end, with no overrides; its ARN once it exited 0.
+
+    Raises ``MigrationFailed`` unless it exits 0 (the verdict's first half: the log is
+    the second, :func:`judge_log`).
+    """
     started = ecs.run_task(
         cluster=target.cluster,
         taskDefinition=task_definition,
@@ -149,4 +299,28 @@ def run_once(
             f"the migration exited with {code} ({reason}); its log is in the migrate task's "
             "log group, stream prefix 'migrate'. The services still run the previous release."
         )
-    progress("migration finished: exit code 0")
+    progress("migration task exited 0; reading what it reported...")
+    return str(task_arn)
+
+
+def migrate_once(
+    ecs: Any,
+    logs: Any,
+    target: Target,
+    task_definition: str,
+    *,
+    image: str,
+    progress: Progress,
+    timeout_s: int,
+    poll_s: float = 15,
+    log_wait_s: float | None = None,
+) -> Completed:
+    """Run the migration once and judge it by its exit code and its log (waiting up to
+    ``log_wait_s``, by default :data:`LOG_WAIT_S`, for its verdict line)."""
+    task_arn = run_once(
+        ecs, target, task_definition, progress=progress, timeout_s=timeout_s, poll_s=poll_s
+    )
+    stream = log_stream(ecs, task_definition, target.container, task_arn)
+    wait_s = LOG_WAIT_S if log_wait_s is None else log_wait_s
+    judge_log(logs, stream, progress=progress, wait_s=wait_s, poll_s=min(poll_s, 10))
+    return Completed(task_arn=task_arn, image=image)

@@ -4,6 +4,11 @@
 pipeline's CodeBuild projects; ``crm-platform deploy`` runs :func:`migrate` itself when
 it deploys a release the database has not seen (first deploy, or a new
 ``twenty.version`` without the pipeline). Each step prints one line per action.
+
+The build runs the commit's code; the migrate step runs the code the operator last
+deployed (the pipeline's trusted copy, pipeline/construct.py), so what :func:`migrate`
+checks is what a commit cannot change: the digest's form and that our repository holds
+it, the upgrade path, the migrate family's image-only revision, the verdict, the record.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from crm_platform.naming import Names
 from crm_platform.release import artifacts, migration, publish, record, versions
@@ -114,17 +121,30 @@ def target(names: Names) -> migration.Target:
 def migrate(
     s: Settings, names: Names, client: Client, release: Release, progress: Progress
 ) -> bool:
-    """Migrate the schema to ``release`` unless it is there already; True if it ran."""
+    """Migrate the schema to ``release`` unless it is there already; True if it ran.
+
+    Raises ``MigrationFailed`` (``UpgradeIncomplete`` when the task exited 0 but did not
+    report a completed upgrade) or ``UpgradeRefused``; the release is recorded only after
+    a migration the verdict calls completed.
+    """
+    try:
+        versions.parse(release.version)
+    except ValueError as err:
+        raise migration.MigrationFailed(f"release version: {err}") from err
+    migration.check_digest(release.digest)
     primary = s.regions.primary
     ssm = client("ssm", primary)
     current = record.read(ssm, names.release_parameter)
     if current == release:
         progress(f"schema already at {release.version}: nothing to migrate")
-        _record_everywhere(names, client, release)  # a retry after a lost DR copy
+        # A retry after a lost DR copy: repeat the primary's record, nothing new.
+        record.copy_to(ssm, client("ssm", names.dr_region), names.release_parameter)
         return False
     versions.check_upgrade(
         current.version if current else None, release.version, s.twenty.required_upgrade_steps
     )
+    if release.digest is not None:
+        _in_our_repository(client("ecr", primary), names.repository, release.digest)
     where = target(names)
     minutes = s.pipeline.migration_timeout_minutes
     if current is not None:
@@ -135,13 +155,29 @@ def migrate(
     ecs = client("ecs", primary)
     image = image_reference(names, f"{s.twenty.image}:{s.twenty.version}", release.digest, primary)
     revision = migration.revision_with_image(ecs, where.family, image)
-    migration.run_once(ecs, where, revision, progress=progress, timeout_s=minutes * 60)
-    _record_everywhere(names, client, release)
+    completed = migration.migrate_once(
+        ecs, client("logs", primary), where, revision,
+        image=image, progress=progress, timeout_s=minutes * 60,
+    )  # fmt: skip
+    for region in (names.primary_region, names.dr_region):
+        # The primary first, then its copy in DR (read there during a failover).
+        record.write(client("ssm", region), names.release_parameter, release, completed)
     progress(f"schema at {release.version}; recorded in {names.release_parameter}")
     return True
 
 
-def _record_everywhere(names: Names, client: Client, release: Release) -> None:
-    """The primary's record, and its copy in DR (read there during a failover)."""
-    for region in (names.primary_region, names.dr_region):
-        record.write(client("ssm", region), names.release_parameter, release)
+def _in_our_repository(ecr: Any, repository: str, digest: str) -> None:
+    """The release's image must be in the platform's repository: the task definition
+    names it there by digest, and nothing else may be migrated."""
+    try:
+        ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+    except ClientError as err:
+        if err.response["Error"]["Code"] in (
+            "ImageNotFoundException",
+            "RepositoryNotFoundException",
+        ):
+            raise migration.MigrationFailed(
+                f"{repository}@{digest} is not in the platform's repository: only an image "
+                "the build published there is migrated"
+            ) from err
+        raise
