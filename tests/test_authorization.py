@@ -168,6 +168,7 @@ def backup_roles(model: AuthorizationModel, names: Names) -> dict[str, str]:
     return {
         "backup": model.role(names.primary_stack, "Backup/Roles/Backup/").arn,
         "restore test": model.role(names.primary_stack, "Backup/Roles/RestoreTest").arn,
+        "DR standby backup": model.role(names.dr_stack, "StandbyBackups/Role").arn,
     }
 
 
@@ -253,3 +254,116 @@ def test_a_call_carries_the_kms_calls_its_service_makes(model: AuthorizationMode
     assert [(r.action, dict(r.context)) for r in passed[1:]] == [
         ("iam:PassRole", {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
     ] * 2
+
+
+# --- the trust boundary around releases (issue 18, item 5) --------------------------------------
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+def task_roles(model: AuthorizationModel, region: str, family: str) -> list[str]:
+    """The task and execution role ARNs the assembly's task definition of ``family`` names."""
+    found = []
+    for stack in model.stacks.values():
+        if stack.region != region:
+            continue
+        for resource in stack.of_type("AWS::ECS::TaskDefinition").values():
+            props = resource["Properties"]
+            if props.get("Family") == family:
+                found += [
+                    str(model.physical.resolve(props[k], stack))
+                    for k in ("TaskRoleArn", "ExecutionRoleArn")
+                ]
+    return found
+
+
+def test_the_pipeline_role_may_deploy_each_service_passing_its_roles(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    names = Names.of(prod_settings)
+    roles = {
+        (region, names.task_family(role)): task_roles(model, region, names.task_family(role))
+        for region in (names.primary_region, names.dr_region)
+        for role in ("server", "worker")
+    }
+    assert all(len(arns) == 2 for arns in roles.values()), roles
+    verdicts = evaluate(model, release_needs.deploy_needs(names, roles))
+    assert [v.describe() for v in verdicts if not v.ok] == []
+
+
+def test_no_pipeline_role_can_pass_an_arbitrary_role(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    """Was allowed on main (issue 18, item 5): the pipeline role passed any role of the
+    account (``*``, to ec2 or ecs-tasks), so whoever could change the pipeline could run a
+    task with any role."""
+    names = Names.of(prod_settings)
+    account = model.account
+    pipeline_roles = [r for r in model.roles.values() if r.stack == names.pipeline_stack]
+    assert len(pipeline_roles) >= 3  # the pipeline's, the build's, the migrate step's
+    arbitrary = [
+        f"arn:aws:iam::{account}:role/some-other-team-role",
+        f"arn:aws:iam::{account}:role/{names.operator_role}",
+        model.role(names.primary_stack, "Backup/Roles/Backup/").arn,
+    ]
+    allowed = [
+        f"{role.path}: {arn} to {service}"
+        for role in pipeline_roles
+        for arn in arbitrary
+        for service in (ECS_TASKS, "ec2.amazonaws.com", "lambda.amazonaws.com")
+        if model.decide(
+            Request.of(
+                role.principal(account), "iam:PassRole", arn, {"iam:PassedToService": service}
+            )
+        ).allowed
+    ]
+    assert allowed == []
+    # Even the roles it may pass, it passes to ECS tasks only.
+    server = task_roles(model, names.primary_region, names.task_family("server"))
+    deployer = model.role(names.pipeline_stack, "Release/Role")
+    for service, expected in ((ECS_TASKS, True), ("ec2.amazonaws.com", False)):
+        context = {"iam:PassedToService": service}
+        decided = [
+            model.decide(Request.of(deployer, "iam:PassRole", arn, context)) for arn in server
+        ]
+        assert all(d.allowed == expected for d in decided), service
+
+
+def test_the_release_boundary_contract_refuses_what_it_lists(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    """release/permissions.py's ``forbidden``: passing unrelated roles, registering or
+    running another family than the migrate task's, writing the release record outside the
+    migrate step. Four of these were allowed on main."""
+    names = Names.of(prod_settings)
+    verdicts = evaluate(model, release_needs.forbidden(names))
+    assert len(verdicts) > 10
+    assert [v.need.why for v in verdicts if v.ok] == []
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_only_the_migrate_step_writes_the_release_record(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """Of every role in the assembly; staging has no pipeline, so only its operator's
+    ``crm-platform deploy`` (outside the assembly) records a release there."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    writers = {
+        role.path.removesuffix("/Resource")
+        for role in chosen.roles.values()
+        for region in (names.primary_region, names.dr_region)
+        if chosen.decide(
+            Request.of(
+                role.principal(chosen.account),
+                "ssm:PutParameter",
+                f"arn:aws:ssm:{region}:{chosen.account}:parameter{names.release_parameter}",
+            )
+        ).allowed
+    }
+    expected = {f"{names.pipeline_stack}/Release/Migrate/Role"} if env == "prod" else set()
+    assert writers == expected

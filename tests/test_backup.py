@@ -515,3 +515,30 @@ def test_acknowledgements_sit_on_the_exact_constructs(
         ),
         ("Scratch/Backup/RestoreTesting/Validator/Function", "NIST.800.53.R5-LambdaInsideVPC"),
     }
+
+
+# --- DR's standby plan (backup/standby_plan.py) ------------------------------------------------
+def test_dr_backs_up_what_serves_there_after_a_failover_and_copies_home(
+    assembly: Any, names: Names
+) -> None:
+    """The primary's plan sees its own region only: DR holds a plan that selects the same
+    tag (the failover tags the promoted database and the DR bucket) and copies to the
+    primary's vault."""
+    dr = Template.from_json(assembly.raw(names.dr_stack))
+    (plan,) = dr.find_resources("AWS::Backup::BackupPlan").values()
+    (rule,) = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+    assert rule["CopyActions"][0]["DestinationBackupVaultArn"] == names.backup_vault_arn(
+        names.primary_region
+    )
+    (selection,) = dr.find_resources("AWS::Backup::BackupSelection").values()
+    key, value = names.backup_selection_tag
+    assert selection["Properties"]["BackupSelection"]["ListOfTags"] == [
+        {"ConditionKey": key, "ConditionValue": value, "ConditionType": "STRINGEQUALS"}
+    ]
+    # Nothing in DR carries the tag before a failover: the plan is idle, and costs nothing.
+    for stack in (names.dr_stack, "crm-prod-dr-database", "crm-prod-dr-app"):
+        for resource in Template.from_json(assembly.raw(stack)).to_json()["Resources"].values():
+            tags = resource.get("Properties", {}).get("Tags", [])
+            assert not (isinstance(tags, list) and {"Key": key, "Value": value} in tags), resource[
+                "Type"
+            ]

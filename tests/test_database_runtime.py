@@ -126,3 +126,33 @@ def test_handler_reads_its_targets_from_the_environment(monkeypatch: pytest.Monk
     )
     event = {"detail": {"name": SECRET, "labelUpdated": "AWSCURRENT"}}
     assert roll_services.handler(event, None) == {"primary": [], "dr": []}
+
+
+# --- DR's own roll, after a failover (database/dr_rotation_roll.py) ---------------------------
+def test_dr_rolls_its_own_services_once_its_secret_is_standalone() -> None:
+    services(DR, "crm-prod-cluster-dr", ["server", "worker"])
+    client("secretsmanager", DR).create_secret(Name=SECRET, SecretString="{}")  # standalone
+    recorder = Recorder()
+    target = TARGETS["dr"]
+    assert isinstance(target, dict)
+    result = roll_services.run_own(target, SECRET, recorder)
+    assert result == {"dr": ["crm-prod-cluster-dr/server", "crm-prod-cluster-dr/worker"]}
+    assert recorder.updates == [
+        (DR, "crm-prod-cluster-dr", "server"),
+        (DR, "crm-prod-cluster-dr", "worker"),
+    ]
+
+
+def test_dr_leaves_a_replica_secret_to_the_primarys_roll() -> None:
+    """Before a failover the DR secret is a replica: the primary's roll restarts DR once
+    the replica caught up; a second roll from DR would start every task twice."""
+    services(DR, "crm-prod-cluster-dr", ["server", "worker"])
+    client("secretsmanager", PRIMARY).create_secret(
+        Name=SECRET, SecretString="{}", AddReplicaRegions=[{"Region": DR}]
+    )
+    recorder = Recorder()
+    target = TARGETS["dr"]
+    assert isinstance(target, dict)
+    result = roll_services.run_own(target, SECRET, recorder)
+    assert result["dr"] == [] and "replica of ap-northeast-1" in result["skipped"]
+    assert recorder.updates == []

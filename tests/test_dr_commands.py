@@ -104,6 +104,32 @@ def test_readiness_breaks_on_lag_copies_and_missing_data(
     assert failing == ([] if broken is None else [broken])
 
 
+@pytest.mark.parametrize(
+    ("backed_up_hours_ago", "failed_over_hours_ago", "ok"),
+    [(5, 30, True), (None, 30, False), (None, 2, None), (40, 50, False)],
+)
+def test_failed_over_it_shows_the_last_backup_of_what_serves_in_dr(
+    aws: None, prod_settings: Settings, backed_up_hours_ago: int | None,
+    failed_over_hours_ago: int, ok: bool | None,
+) -> None:  # fmt: skip
+    """After a failover the promoted database and the DR bucket are backed up by DR's
+    standby plan: none within a day is a failure once the failover is a day old."""
+    names = Names.of(prod_settings)
+    world(names, lag=3.0)
+    boto3.client("rds", region_name="ap-southeast-1").promote_read_replica(
+        DBInstanceIdentifier=names.db_replica
+    )
+    since = (NOW - timedelta(hours=failed_over_hours_ago)).timestamp()
+    boto3.client("ssm", region_name="ap-southeast-1").put_parameter(
+        Name=names.failover_parameter, Overwrite=True, Type="String",
+        Value=f'{{"state": "failed-over", "since": {since}}}',
+    )  # fmt: skip
+    done = NOW - timedelta(hours=backed_up_hours_ago) if backed_up_hours_ago else None
+    status = dr_status.readiness(names, factory(done), rpo_seconds=300, now=NOW)
+    (line,) = [x for x in status.lines if x.what == "last backup of what serves (DR vault)"]
+    assert line.ok is ok
+
+
 def test_a_missing_replica_is_not_ready(aws: None, prod_settings: Settings) -> None:
     names = Names.of(prod_settings)
     status = dr_status.readiness(names, factory(NOW), rpo_seconds=300, now=NOW)

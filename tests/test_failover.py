@@ -26,7 +26,12 @@ from crm_platform.naming import Names
 from crm_platform.settings import Settings
 from tests.conftest import Assembly
 
-NOT_EMULATED = {"wait_healthy": "no tasks", "verify_public": "no network"}
+# moto runs no task: a started task never stops (the drill models them, tests/test_drill.py).
+NOT_EMULATED = {
+    "wait_healthy": "no tasks",
+    "register_jobs": "no tasks",
+    "verify_public": "no network",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +176,7 @@ def test_every_step_has_a_timeout_and_polling_steps_loop(assembly: Assembly) -> 
 def test_a_full_run_leaves_dr_serving(world: World) -> None:
     report = world.run()
     assert report.ok, report.failed_step
-    assert [s.status for s in report.steps].count("not emulated") == 2
+    assert [s.status for s in report.steps].count("not emulated") == len(NOT_EMULATED)
     db = client("rds", world.dr).describe_db_instances(DBInstanceIdentifier=world.config["replica"])
     assert "ReadReplicaSourceDBInstanceIdentifier" not in db["DBInstances"][0]
     ssm = client("ssm", world.dr)
@@ -233,9 +238,9 @@ def test_a_crash_after_promotion_resumes_without_promoting_twice(world: World) -
         {"modify_db_instance": (1, "InternalFailure"), "promote_read_replica": (0, "")},
     )
     world.config["multi_az"] = True
-    world.replica().multi_az = False  # so harden_database must modify (and crashes doing it)
+    world.replica().multi_az = False  # so protect_database must modify (and crashes doing it)
     first = world.run("run-crash", ctx_client=factory)
-    assert first.failed_step is not None and first.failed_step.name == "harden_database"
+    assert first.failed_step is not None and first.failed_step.name == "protect_database"
     assert world.calls["promote_read_replica"] == 1
     again = world.run("run-crash", ctx_client=factory)
     assert again.ok, again.failed_step
@@ -243,7 +248,7 @@ def test_a_crash_after_promotion_resumes_without_promoting_twice(world: World) -
     assert promote.detail == {"promoted": "already"}
     assert world.calls["promote_read_replica"] == 1  # never a second promotion
     rows = timeline.read(client("dynamodb", world.dr), world.config["runs_table"], "run-crash")
-    harden = next(r for r in rows if r["step"] == "harden_database")
+    harden = next(r for r in rows if r["step"] == "protect_database")
     assert harden["attempts"] == 2 and harden["status"] == "done"
 
 
@@ -545,3 +550,195 @@ def test_a_stopped_run_pages_the_dr_alert_topic(assembly: Assembly) -> None:
     assert sorted(detail["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
     (target,) = rule["Properties"]["Targets"]
     assert "AlertsTopic" in json.dumps(target["Arn"])
+
+
+# --- the critical path and what waits until after the switch (docs/adr/0031) ----------------
+def test_the_order_puts_the_cold_start_beside_the_promotion_and_protection_after_the_switch() -> (
+    None
+):
+    order = [s.name for s in steps.STEPS]
+    assert (
+        order.index("promote_replica")
+        < order.index("start_services")
+        < order.index("wait_writable")
+    )
+    after_switch = order[order.index("switch_traffic") + 1 :]
+    assert {"register_jobs", "protect_database", "attach_rotation"} <= set(after_switch)
+
+
+class FakeEcs:
+    """ECS as register_jobs sees it: tasks it finds by startedBy, tasks it starts."""
+
+    def __init__(self, exit_codes: list[int | None]) -> None:
+        self.exit_codes = exit_codes  # one per task ever started: None = still running
+        self.started: list[dict[str, Any]] = []
+
+    def list_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        wanted = kwargs["desiredStatus"]
+        return {
+            "taskArns": [
+                f"task-{i}"
+                for i, _ in enumerate(self.started)
+                if (self.exit_codes[i] is None) == (wanted == "RUNNING")
+            ]
+        }
+
+    def describe_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        found = []
+        for arn in kwargs["tasks"]:
+            code = self.exit_codes[int(arn.split("-")[1])]
+            container: dict[str, Any] = {"name": "jobs"}
+            if code is not None:
+                container["exitCode"] = code
+            found.append({
+                "taskArn": arn,
+                "lastStatus": "RUNNING" if code is None else "STOPPED",
+                "stoppedReason": "Essential container in task exited",
+                "containers": [container],
+            })  # fmt: skip
+        return {"tasks": found}
+
+    def describe_services(self, **_kwargs: Any) -> dict[str, Any]:
+        network = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}
+        return {"services": [{"networkConfiguration": network}]}
+
+    def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        self.started.append(kwargs)
+        return {"tasks": [{"taskArn": f"task-{len(self.started) - 1}"}], "failures": []}
+
+
+def jobs_context(ecs: FakeEcs) -> steps.Context:
+    config = {
+        "dr_region": "ap-southeast-1",
+        "primary_region": "ap-northeast-1",
+        "clusters": {"dr": "crm-prod-cluster-dr"},
+        "services": {"server": {"name": "crm-prod-server"}},
+        "jobs_family": "crm-prod-jobs",
+    }
+    return steps.Context(config=config, client=lambda _s, _r: ecs, run="failover-1")
+
+
+def test_register_jobs_runs_the_jobs_task_like_the_server_without_overrides() -> None:
+    ecs = FakeEcs([None])
+    first = steps.register_jobs(jobs_context(ecs))
+    assert not first.done and first.wait > 0
+    (request,) = ecs.started
+    assert request["taskDefinition"] == "crm-prod-jobs"
+    assert request["cluster"] == "crm-prod-cluster-dr"
+    assert request["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == ["subnet-1"]
+    assert "overrides" not in request
+    assert len(request["startedBy"]) <= 36
+    again = steps.register_jobs(jobs_context(ecs))  # resumed: finds its task, starts none
+    assert not again.done and len(ecs.started) == 1
+    ecs.exit_codes[0] = 0
+    done = steps.register_jobs(jobs_context(ecs))
+    assert done.done and done.detail["registered"] is True
+
+
+def test_a_failed_registration_is_retried_then_recorded_never_undoing_the_failover() -> None:
+    ecs = FakeEcs([1, 1, 1])
+    context = jobs_context(ecs)
+    for attempt in range(steps.JOBS_ATTEMPTS):
+        outcome = steps.register_jobs(context)
+        assert not outcome.done and len(ecs.started) == attempt + 1
+    given_up = steps.register_jobs(context)
+    assert given_up.done and given_up.detail["registered"] is False
+    assert given_up.detail["attempts"] == steps.JOBS_ATTEMPTS
+    assert "scheduled jobs are not registered" in " ".join(
+        steps._attention({"register_jobs": given_up.detail})
+    )
+
+
+def test_protection_waits_for_the_first_backup_and_never_restarts_a_conversion(
+    world: World,
+) -> None:
+    """A replica without backups is "backing-up" after promotion: RDS takes no
+    modification then, so the step waits; a conversion under way is not asked for again."""
+    config = {**world.config, "multi_az": True}
+    calls: list[dict[str, Any]] = []
+
+    class Rds:
+        status, pending = "backing-up", {}
+
+        def describe_db_instances(self, **_kwargs: Any) -> dict[str, Any]:
+            return {"DBInstances": [{
+                "DBInstanceStatus": self.status, "MultiAZ": False, "DeletionProtection": True,
+                "BackupRetentionPeriod": 7, "PendingModifiedValues": self.pending,
+                "DBInstanceArn": "arn:aws:rds:ap-southeast-1:123456789012:db:x",
+            }]}  # fmt: skip
+
+        def modify_db_instance(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+        def add_tags_to_resource(self, **_kwargs: Any) -> None:
+            return None
+
+    rds = Rds()
+
+    def clients(service: str, region: str) -> Any:
+        return rds if service == "rds" else client(service, region)
+
+    context = steps.Context(config=config, client=clients, run="failover-1")
+    waiting = steps.protect_database(context)
+    assert not waiting.done and calls == []
+    rds.status = "available"
+    assert steps.protect_database(context).done and calls[0]["MultiAZ"] is True
+    rds.status, rds.pending = "modifying", {"MultiAZ": True}
+    assert steps.protect_database(context).done and len(calls) == 1  # resumed: not again
+
+
+def test_the_failover_may_write_only_the_database_secret(
+    assembly: Assembly, prod_settings: Settings
+) -> None:
+    """A new APP_SECRET or ENCRYPTION_KEY destroys Twenty's stored data: the step role may
+    make every DR secret standalone but read and write only the database's."""
+    from crm_platform.authz.model import AuthorizationModel, Request
+
+    model = AuthorizationModel.load(assembly.outdir)
+    step = model.role("crm-prod-dr-app", "Failover/Step/Role")
+    names = Names.of(prod_settings)
+    dr = prod_settings.regions.dr
+
+    def allowed(action: str, secret: str) -> bool:
+        arn = model.secret_arn(secret, dr)
+        return model.decide(Request.of(step, action, arn, {}, "test")).allowed
+
+    assert allowed("secretsmanager:PutSecretValue", names.db_secret)
+    for kept in (names.app_secret, names.encryption_key_secret):
+        assert allowed("secretsmanager:StopReplicationToReplica", kept)
+        for action in ("PutSecretValue", "RotateSecret", "GetSecretValue", "UpdateSecret"):
+            assert not allowed(f"secretsmanager:{action}", kept), (action, kept)
+
+
+def test_dr_rolls_its_services_after_its_own_rotation(assembly: Assembly) -> None:
+    """After a failover nothing in the primary region sees DR's rotations: a DR rule on
+    the secret's own event rolls DR's services (exactly those)."""
+    dr_app = Template.from_json(assembly.raw("crm-prod-dr-app"))
+    dr_app.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.secretsmanager"],
+                "detail-type": ["Secret Label Updated"],
+                "detail": {"name": ["crm/prod/database/master"], "labelUpdated": ["AWSCURRENT"]},
+            }
+        },
+    )
+    functions = dr_app.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "roll_services.own_handler"}}
+    )
+    (roller,) = functions.values()
+    target = json.loads(roller["Properties"]["Environment"]["Variables"]["TARGET"])
+    assert target == {
+        "region": "ap-southeast-1",
+        "cluster": "crm-prod-cluster-dr",
+        "services": ["crm-prod-server", "crm-prod-worker"],
+    }
+
+
+def test_the_emergency_guide_lists_every_step_in_order() -> None:
+    """The guide's table is the operator's fallback: it names the steps the code runs."""
+    guide = (Path(__file__).parent.parent / "docs" / "emergency-recovery.md").read_text()
+    rows = [line.split("|")[1].strip() for line in guide.splitlines() if line.startswith("| ")]
+    listed = [name for name in rows if name in steps.BY_NAME]
+    assert listed == [s.name for s in steps.STEPS]

@@ -251,6 +251,25 @@ class AuthorizationModel:
             )
             self.aliases[f"arn:aws:kms:{stack.region}:{stack.account}:{props['AliasName']}"] = key
 
+    def task_definition_roles(self, region: str, family: str) -> list[str]:
+        """The role ARNs a task definition of ``family`` in ``region`` hands to ECS: what
+        ``RunTask`` needs ``iam:PassRole`` for (the ECS developer guide's "task IAM role"
+        and "task execution IAM role" pages)."""
+        found: list[str] = []
+        for stack in self.stacks.values():
+            if stack.region != region:
+                continue
+            for logical, resource in stack.of_type("AWS::ECS::TaskDefinition").items():
+                props = resource.get("Properties", {})
+                if props.get("Family") != family:
+                    continue
+                for key in ("TaskRoleArn", "ExecutionRoleArn"):
+                    if key in props:
+                        arn = self._resolve(props[key], stack, f"{logical}.{key}")
+                        if arn:
+                            found.append(str(arn))
+        return found
+
     def secret_arn(self, name: str, region: str) -> str:
         """A secret's ARN from its name (replicas keep the primary's random suffix)."""
         return f"arn:aws:secretsmanager:{region}:{self.account}:secret:{name}-{secret_suffix(name)}"

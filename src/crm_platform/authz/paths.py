@@ -57,7 +57,12 @@ def evaluate(model: AuthorizationModel, needs: Iterable[Need]) -> list[Verdict]:
         if need.operation:
             call = Call(need.service, need.region, need.operation, dict(need.params))
             requests = requests_for(
-                call, who, account=model.account, keys=keys, secret_arn=model.secret_arn
+                call,
+                who,
+                account=model.account,
+                keys=keys,
+                secret_arn=model.secret_arn,
+                task_roles=model.task_definition_roles,
             )
         else:
             resource = need.resource.replace("{connection}", _connection(model))

@@ -136,6 +136,7 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("ecs", "DescribeTaskDefinition"): _everything,
     ("ecs", "RegisterTaskDefinition"): _everything,
     ("ecs", "RunTask"): _ecs_task_definition,
+    ("ecs", "ListTasks"): _everything,
     ("ecs", "DescribeTasks"): lambda c, a: [
         _arn("ecs", c, a, f"task/{str(c.params.get('cluster', 'default')).rsplit('/', 1)[-1]}/*")
     ],
@@ -174,6 +175,8 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("sts", "GetCallerIdentity"): _everything,
     ("sts", "AssumeRole"): _parameter_list("RoleArn"),
     ("backup", "PutRestoreValidationResult"): _everything,
+    ("s3", "GetBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
+    ("s3", "PutBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
     ("kms", "GenerateMac"): _parameter_list("KeyId"),
     ("kms", "VerifyMac"): _parameter_list("KeyId"),
 }
@@ -191,11 +194,14 @@ def requests_for(
     account: str,
     keys: Mapping[str, Encrypted],
     secret_arn: Callable[[str, str], str],
+    task_roles: Callable[[str, str], list[str]] = lambda _region, _family: [],
 ) -> list[Request]:
     """What AWS authorizes for ``call`` made by ``principal``.
 
     ``keys`` indexes encrypted resources by ARN (encryption.key_index); ``secret_arn``
-    turns a secret's name into its ARN in a region (policies match the random suffix).
+    turns a secret's name into its ARN in a region (policies match the random suffix);
+    ``task_roles`` names the roles a task definition family (region, family) hands to
+    ECS, which ``RunTask`` passes.
     """
     resolver = RESOURCES.get((call.service, call.operation))
     if resolver is None:
@@ -219,7 +225,7 @@ def requests_for(
         resources = [r if r.startswith("arn:") else secret_arn(r, call.region) for r in resources]
     why = call.describe()
     found = [Request.of(principal, action, r, context, why) for r in resources]
-    found += _passed_roles(call, principal, why)
+    found += _passed_roles(call, principal, why, task_roles)
     if call.service == "secretsmanager" and call.operation == "RotateSecret":
         fn = str(call.params["RotationLambdaARN"])
         found.append(Request.of(principal, "lambda:InvokeFunction", fn, None, why))
@@ -258,13 +264,23 @@ def key_requests(
     ]
 
 
-def _passed_roles(call: Call, principal: Principal, why: str) -> list[Request]:
-    """``iam:PassRole`` for the roles a call hands to ECS."""
+def _passed_roles(
+    call: Call,
+    principal: Principal,
+    why: str,
+    task_roles: Callable[[str, str], list[str]],
+) -> list[Request]:
+    """``iam:PassRole`` for the roles a call hands to ECS: those it names, and for
+    ``RunTask`` those of the task definition it runs."""
     if call.service != "ecs" or call.operation not in ("RegisterTaskDefinition", "RunTask"):
         return []
     roles = [call.params.get("taskRoleArn"), call.params.get("executionRoleArn")]
     overrides = call.params.get("overrides") or {}
     roles += [overrides.get("taskRoleArn"), overrides.get("executionRoleArn")]
+    if call.operation == "RunTask":
+        definition = str(call.params.get("taskDefinition", ""))
+        family = definition.rsplit("/", 1)[-1].split(":", 1)[0]
+        roles += task_roles(call.region, family)
     return [
         Request.of(
             principal,
@@ -273,6 +289,6 @@ def _passed_roles(call: Call, principal: Principal, why: str) -> list[Request]:
             {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
             why,
         )
-        for r in roles
+        for r in dict.fromkeys(roles)
         if r
     ]

@@ -76,7 +76,7 @@ _RDS_RESTORE_BOUNDARY = [
 ]
 
 
-def _role(
+def backup_role(
     scope: Construct, construct_id: str, description: str, policies: tuple[str, ...]
 ) -> iam.Role:
     role = iam.Role(
@@ -100,10 +100,10 @@ class BackupRoles(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, break_glass_name: str) -> None:
         super().__init__(scope, construct_id)
-        self.backup = _role(
+        self.backup = backup_role(
             self, "Backup", "AWS Backup: back up and copy RDS and S3 (no restores)", BACKUP_POLICIES
         )
-        self.restore_test = _role(
+        self.restore_test = backup_role(
             self,
             "RestoreTest",
             "AWS Backup restore testing: restore the database only",

@@ -75,12 +75,14 @@ class Backends:
 
 @dataclass(frozen=True)
 class Role:
-    """How this region runs: the primary holds the migrate task and beats; DR does neither."""
+    """How this region runs: the primary holds the migrate task and beats; DR does neither
+    and holds instead the task that registers Twenty's scheduled jobs after a failover."""
 
     migrations: bool
     heartbeat: bool
     server: Capacity
     worker: Capacity
+    jobs_task: bool = False
 
 
 class TwentyApplication(Construct):
@@ -120,6 +122,8 @@ class TwentyApplication(Construct):
             container_insights_v2=ecs.ContainerInsights.ENHANCED,
         )
         task_role, execution_role = self._roles(key, backends, secrets, pull_from)
+        # What a one-off task of this tier passes to ECS (the failover's register_jobs).
+        self.task_role_arns = (task_role.role_arn, execution_role.role_arn)
         environment = {
             "NODE_PORT": str(APP_PORT),
             "SERVER_URL": public_url,
@@ -190,6 +194,24 @@ class TwentyApplication(Construct):
                 **common,  # type: ignore[arg-type]
             )  # fmt: skip
             tasks.append(self.migrate_task)
+        self.jobs_task: TwentyTask | None = None
+        if role.jobs_task:
+            # Run once by the failover after the switch (register_jobs): the entrypoint
+            # registers the cron jobs against this region's cache, never migrates, and
+            # `true` ends the task.
+            jobs_env = {
+                **environment,
+                "DISABLE_DB_MIGRATIONS": "true",
+                "DISABLE_CRON_JOBS_REGISTRATION": "false",
+            }
+            self.jobs_task = TwentyTask(
+                self,
+                "JobsTask",
+                spec=TaskSpec("jobs", names.jobs_family, config.worker, MIGRATE_COMMAND,
+                              jobs_env, None),
+                **common,  # type: ignore[arg-type]
+            )  # fmt: skip
+            tasks.append(self.jobs_task)
         self._allow_logs(*tasks)
         self.origin = OriginLoadBalancer(
             self,
@@ -434,6 +456,7 @@ class AppNames:
     server_family: str
     worker_family: str
     migrate_family: str
+    jobs_family: str
     alarm_prefix: str
 
     def alarm(self, what: str) -> str:

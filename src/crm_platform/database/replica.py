@@ -76,6 +76,12 @@ class ReplicaDatabase(Construct):
             storage_encrypted=True,
             multi_az=False,
             preferred_maintenance_window=config.replica_maintenance_window,
+            # Automated backups of its own (RDS for PostgreSQL 14.1 and later), so that a
+            # promotion takes no backup on its way: AWS's advice for replicas that may be
+            # promoted (API_PromoteReadReplica; docs/adr/0031). A replica in "backing-up"
+            # cannot be promoted; the failover waits that out.
+            backup_retention=cdk.Duration.days(config.backup_retention_days),
+            preferred_backup_window=config.backup_window,
             **instance_options(config, key),
         )
         cfn = self.instance.node.default_child

@@ -91,7 +91,12 @@ def snapshot(world: World, config: dict[str, Any]) -> dict[str, Any]:
         }
 
     lag = world.raw("cloudwatch", dr).describe_alarms(AlarmNames=[config["replica_lag_alarm"]])
+    try:
+        bucket_tags = world.raw("s3", dr).get_bucket_tagging(Bucket=config["dr_bucket"])["TagSet"]
+    except world.raw("s3", dr).exceptions.ClientError:
+        bucket_tags = []
     return {
+        "dr_bucket_tags": {t["Key"]: t["Value"] for t in bucket_tags},
         "replica_source": db.get("ReadReplicaSourceDBInstanceIdentifier"),
         "backup_retention": db["BackupRetentionPeriod"],
         "multi_az": db["MultiAZ"],
@@ -112,9 +117,57 @@ def snapshot(world: World, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _environment(world: World, region: str, family: str) -> tuple[dict[str, str], list[str]]:
+    found = world.raw("ecs", region).describe_task_definition(taskDefinition=family)
+    for container in found["taskDefinition"]["containerDefinitions"]:
+        env = {e["name"]: e["value"] for e in container.get("environment", [])}
+        if "REDIS_HOST" in env:  # Twenty's container, not a sidecar
+            return env, list(container.get("command", []))
+    return {}, []
+
+
+def jobs_requests(o: Observed) -> dict[str, Any]:
+    """What the failover asked ECS to run for the jobs, and what that task definition runs."""
+    c = o.config
+    requests = [dict(r.call.params) for r in o.world.calls("RunTask")]
+    env, command = _environment(o.world, c["dr_region"], c["jobs_family"])
+
+    def server(side: str) -> dict[str, str]:
+        region = c[f"{side}_region"]
+        found = o.world.raw("ecs", region).describe_services(
+            cluster=c["clusters"][side], services=[c["services"]["server"]["name"]]
+        )
+        return _environment(o.world, region, found["services"][0]["taskDefinition"])[0]
+
+    dr_server, primary_server = server("dr"), server("primary")
+    ok = (
+        len(requests) == 1
+        and all(
+            r.get("cluster") == c["clusters"]["dr"]
+            and r.get("taskDefinition") == c["jobs_family"]
+            and "overrides" not in r
+            for r in requests
+        )
+        and env.get("REDIS_HOST") == dr_server.get("REDIS_HOST") != primary_server.get("REDIS_HOST")
+        and env.get("DISABLE_DB_MIGRATIONS") == "true"
+        and env.get("DISABLE_CRON_JOBS_REGISTRATION") == "false"
+        and command == ["true"]
+    )
+    return {
+        "ok": ok,
+        "requests": [
+            {k: r.get(k) for k in ("cluster", "taskDefinition", "overrides")} for r in requests
+        ],
+        "cache": env.get("REDIS_HOST"),
+        "migrations off": env.get("DISABLE_DB_MIGRATIONS"),
+        "command": command,
+    }
+
+
 def effect_checks(o: Observed) -> list[Check]:
     """One check per step's effect (for a scenario where the failover must complete)."""
     c, a, aws = o.config, o.after, o.aws
+    dr_cluster = c["clusters"]["dr"]
     checks: list[Check] = []
 
     def check(name: str, step: str, ok: bool, observed: Any, kind: Kind = "emulated") -> None:
@@ -169,37 +222,66 @@ def effect_checks(o: Observed) -> list[Check]:
         "modelled",
     )
     done = aws.promotion_done(c["replica"]) or INFINITY
-    hardened = o.started("harden_database")
+    sizes = {s["name"]: s["desired"] for s in c["services"].values()}
+    raised = a["dr_services"] == sizes and all(
+        a["dr_limits"].get(n, (0, 0))[0] == d for n, d in sizes.items()
+    )
+    raised_at = o.first_call("UpdateService", lambda p: str(p.get("cluster")) == dr_cluster)
+    # A run resumed after the promotion raises them later: only the first run is timed.
+    resumed = any(s.startswith("resumed") for s in o.starts)
     check(
-        "nothing changed the database before it was writable",
+        "DR services raised to production size while the promotion ran",
+        "start_services",
+        raised and (raised_at < done or resumed),
+        {"desired": a["dr_services"], "limits": a["dr_limits"], "raised": raised_at,
+         "writable": done},
+        "modelled",
+    )  # fmt: skip
+    switched = o.first_call(
+        "PutParameter", lambda p: p.get("Name") == c["switch_parameter"] and p.get("Value") == "dr"
+    )
+    check(
+        "traffic moved only once the database was writable",
         "wait_writable",
-        done <= hardened < INFINITY,
-        {"writable": done, "hardening began": hardened},
+        done <= switched < INFINITY,
+        {"writable": done, "switched": switched},
         "modelled",
     )
     key, value = c["backup_tag"]
+    modified = o.first_call("ModifyDBInstance")
     check(
-        "backups, Multi-AZ and the backup tag on the promoted database; lag alarm retired",
-        "harden_database",
+        "Multi-AZ, deletion protection, the backup tag on the database and the DR bucket "
+        "after the switch; lag alarm retired",
+        "protect_database",
         a["backup_retention"] >= c["backup_retention_days"]
         and (a["multi_az"] or not c["multi_az"] or c["replica"] in aws.multi_az)
         and a["tags"].get(key) == value
-        and a["lag_alarm_actions"] == [False],
+        and a["dr_bucket_tags"].get(key) == value
+        and a["lag_alarm_actions"] == [False]
+        and switched <= modified,
         {
             "retention": a["backup_retention"],
             "multi_az": a["multi_az"],
             "tag": a["tags"].get(key),
+            "bucket tag": a["dr_bucket_tags"].get(key),
             "lag alarm actions": a["lag_alarm_actions"],
+            "modified at": modified,
         },
     )
     standalone = set(a["secret_regions"].values()) == {c["dr_region"]}
+    written = sorted({str(r.call.params.get("SecretId")) for r in o.world.calls("PutSecretValue")})
     check(
-        "DR secrets standalone, database secret names the endpoint, DR rotation attached",
+        "DR secrets standalone, the database secret names the endpoint, no other secret written",
         "own_secrets",
-        standalone
-        and a["db_host"] == a["endpoint"]
-        and a["rotation"] == c["rotation_function_arn"],
-        {"regions": a["secret_regions"], "host": a["db_host"], "rotation": a["rotation"]},
+        standalone and a["db_host"] == a["endpoint"] and written == [c["db_secret"]],
+        {"regions": a["secret_regions"], "host": a["db_host"], "written": written},
+    )
+    rotated = o.first_call("RotateSecret")
+    check(
+        "DR's own rotation attached, after the switch",
+        "attach_rotation",
+        a["rotation"] == c["rotation_function_arn"] and switched <= rotated < INFINITY,
+        {"rotation": a["rotation"], "attached at": rotated, "switched": switched},
     )
     tier = o.detail("point_tier").get("pg_host", {})
     check(
@@ -208,19 +290,6 @@ def effect_checks(o: Observed) -> list[Check]:
         bool(tier) and set(tier.values()) == {a["endpoint"]},
         tier,
     )
-    sizes = {s["name"]: s["desired"] for s in c["services"].values()}
-    raised = a["dr_services"] == sizes and all(
-        a["dr_limits"].get(n, (0, 0))[0] == d for n, d in sizes.items()
-    )
-    check(
-        "DR services raised to production size",
-        "scale_up",
-        raised,
-        {"desired": a["dr_services"], "limits": a["dr_limits"]},
-    )
-    switched = o.first_call(
-        "PutParameter", lambda p: p.get("Name") == c["switch_parameter"] and p.get("Value") == "dr"
-    )
     serving = aws.dr_serving_since()
     check(
         "traffic moved only once DR had healthy targets",
@@ -228,6 +297,14 @@ def effect_checks(o: Observed) -> list[Check]:
         serving <= switched < INFINITY,
         {"healthy": serving, "switched": switched},
         "modelled",
+    )
+    jobs = jobs_requests(o)
+    check(
+        "the jobs registration ran once in DR: its task definition, the DR cache, no "
+        "migration, no override",
+        "register_jobs",
+        o.detail("register_jobs").get("registered") is True and jobs["ok"],
+        jobs,
     )
     published = [v for _t, v in aws.switch_data]
     check(

@@ -107,7 +107,7 @@ _TABLE: tuple[Duration, ...] = (
     ),
     Duration(
         "rds.first_backup",
-        "first automated backup of the promoted database (a full snapshot), in the background",
+        "first automated backup after promoting a replica that took none of its own",
         600,
         1800,
         f"{ASSUMED} AWS documents no time for the first backup after promotion; a full "
@@ -138,6 +138,14 @@ _TABLE: tuple[Duration, ...] = (
         're:Post (https://repost.aws/questions/QUjZAzJd27SZWxXM7MgyxOZw) says "30-45 seconds '
         "or longer\" for a small image; Twenty's is about 1.5 GB and it boots before it "
         "listens, so 2 min / 5 min",
+    ),
+    Duration(
+        "twenty.jobs",
+        "a one-off Twenty task's work once it runs: the entrypoint's cron:register:all",
+        60,
+        180,
+        f"{ASSUMED} Twenty boots its command module and writes each job to the cache; "
+        "no published figure, 1 min / 3 min until a staging drill measures it",
     ),
     Duration(
         "fargate.warm",

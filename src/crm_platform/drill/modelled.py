@@ -6,10 +6,12 @@ each modelled here from ``durations.py`` at the scenario's quantile:
 - **RDS**: ``PromoteReadReplica`` leaves the replica "modifying" and still linked to its
   source until ``rds.promotion`` has passed; the instance refuses modifications meanwhile
   (InvalidDBInstanceState, as RDS does); a Multi-AZ conversion runs ``rds.multi_az`` in the
-  background and the first automated backup follows the promotion by ``rds.first_backup``.
+  background; a replica without automated backups of its own is ``backing-up`` for
+  ``rds.first_backup`` after its promotion (writable, refusing modifications).
 - **ECS**: a raised desired count starts tasks after ``fargate.cold_start`` (or at once for
   tasks a warm standby already runs); ``DescribeServices`` reports running and pending
-  tasks from that, and the server's target group.
+  tasks from that, and the server's target group. A one-off task (``RunTask``) runs for
+  its cold start plus ``twenty.jobs`` and stops with exit code 0.
 - **Elastic Load Balancing**: a running task is a healthy target after
   ``alb.first_health_check``.
 - **Route 53 and DNS**: the ``ServeFromDr`` data a principal publishes moves traffic only
@@ -71,6 +73,37 @@ class Event:
 
 
 @dataclass
+class OneOff:
+    """A task started by RunTask: running until ``ends``, then stopped with exit code 0."""
+
+    arn: str
+    cluster: str
+    definition: str
+    started_by: str
+    started: float
+    ends: float
+
+    def status(self, now: float) -> str:
+        return "RUNNING" if now < self.ends else "STOPPED"
+
+    def describe(self, now: float) -> dict[str, Any]:
+        status = self.status(now)
+        task: dict[str, Any] = {
+            "taskArn": self.arn,
+            "clusterArn": self.cluster,
+            "taskDefinitionArn": self.definition,
+            "startedBy": self.started_by,
+            "lastStatus": status,
+            "desiredStatus": status,
+            "containers": [{"name": "jobs", "lastStatus": status}],
+        }
+        if status == "STOPPED":
+            task["stoppedReason"] = "Essential container in task exited"
+            task["containers"][0]["exitCode"] = 0
+        return task
+
+
+@dataclass
 class Execution:
     name: str
     arn: str
@@ -88,6 +121,8 @@ class ModelledAws:
         self.seconds = seconds
         self.promotions: dict[str, Promotion] = {}
         self.multi_az: dict[str, float] = {}  # instance -> conversion done at
+        self.backing_up: dict[str, tuple[float, float]] = {}  # instance -> first backup
+        self.one_off: dict[str, OneOff] = {}  # by task ARN
         self.services: dict[tuple[str, str, str], Service] = {}
         self.events: list[Event] = []
         self.switch_data: list[tuple[float, float]] = []  # (time, ServeFromDr value)
@@ -118,19 +153,24 @@ class ModelledAws:
         if db in self.promotions:
             raise _error("InvalidDBInstanceState", f"{db} is already being promoted", "Promote")
         found = self.world.raw("rds", call.region).describe_db_instances(DBInstanceIdentifier=db)
-        source = found["DBInstances"][0].get("ReadReplicaSourceDBInstanceIdentifier", "")
+        instance = found["DBInstances"][0]
+        source = instance.get("ReadReplicaSourceDBInstanceIdentifier", "")
         now = self.now()
         done = now + self.seconds("rds.promotion")
         self.promotions[db] = Promotion(str(source), now, done)
-        backup = self.seconds("rds.first_backup")
-        self.events.append(
-            Event(
-                "first backup after promotion",
-                done,
-                done + backup,
-                "RDS takes the promoted database's first automated backup",
+        if int(instance.get("BackupRetentionPeriod", 0)) == 0:
+            # A replica without backups of its own: RDS takes the first one right after the
+            # promotion ("backing-up": writable, but refusing modifications meanwhile).
+            backup = self.seconds("rds.first_backup")
+            self.backing_up[db] = (done, done + backup)
+            self.events.append(
+                Event(
+                    "first backup after promotion",
+                    done,
+                    done + backup,
+                    "the replica had no automated backups: RDS takes one after promotion",
+                )
             )
-        )
 
     def _promoting(self, db: str) -> Promotion | None:
         found = self.promotions.get(db)
@@ -138,7 +178,7 @@ class ModelledAws:
 
     def _before_rds_ModifyDBInstance(self, call: Call) -> None:
         db = str(call.params["DBInstanceIdentifier"])
-        if self._promoting(db) is not None:
+        if self._promoting(db) is not None or self._backing_up(db):
             raise _error(
                 "InvalidDBInstanceState",
                 f"Database instance {db} is not in available state.",
@@ -163,11 +203,17 @@ class ModelledAws:
             if promotion is not None:
                 db["DBInstanceStatus"] = "modifying"
                 db["ReadReplicaSourceDBInstanceIdentifier"] = promotion.source
+            if self._backing_up(name):
+                db["DBInstanceStatus"] = "backing-up"
             converting = self.multi_az.get(name)
             if converting is not None and self.now() < converting:
                 db["DBInstanceStatus"] = "modifying"
                 db["MultiAZ"] = False
                 db["PendingModifiedValues"] = {"MultiAZ": True}
+
+    def _backing_up(self, db: str) -> bool:
+        start, end = self.backing_up.get(db, (INFINITY, INFINITY))
+        return start <= self.now() < end
 
     def promotion_done(self, db: str) -> float | None:
         found = self.promotions.get(db)
@@ -198,6 +244,51 @@ class ModelledAws:
         else:
             service.tasks = sorted(service.tasks)[:wanted]
         service.desired = wanted
+
+    def _before_ecs_RunTask(self, call: Call) -> dict[str, Any]:
+        """A one-off Twenty task: it starts like any other, does its work and exits 0.
+
+        Answered here rather than by moto (whose awsvpc tasks fail on an attribute its
+        network interfaces lack); the cluster and task definition must exist, as in ECS.
+        """
+        ecs = self.world.raw("ecs", call.region)
+        cluster = str(call.params.get("cluster", "default"))
+        found = ecs.describe_clusters(clusters=[cluster])["clusters"]
+        if not found:
+            raise _error("ClusterNotFoundException", f"{cluster} not found", "RunTask")
+        definition = ecs.describe_task_definition(taskDefinition=call.params["taskDefinition"])
+        now = self.now()
+        ends = now + self.seconds("fargate.cold_start") + self.seconds("twenty.jobs")
+        task = OneOff(
+            arn=f"{found[0]['clusterArn'].replace(':cluster/', ':task/')}/{len(self.one_off):032x}",
+            cluster=found[0]["clusterArn"],
+            definition=definition["taskDefinition"]["taskDefinitionArn"],
+            started_by=str(call.params.get("startedBy", "")),
+            started=now,
+            ends=ends,
+        )
+        self.one_off[task.arn] = task
+        self.events.append(Event("jobs task", now, ends, "a one-off task registers the jobs"))
+        return {"tasks": [task.describe(now)], "failures": []}
+
+    def _before_ecs_ListTasks(self, call: Call) -> dict[str, Any] | None:
+        started_by = call.params.get("startedBy")
+        if not started_by:
+            return None
+        now, wanted = self.now(), call.params.get("desiredStatus", "RUNNING")
+        return {
+            "taskArns": [
+                t.arn
+                for t in self.one_off.values()
+                if t.started_by == started_by and t.status(now) == wanted
+            ]
+        }
+
+    def _before_ecs_DescribeTasks(self, call: Call) -> dict[str, Any] | None:
+        arns = [str(a) for a in call.params.get("tasks", [])]
+        if not arns or any(a not in self.one_off for a in arns):
+            return None
+        return {"tasks": [self.one_off[a].describe(self.now()) for a in arns], "failures": []}
 
     def _after_ecs_DescribeServices(self, call: Call, parsed: dict[str, Any]) -> None:
         for found in parsed.get("services", []):

@@ -9,9 +9,9 @@ else is listed by type as not emulated, never silently dropped.
 
 Adaptations, on this path only: the cross-region read replica is created without its
 DB subnet group (moto looks the group up in the source region); task definitions keep
-only what the failover reads (names, image, environment); services get no load
-balancer; secrets get random values where the template asks Secrets Manager to generate
-one.
+only what the failover reads (names, image, command, environment); services get no load
+balancer and run in a stand-in subnet and security group; secrets get random values
+where the template asks Secrets Manager to generate one.
 """
 
 from __future__ import annotations
@@ -55,6 +55,21 @@ class Standup(Intrinsics):
         self.not_emulated: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.physical = PhysicalResources(stacks)
+        self._networks: dict[str, tuple[str, str]] = {}
+
+    def stand_in_network(self, client: Client, region: str) -> tuple[str, str]:
+        """One subnet and security group per region for what runs in a VPC."""
+        if region not in self._networks:
+            ec2 = client("ec2", region)
+            vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+            # As the platform's VPCs have it (and moto's awsvpc tasks need it).
+            ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.1.0/24")["Subnet"]["SubnetId"]
+            group = ec2.create_security_group(
+                GroupName="drill-stand-in", Description="drill", VpcId=vpc
+            )["GroupId"]
+            self._networks[region] = (subnet, group)
+        return self._networks[region]
 
     def ref(self, logical: str, stack: StackTemplate) -> str:
         found = self.states[stack.name].created.get(logical)
@@ -108,6 +123,13 @@ def _db_instance(
             MultiAZ=bool(props.get("MultiAZ", False)),
             Tags=tags,
         )
+        if int(props.get("BackupRetentionPeriod", 0)):
+            # CreateDBInstanceReadReplica takes no retention; CloudFormation applies it.
+            rds.modify_db_instance(
+                DBInstanceIdentifier=identifier,
+                BackupRetentionPeriod=int(props["BackupRetentionPeriod"]),
+                ApplyImmediately=True,
+            )
     else:
         rds.create_db_instance(
             DBInstanceIdentifier=identifier,
@@ -137,6 +159,17 @@ def _cluster(
     return Created(props["ClusterName"], {"Arn": made["clusterArn"]})
 
 
+def _named(up: Standup, value: Any, st: StackState) -> str:
+    """A value, or what it refers to when the stand-up did not create that: two task
+    definitions naming the same cache stay comparable ("<crm-prod-dr/Cache....>")."""
+    try:
+        return str(up.resolve(value, st))
+    except Unresolved as err:
+        return f"<{err}>"
+    except (KeyError, IndexError, TypeError):
+        return "<unresolved>"
+
+
 def _task_definition(
     up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
 ) -> Created:
@@ -146,8 +179,9 @@ def _task_definition(
             "image": c["Image"],
             "essential": bool(c.get("Essential", True)),
             "memory": 512,
+            "command": [str(x) for x in c.get("Command", [])],
             "environment": [
-                {"name": e["Name"], "value": str(up.value(e["Value"], st, "<unresolved>"))}
+                {"name": e["Name"], "value": _named(up, e["Value"], st)}
                 for e in c.get("Environment", [])
             ],
         }
@@ -165,10 +199,21 @@ def _service(
     up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
 ) -> Created:
     cluster = up.resolve(props["Cluster"], st)
+    network: dict[str, Any] = {}
+    vpc = props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration")
+    if vpc:
+        # The networks are not stood up: the service runs in a stand-in subnet and
+        # security group of its region, which a one-off task started "like the service"
+        # then carries.
+        subnet, group = up.stand_in_network(client, st.region)
+        network["networkConfiguration"] = {"awsvpcConfiguration": {
+            "subnets": [subnet], "securityGroups": [group],
+            "assignPublicIp": vpc.get("AssignPublicIp", "DISABLED"),
+        }}  # fmt: skip
     made = client("ecs", st.region).create_service(
         cluster=cluster, serviceName=props["ServiceName"],
         taskDefinition=up.resolve(props["TaskDefinition"], st),
-        desiredCount=int(props.get("DesiredCount", 0)), launchType="FARGATE",
+        desiredCount=int(props.get("DesiredCount", 0)), launchType="FARGATE", **network,
     )["service"]  # fmt: skip
     return Created(made["serviceArn"], {"Name": props["ServiceName"]})
 
@@ -270,7 +315,25 @@ def _rotation_application(
     return Created(name, {"Arn": made["FunctionArn"]})
 
 
+def _bucket(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
+    """A bucket under its template name (or the name CloudFormation would generate), with
+    its tags: the failover tags the DR bucket for DR's backup plan."""
+    name = str(up.value(props.get("BucketName"), st, "") or up.physical.ref(logical, st)).lower()
+    s3 = client("s3", st.region)
+    where = {} if st.region == "us-east-1" else {"LocationConstraint": st.region}
+    s3.create_bucket(Bucket=name, **({"CreateBucketConfiguration": where} if where else {}))
+    tags = [
+        {"Key": t["Key"], "Value": str(up.value(t["Value"], st, ""))} for t in props.get("Tags", [])
+    ]
+    if tags:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
+    return Created(name, {"Arn": f"arn:aws:s3:::{name}"})
+
+
 CREATORS: dict[str, Callable[[Standup, StackState, str, dict[str, Any], Client], Created]] = {
+    "AWS::S3::Bucket": _bucket,
     "AWS::SNS::Topic": _topic,
     "AWS::SSM::Parameter": _parameter,
     "AWS::DynamoDB::Table": _table,

@@ -242,6 +242,7 @@ class World:
                 account=self.model.account,
                 keys=self.keys,
                 secret_arn=self.model.secret_arn,
+                task_roles=self.model.task_definition_roles,
             )
         except Unmapped as err:
             raise AssertionError(f"the drill made a call the model cannot map: {err}") from err

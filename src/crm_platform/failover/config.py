@@ -61,6 +61,10 @@ class StepConfig:
     alert_topic_arn: str
     public_url: str
     rpo_seconds: int
+    # The DR-only task definition that registers Twenty's scheduled jobs (register_jobs).
+    jobs_family: str
+    # The DR attachment bucket, tagged for DR's backup plan by protect_database.
+    dr_bucket: str
     # Known once the DR rotation function is declared (failover/orchestrator.py).
     rotation_function_arn: str | None = field(default=None)
 
@@ -101,6 +105,8 @@ class StepConfig:
             alert_topic_arn=alert_topic_arn,
             public_url=names.public_url,
             rpo_seconds=s.dr.rpo_seconds,
+            jobs_family=names.task_family("jobs"),
+            dr_bucket=names.attachments_bucket_dr,
         )
 
     def with_rotation(self, function_arn: str) -> StepConfig:

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from crm_platform.alerts import AlertRule
 from crm_platform.database.dr_rotation import DrRotation
+from crm_platform.database.dr_rotation_roll import DrRotationRoll
 from crm_platform.failover.config import StepConfig
 from crm_platform.failover.impaired_signal import ImpairedSignal, Signals
 from crm_platform.failover.state_machine import FailoverStateMachine, run_table
@@ -51,6 +52,7 @@ class FailoverOrchestrator(Construct):
         vpc: ec2.IVpc,
         private_subnets: ec2.SubnetSelection,
         database_security_group: ec2.ISecurityGroup,
+        task_role_arns: tuple[str, ...],
     ) -> None:
         super().__init__(scope, construct_id)
         self.runs: dynamodb.Table = run_table(self, name=config.runs_table, key=key)
@@ -77,6 +79,16 @@ class FailoverOrchestrator(Construct):
             functions=functions,
             key=key,
             approval=approval,
+            task_role_arns=task_role_arns,
+        )
+        DrRotationRoll(
+            self,
+            "RotationRoll",
+            secret_name=config.db_secret,
+            cluster=config.clusters.dr,
+            services=tuple(s.name for s in config.services.values()),
+            family_prefix=config.environment + "-",
+            functions=functions,
         )
         self.step_function = machine.step_function
         self.state_machine: sfn.StateMachine = machine.state_machine

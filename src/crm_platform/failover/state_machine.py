@@ -73,13 +73,19 @@ class FailoverStateMachine:
         functions: FunctionDefaults,
         key: kms.IKey,
         approval: bool,
+        task_role_arns: tuple[str, ...],
     ) -> None:
         self.runs = runs
-        self.step_function = self._step_function(scope, config, functions, key)
+        self.step_function = self._step_function(scope, config, functions, key, task_role_arns)
         self.state_machine = self._state_machine(scope, config, key, approval)
 
     def _step_function(
-        self, scope: Construct, config: StepConfig, functions: FunctionDefaults, key: kms.IKey
+        self,
+        scope: Construct,
+        config: StepConfig,
+        functions: FunctionDefaults,
+        key: kms.IKey,
+        task_role_arns: tuple[str, ...],
     ) -> OpsFunction:
         stack = cdk.Stack.of(scope)
         account, dr, primary = stack.account, config.dr_region, config.primary_region
@@ -92,7 +98,9 @@ class FailoverStateMachine:
         secrets = [
             f"arn:aws:secretsmanager:{dr}:{account}:secret:{name}-??????" for name in config.secrets
         ]
+        db_secret = f"arn:aws:secretsmanager:{dr}:{account}:secret:{config.db_secret}-??????"
         replica = f"arn:aws:rds:{dr}:{account}:db:{config.replica}"
+        dr_cluster = f"arn:aws:ecs:{dr}:{account}:cluster/{config.clusters.dr}"
         rotation_function_arn = config.rotation_function_arn
         assert rotation_function_arn is not None, "declare DR's rotation first"
         statements = [
@@ -123,6 +131,39 @@ class FailoverStateMachine:
                 ],
                 resources=["*"],
             ),
+            # protect_database: the DR bucket joins DR's backup plan (a merged tag set).
+            iam.PolicyStatement(
+                sid="TagTheDrBucketForBackups",
+                actions=["s3:GetBucketTagging", "s3:PutBucketTagging"],
+                resources=[f"arn:aws:s3:::{config.dr_bucket}"],
+            ),
+            # register_jobs: exactly the jobs task definition, in the DR cluster, with the
+            # tier's own roles; no override can change what it runs (none is allowed).
+            iam.PolicyStatement(
+                sid="RegisterTheJobs",
+                actions=["ecs:RunTask"],
+                resources=[
+                    f"arn:aws:ecs:{dr}:{account}:task-definition/{config.jobs_family}:*",
+                ],
+                conditions={"ArnEquals": {"ecs:cluster": dr_cluster}},
+            ),
+            iam.PolicyStatement(
+                sid="FollowTheJobsTask",
+                actions=["ecs:DescribeTasks"],
+                resources=[f"arn:aws:ecs:{dr}:{account}:task/{config.clusters.dr}/*"],
+            ),
+            iam.PolicyStatement(
+                sid="FindTheJobsTask",
+                actions=["ecs:ListTasks"],
+                resources=["*"],
+                conditions={"ArnEquals": {"ecs:cluster": dr_cluster}},
+            ),
+            iam.PolicyStatement(
+                sid="PassTheTierRoles",
+                actions=["iam:PassRole"],
+                resources=list(task_role_arns),
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            ),
             iam.PolicyStatement(
                 sid="RetireTheLagAlarm",
                 actions=["cloudwatch:DisableAlarmActions"],
@@ -143,15 +184,23 @@ class FailoverStateMachine:
                 ],
             ),
             iam.PolicyStatement(
-                sid="OwnTheDrSecrets",
+                sid="MakeTheDrSecretsStandalone",
                 actions=[
                     "secretsmanager:DescribeSecret",
                     "secretsmanager:StopReplicationToReplica",
+                ],
+                resources=secrets,
+            ),
+            # Only the database secret is read and written: a new APP_SECRET or
+            # ENCRYPTION_KEY would make Twenty's stored data unreadable.
+            iam.PolicyStatement(
+                sid="OwnTheDatabaseSecret",
+                actions=[
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:PutSecretValue",
                     "secretsmanager:RotateSecret",
                 ],
-                resources=secrets,
+                resources=[db_secret],
             ),
             iam.PolicyStatement(
                 sid="SecretsThroughTheDrKey",
@@ -206,6 +255,19 @@ class FailoverStateMachine:
             "resource-level permissions"
         )
         acknowledge(function.policy, "AwsSolutions-IAM5[Resource::*]", no_resource_level)
+        acknowledge(
+            function.policy,
+            f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{dr}:{account}:task-definition/"
+            f"{config.jobs_family}:*]",
+            "Every revision of the one jobs task definition: a release registers a new "
+            "revision, and the failover runs whichever is current",
+        )
+        acknowledge(
+            function.policy,
+            f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{dr}:{account}:task/{config.clusters.dr}/*]",
+            "Task ids are generated by ECS at RunTask: the step follows the task it started "
+            "in the DR cluster, which it can only know by its generated id",
+        )
         skip_checkov(function.policy, "CKV_AWS_111", no_resource_level)
         return function
 

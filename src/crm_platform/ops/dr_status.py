@@ -49,6 +49,31 @@ def _latest(jobs: list[dict[str, Any]], key: str) -> datetime | None:
     return max(times) if times else None
 
 
+def _serving_backups(status: Status, names: Names, backup: Any, ssm: Any, now: datetime) -> None:
+    """Failed over: what serves is in DR, backed up by DR's standby plan into the DR vault
+    (backup/standby_plan.py). None within 26 hours is a failure once the failover is a
+    day old; before that the first daily backup may simply not have run yet."""
+    dr = names.dr_region
+    what = "last backup of what serves (DR vault)"
+    try:
+        jobs = backup.list_backup_jobs(
+            ByBackupVaultName=names.backup_vault(dr), ByState="COMPLETED",
+            ByCreatedAfter=now - timedelta(days=3),
+        ).get("BackupJobs", [])  # fmt: skip
+    except (ClientError, BotoCoreError) as err:
+        status.add(what, f"unreadable ({type(err).__name__})", False)
+        return
+    last = _latest(jobs, "CompletionDate")
+    if last is not None and now - last <= COPY_WITHIN:
+        status.add(what, last, True)
+        return
+    state = json.loads(ssm.get_parameter(Name=names.failover_parameter)["Parameter"]["Value"])
+    since = datetime.fromtimestamp(float(state.get("since", now.timestamp())), UTC)
+    young = now - since <= COPY_WITHIN
+    status.add(what, f"{last or 'none in 3 days'} (failed over {since:%Y-%m-%d %H:%M} UTC)",
+               None if young else False)  # fmt: skip
+
+
 def readiness(
     names: Names,
     client: Client,
@@ -61,9 +86,11 @@ def readiness(
     now = now or datetime.now(UTC)
     status = Status()
     rds = client("rds", dr)
+    promoted = False
     try:
         db = rds.describe_db_instances(DBInstanceIdentifier=names.db_replica)["DBInstances"][0]
-        role = "read replica" if db.get("ReadReplicaSourceDBInstanceIdentifier") else "promoted"
+        promoted = not db.get("ReadReplicaSourceDBInstanceIdentifier")
+        role = "promoted" if promoted else "read replica"
         status.add("DR database", f"{names.db_replica}: {db['DBInstanceStatus']}, {role}", True)
     except ClientError:
         status.add("DR database", f"{names.db_replica} missing", False)
@@ -99,6 +126,8 @@ def readiness(
         )
     except (ClientError, BotoCoreError) as err:
         status.add("last backup (primary vault)", f"primary unreadable ({type(err).__name__})")
+    if promoted:
+        _serving_backups(status, names, backup_dr, client("ssm", dr), now)
     ssm = client("ssm", dr)
     try:
         status.add("traffic switch", switch.read(ssm, names.switch_parameter))

@@ -47,6 +47,9 @@ def needs(names: Names) -> list[Need]:
         ),
         Need.call(who, "read the copies in the DR vault", "backup", dr, "ListCopyJobs"),
         Need.call(
+            who, "read the backups of what serves, failed over", "backup", dr, "ListBackupJobs"
+        ),
+        Need.call(
             who,
             "read the DR services",
             "ecs",

@@ -156,8 +156,25 @@ class Twenty(Strict):
     ] = []
 
 
+def _replica_backups_supported(version: str) -> str:
+    """The DR replica takes its own automated backups, which RDS for PostgreSQL offers
+    from 14.1 on (USER_ReadRepl.html, "Automated backups for read replicas are supported
+    for RDS for PostgreSQL 14.1 and higher versions only")."""
+    parts = version.split(".")
+    try:
+        major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError as err:
+        raise ValueError(f"a PostgreSQL version such as 17.6, not {version!r}") from err
+    if (major, minor) < (14, 1):
+        raise ValueError(
+            f"PostgreSQL {version}: 14.1 or later is needed (read replicas with automated "
+            "backups, which the DR replica uses)"
+        )
+    return version
+
+
 class Database(Strict):
-    engine_version: str = "17.6"
+    engine_version: Annotated[str, AfterValidator(_replica_backups_supported)] = "17.6"
     instance_class: str = "db.t3.medium"
     replica_instance_class: str = "db.t3.medium"
     multi_az: bool = True

@@ -45,7 +45,8 @@ def role_for(context: StackContext, side: Side) -> Role:
     if context.release.hold_services:
         held = Capacity(0, 0, c.autoscaling_max_tasks)
         return Role(migrations=side == "primary", heartbeat=side == "primary",
-                    server=held, worker=Capacity(0, 0, c.worker.desired_count))  # fmt: skip
+                    server=held, worker=Capacity(0, 0, c.worker.desired_count),
+                    jobs_task=side == "dr")  # fmt: skip
     if side == "primary":
         return Role(
             migrations=True,
@@ -59,6 +60,7 @@ def role_for(context: StackContext, side: Side) -> Role:
     return Role(
         migrations=False,
         heartbeat=False,
+        jobs_task=True,
         server=Capacity(warm, warm, c.autoscaling_max_tasks),
         # The worker writes on every job: never against a read-only replica.
         worker=Capacity(0, 0, c.worker.desired_count),
@@ -100,6 +102,7 @@ def application_tier(
             server_family=names.task_family("server"),
             worker_family=names.task_family("worker"),
             migrate_family=names.task_family("migrate"),
+            jobs_family=names.task_family("jobs"),
             alarm_prefix=names.alarm_prefix(region),
         ),
         config=s.compute,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from crm_platform.backup.standby_plan import StandbyPlan
 from crm_platform.failover.switch import TrafficSwitch
 from crm_platform.pipeline.artifact_bucket import ArtifactBucket
 from crm_platform.pipeline.replica_template import ReplicaTemplate
@@ -35,6 +36,16 @@ class DrStack(RegionalStack):
             parameter_name=names.switch_parameter,
             alarm_name=names.switch_alarm,
             environment=names.prefix,
+            functions=self.functions,
+        )
+        # Idle until the failover tags what serves in DR (backup/standby_plan.py).
+        self.standby_backups = StandbyPlan(
+            self,
+            "StandbyBackups",
+            config=context.settings.backup,
+            vault=self.vault,
+            primary_vault_arn=names.backup_vault_arn(context.settings.regions.primary),
+            selection_tag=names.backup_selection_tag,
             functions=self.functions,
         )
         pipeline = context.settings.pipeline

@@ -87,6 +87,7 @@ class DrAppStack(PlatformStack):
             vpc=dr.network.vpc,
             private_subnets=dr.network.private_subnets,
             database_security_group=dr.security_groups.database,
+            task_role_arns=self.application.task_role_arns,
         )
         OperatorRole(
             self,

@@ -109,3 +109,28 @@ def handler(event: dict[str, Any], _context: object) -> dict[str, Any]:
     result = run(targets, lambda service, region: boto3.client(service, region_name=region))  # type: ignore[call-overload]
     log.info("rolled: %s", json.dumps(result))
     return result
+
+
+def run_own(
+    target: dict[str, Any], secret: str, client: Callable[[str, str], Any]
+) -> dict[str, Any]:
+    """After a failover, DR's own rotation: roll DR's services when the secret there is
+    standalone. While it is still a replica, the primary's roll (``run``) rolls DR once
+    the replica caught up; rolling here too would start tasks twice."""
+    found = client("secretsmanager", target["region"]).describe_secret(SecretId=secret)
+    primary = found.get("PrimaryRegion")
+    if primary and primary != target["region"]:
+        return {"dr": [], "skipped": f"a replica of {primary}: the primary's roll rolls DR"}
+    return {"dr": roll(client("ecs", target["region"]), target["cluster"], target["services"])}
+
+
+def own_handler(event: dict[str, Any], _context: object) -> dict[str, Any]:
+    log.info("secret label moved: %s", json.dumps(event.get("detail", {})))
+    target = json.loads(os.environ["TARGET"])
+    result = run_own(
+        target,
+        os.environ["SECRET"],
+        lambda service, region: boto3.client(service, region_name=region),  # type: ignore[call-overload]
+    )
+    log.info("rolled: %s", json.dumps(result))
+    return result

@@ -17,6 +17,7 @@ Runs on the Lambda runtime's own boto3; nothing else is packaged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import urllib.request
@@ -305,6 +306,13 @@ def record_failed_over(ctx: Context) -> Outcome:
 
 
 def promote_replica(ctx: Context) -> Outcome:
+    """Start the promotion; the steps after it run while RDS works (wait_writable waits).
+
+    The replica takes automated backups of its own (PostgreSQL 14.1 and later), so the
+    promotion takes none on its way: AWS recommends exactly that ("This ensures that no
+    backup is taken during the promotion process"). A replica in ``backing-up`` cannot be
+    promoted, so the step polls until it is available.
+    """
     c = ctx.config
     replica = _replica(ctx)
     if replica is None:
@@ -313,51 +321,73 @@ def promote_replica(ctx: Context) -> Outcome:
         return Outcome(True, {"promoted": "already"})
     status = replica.get("DBInstanceStatus")
     if status != "available":
-        # Promotion needs an available replica (it may still be creating or modifying).
+        # Promotion needs an available replica (it may still be creating or backing up).
         return Outcome(False, {"replica_status": status}, wait=30)
-    call(ctx.aws("rds").promote_read_replica, DBInstanceIdentifier=c["replica"],
-         BackupRetentionPeriod=c["backup_retention_days"],
-         PreferredBackupWindow=c["backup_window"])  # fmt: skip
+    try:
+        call(ctx.aws("rds").promote_read_replica, DBInstanceIdentifier=c["replica"],
+             BackupRetentionPeriod=c["backup_retention_days"],
+             PreferredBackupWindow=c["backup_window"])  # fmt: skip
+    except ClientError as err:
+        # A resumed run whose first attempt started the promotion: RDS says so this way.
+        if _code(err) != "InvalidDBInstanceState":
+            raise
+        return Outcome(False, {"replica_status": "promotion under way"}, wait=30)
     return Outcome(True, {"promoted": "now"})
 
 
+def start_services(ctx: Context) -> Outcome:
+    """Raise the DR services while the promotion runs, so their cold start is off the
+    critical path.
+
+    Nothing reaches them yet: traffic moves only after the database is writable and the
+    server has healthy targets, and the DR queue holds no job until the jobs are
+    registered after the switch. A warm standby runs the server against the read-only
+    replica every day; Twenty boots without writing when migrations are off
+    (docs/adr/0031). Scaling limits first, or autoscaling would undo the count.
+    """
+    c = ctx.config
+    scaling, ecs = ctx.aws("application-autoscaling"), ctx.aws("ecs")
+    for service in c["services"].values():
+        call(
+            scaling.register_scalable_target,
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{c['clusters']['dr']}/{service['name']}",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=service["desired"],
+            MaxCapacity=service["max"],
+        )
+        call(ecs.update_service, cluster=c["clusters"]["dr"], service=service["name"],
+             desiredCount=service["desired"])  # fmt: skip
+    return Outcome(True, {s["name"]: s["desired"] for s in c["services"].values()})
+
+
+# RDS statuses of a promoted instance that accepts writes: the first automated backup
+# after promotion ("backing-up") does not stop writes.
+WRITABLE = frozenset({"available", "backing-up"})
+
+
 def wait_writable(ctx: Context) -> Outcome:
+    """The promotion is over: no source link, and a status in which the instance takes
+    writes. This step trusts RDS's own report; it opens no database connection (a step
+    outside the VPC cannot)."""
     replica = _replica(ctx)
     if replica is None:
         raise StepFailed(f"{ctx.config['replica']} disappeared during the failover")
     status = replica.get("DBInstanceStatus")
     linked = replica.get("ReadReplicaSourceDBInstanceIdentifier")
-    if status == "available" and not linked:
-        return Outcome(True, {"endpoint": replica["Endpoint"]["Address"]})
+    if status in WRITABLE and not linked:
+        return Outcome(True, {"endpoint": replica["Endpoint"]["Address"], "status": status})
     return Outcome(False, {"status": status, "still_replica": bool(linked)}, wait=30)
 
 
-def harden_database(ctx: Context) -> Outcome:
-    """What a replica did without: backups, Multi-AZ, the backup tag; the lag alarm retired."""
-    c = ctx.config
-    rds = ctx.aws("rds")
-    db = _replica(ctx) or {}
-    changes: dict[str, Any] = {}
-    if db.get("BackupRetentionPeriod", 0) < c["backup_retention_days"]:
-        changes["BackupRetentionPeriod"] = c["backup_retention_days"]
-    if c["multi_az"] and not db.get("MultiAZ"):
-        changes["MultiAZ"] = True
-    if not db.get("DeletionProtection"):
-        changes["DeletionProtection"] = True
-    if changes:
-        call(rds.modify_db_instance, DBInstanceIdentifier=c["replica"], ApplyImmediately=True,
-             **changes)  # fmt: skip
-    key, value = c["backup_tag"]
-    call(rds.add_tags_to_resource, ResourceName=db.get("DBInstanceArn", ""),
-         Tags=[{"Key": key, "Value": value}])  # fmt: skip
-    # After promotion the replica-lag alarm has no data and would page forever.
-    call(ctx.aws("cloudwatch").disable_alarm_actions, AlarmNames=[c["replica_lag_alarm"]])
-    return Outcome(True, {"modified": changes, "tagged": f"{key}={value}"})
-
-
 def own_secrets(ctx: Context) -> Outcome:
-    """DR copies become standalone, writable secrets; the database's gets its new host and
-    DR's own rotation function."""
+    """DR copies become standalone secrets; the database's names the promoted endpoint.
+
+    Only the database secret is ever written: a new ``APP_SECRET`` or ``ENCRYPTION_KEY``
+    would make Twenty's stored tokens and encrypted fields unreadable, and the role
+    running this step may not write them. Rotation is attached after the switch
+    (attach_rotation).
+    """
     c = ctx.config
     sm = ctx.aws("secretsmanager")
     made_standalone = []
@@ -371,15 +401,6 @@ def own_secrets(ctx: Context) -> Outcome:
     if endpoint and value.get("host") != endpoint:
         value["host"] = endpoint
         call(sm.put_secret_value, SecretId=c["db_secret"], SecretString=json.dumps(value))
-    described = call(sm.describe_secret, SecretId=c["db_secret"])
-    if not described.get("RotationEnabled"):
-        call(
-            sm.rotate_secret,
-            SecretId=c["db_secret"],
-            RotationLambdaARN=c["rotation_function_arn"],
-            RotationRules={"AutomaticallyAfterDays": c["rotation_days"]},
-            RotateImmediately=False,
-        )
     return Outcome(True, {"standalone": made_standalone, "host": endpoint})
 
 
@@ -405,24 +426,6 @@ def point_tier(ctx: Context) -> Outcome:
             )
         checked[role] = env.get("PG_HOST")
     return Outcome(True, {"pg_host": checked})
-
-
-def scale_up(ctx: Context) -> Outcome:
-    """DR services to production size (worker included); scaling limits first."""
-    c = ctx.config
-    scaling, ecs = ctx.aws("application-autoscaling"), ctx.aws("ecs")
-    for service in c["services"].values():
-        call(
-            scaling.register_scalable_target,
-            ServiceNamespace="ecs",
-            ResourceId=f"service/{c['clusters']['dr']}/{service['name']}",
-            ScalableDimension="ecs:service:DesiredCount",
-            MinCapacity=service["desired"],
-            MaxCapacity=service["max"],
-        )
-        call(ecs.update_service, cluster=c["clusters"]["dr"], service=service["name"],
-             desiredCount=service["desired"])  # fmt: skip
-    return Outcome(True, {s["name"]: s["desired"] for s in c["services"].values()})
 
 
 def wait_healthy(ctx: Context) -> Outcome:
@@ -458,6 +461,137 @@ def switch_traffic(ctx: Context) -> Outcome:
     return Outcome(True, {"from": previous, "to": "dr"})
 
 
+def _started_by(run: str, purpose: str) -> str:
+    """ECS's ``startedBy`` (36 characters at most): the incident and the task's purpose."""
+    digest = hashlib.sha256(run.encode()).hexdigest()[:16]
+    return f"failover-{purpose}-{digest}"[:36]
+
+
+# A registration that failed is retried with a new task this many times in all.
+JOBS_ATTEMPTS = 3
+
+
+def register_jobs(ctx: Context) -> Outcome:
+    """Twenty's scheduled jobs, registered against the DR cache: its own one-off task.
+
+    The task definition (``jobs_family``, DR only) is the server image with migrations
+    off and cron registration on, whose command ends at once: Twenty's entrypoint runs
+    ``cron:register:all`` and exits. No override is sent: the step can run exactly what
+    the template defines. The task is found again by ``startedBy`` when the run resumes.
+    A registration that keeps failing does not undo the failover: the step records it
+    and the notice says so (the jobs can be registered by hand, docs/emergency-recovery.md).
+    """
+    c = ctx.config
+    ecs = ctx.aws("ecs")
+    cluster = c["clusters"]["dr"]
+    started_by = _started_by(ctx.run, "jobs")
+    arns: list[str] = []
+    for status in ("RUNNING", "STOPPED"):
+        arns += call(ecs.list_tasks, cluster=cluster, startedBy=started_by,
+                     desiredStatus=status)["taskArns"]  # fmt: skip
+    tasks = call(ecs.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
+    if any(t.get("lastStatus") != "STOPPED" for t in tasks):
+        return Outcome(False, {"tasks": len(tasks), "status": "running"}, wait=15)
+    succeeded = [t for t in tasks if all(k.get("exitCode") == 0 for k in t.get("containers", []))]
+    if succeeded:
+        return Outcome(True, {"registered": True, "task": succeeded[0]["taskArn"]})
+    if len(tasks) >= JOBS_ATTEMPTS:
+        reasons = sorted({str(t.get("stoppedReason", "")) for t in tasks})
+        return Outcome(True, {"registered": False, "attempts": len(tasks), "reasons": reasons})
+    server = call(ecs.describe_services, cluster=cluster,
+                  services=[c["services"]["server"]["name"]])["services"][0]  # fmt: skip
+    started = call(
+        ecs.run_task,
+        cluster=cluster,
+        taskDefinition=c["jobs_family"],
+        launchType="FARGATE",
+        count=1,
+        startedBy=started_by,
+        networkConfiguration=server["networkConfiguration"],
+    )
+    if started.get("failures"):
+        raise Retryable(f"RunTask failed: {started['failures']}")
+    return Outcome(False, {"started": started["tasks"][0]["taskArn"]}, wait=15)
+
+
+def protect_database(ctx: Context) -> Outcome:
+    """What a replica did without, once traffic has moved: Multi-AZ, deletion protection,
+    the backup tag on the database and the DR bucket (DR's standby backup plan selects
+    by it); the lag alarm retired.
+
+    After the switch, because the Multi-AZ conversion builds its standby from a snapshot
+    and slows the instance while it loads: users already on DR wait for nothing. A
+    resumed run does not start or wait for a conversion that is under way.
+    """
+    c = ctx.config
+    rds = ctx.aws("rds")
+    db = _replica(ctx) or {}
+    pending = db.get("PendingModifiedValues", {})
+    changes: dict[str, Any] = {}
+    if db.get("BackupRetentionPeriod", 0) < c["backup_retention_days"]:
+        changes["BackupRetentionPeriod"] = c["backup_retention_days"]
+    if c["multi_az"] and not db.get("MultiAZ") and not pending.get("MultiAZ"):
+        changes["MultiAZ"] = True
+    if not db.get("DeletionProtection"):
+        changes["DeletionProtection"] = True
+    if changes:
+        if db.get("DBInstanceStatus") != "available":
+            # RDS takes modifications from an available instance (the first backup after
+            # promotion may still run).
+            return Outcome(False, {"status": db.get("DBInstanceStatus")}, wait=30)
+        call(rds.modify_db_instance, DBInstanceIdentifier=c["replica"], ApplyImmediately=True,
+             **changes)  # fmt: skip
+    key, value = c["backup_tag"]
+    call(rds.add_tags_to_resource, ResourceName=db.get("DBInstanceArn", ""),
+         Tags=[{"Key": key, "Value": value}])  # fmt: skip
+    _tag_bucket(ctx, c["dr_bucket"], key, value)
+    # After promotion the replica-lag alarm has no data and would page forever.
+    call(ctx.aws("cloudwatch").disable_alarm_actions, AlarmNames=[c["replica_lag_alarm"]])
+    return Outcome(True, {"modified": changes, "tagged": f"{key}={value}",
+                          "bucket": c["dr_bucket"]})  # fmt: skip
+
+
+def _tag_bucket(ctx: Context, bucket: str, key: str, value: str) -> None:
+    """Add one tag to ``bucket``: PutBucketTagging replaces the whole set, so merge."""
+    s3 = ctx.aws("s3")
+    try:
+        tags = call(s3.get_bucket_tagging, Bucket=bucket)["TagSet"]
+    except ClientError as err:
+        if _code(err) != "NoSuchTagSet":
+            raise
+        tags = []
+    if {"Key": key, "Value": value} in tags:
+        return
+    merged = [t for t in tags if t["Key"] != key] + [{"Key": key, "Value": value}]
+    call(s3.put_bucket_tagging, Bucket=bucket, Tagging={"TagSet": merged})
+
+
+def attach_rotation(ctx: Context) -> Outcome:
+    """DR's own rotation for the now standalone database secret, after the switch.
+
+    Attaching runs the rotation function's test step at once (Secrets Manager tests the
+    configuration even with ``RotateImmediately=False``); nothing of it can delay the
+    move of traffic. From then on DR's rotation roll restarts the DR services after each
+    rotation.
+    """
+    c = ctx.config
+    sm = ctx.aws("secretsmanager")
+    described = call(sm.describe_secret, SecretId=c["db_secret"])
+    if (
+        described.get("RotationEnabled")
+        and described.get("RotationLambdaARN") == c["rotation_function_arn"]
+    ):
+        return Outcome(True, {"rotation": "attached already"})
+    call(
+        sm.rotate_secret,
+        SecretId=c["db_secret"],
+        RotationLambdaARN=c["rotation_function_arn"],
+        RotationRules={"AutomaticallyAfterDays": c["rotation_days"]},
+        RotateImmediately=False,
+    )
+    return Outcome(True, {"rotation": c["rotation_function_arn"]})
+
+
 def _http_get(url: str, timeout: float) -> int:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https URL from config
         return int(response.status)
@@ -477,6 +611,19 @@ def verify_public(ctx: Context) -> Outcome:
     return Outcome(False, {"url": url, "status": status}, wait=15)
 
 
+def _attention(results: dict[str, dict[str, Any]]) -> list[str]:
+    """What the operator must still do by hand, from what the steps recorded."""
+    needed = []
+    fence = str(results.get("fence_primary", {}).get("primary", ""))
+    if fence.startswith("unfenced"):
+        needed.append(f"the primary is {fence}: its services may still run")
+    if results.get("register_jobs", {}).get("registered") is False:
+        needed.append("Twenty's scheduled jobs are not registered in DR")
+    if "unverified" in results.get("verify_public", {}):
+        needed.append("the public URL did not answer through CloudFront")
+    return needed
+
+
 def notify(ctx: Context) -> Outcome:
     c = ctx.config
     fence = ctx.results.get("fence_primary", {}).get("primary", "unknown")
@@ -484,14 +631,18 @@ def notify(ctx: Context) -> Outcome:
              "incident": ctx.run, "fence": fence}  # fmt: skip
     call(ctx.aws("ssm").put_parameter, Name=c["failover_parameter"], Value=json.dumps(state),
          Type="String", Overwrite=True)  # fmt: skip
-    summary = {name: result for name, result in ctx.results.items()}
+    attention = _attention(ctx.results)
+    summary = {"attention": attention, **ctx.results}
     call(ctx.aws("sns").publish, TopicArn=c["alert_topic_arn"],
-         Subject=f"{c['environment']}: failed over to {ctx.dr}",
+         Subject=f"{c['environment']}: failed over to {ctx.dr}"[:100],
          Message=json.dumps(summary, indent=1, default=str)[:200_000])  # fmt: skip
     _release_lock(ctx)
-    return Outcome(True, {"notified": c["alert_topic_arn"], "fence": fence})
+    return Outcome(True, {"notified": c["alert_topic_arn"], "fence": fence,
+                          "attention": attention})  # fmt: skip
 
 
+# The order is the critical path (docs/adr/0031): the promotion and the services' cold
+# start overlap; what only protects (Multi-AZ, rotation, jobs) waits until traffic moved.
 STEPS: tuple[Step, ...] = (
     Step("preflight", "confirm the primary is impaired; read replica and lag", preflight, 120),
     Step(
@@ -504,14 +655,16 @@ STEPS: tuple[Step, ...] = (
         60,
         reads_results=True,
     ),
-    Step("promote_replica", "promote the DR replica", promote_replica, 1800, poll=True),
-    Step("wait_writable", "wait until it is writable", wait_writable, 3600, poll=True),
-    Step("harden_database", "backups, Multi-AZ, tag; lag alarm off", harden_database, 120),
-    Step("own_secrets", "DR secrets writable; DR's own rotation", own_secrets, 120),
+    Step("promote_replica", "start the promotion of the DR replica", promote_replica, 1800, True),
+    Step("start_services", "raise the DR services while it promotes", start_services, 120),
+    Step("wait_writable", "wait until the database is writable", wait_writable, 3600, poll=True),
+    Step("own_secrets", "DR secrets standalone; database host", own_secrets, 120),
     Step("point_tier", "DR tier points at the promoted database", point_tier, 60),
-    Step("scale_up", "DR services to production size", scale_up, 120),
     Step("wait_healthy", "running tasks and healthy targets", wait_healthy, 900, poll=True),
     Step("switch_traffic", "traffic switch to DR", switch_traffic, 60),
+    Step("register_jobs", "Twenty's scheduled jobs in DR", register_jobs, 900, poll=True),
+    Step("protect_database", "Multi-AZ, deletion protection, tag", protect_database, 3600, True),
+    Step("attach_rotation", "DR's own rotation of the database secret", attach_rotation, 120),
     Step("verify_public", "public URL answers through CloudFront", verify_public, 600, poll=True),
     Step("notify", "record completion; notify the alert topic", notify, 60, reads_results=True),
 )
