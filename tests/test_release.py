@@ -590,3 +590,51 @@ def test_the_build_step_refuses_before_pulling_when_the_upgrade_skips_a_stop(
             login=lambda _e: None,
         )  # type: ignore[arg-type]
     assert pulled == []
+
+
+# --- no release while failed over (issue 17, item 9) --------------------------------------------
+@pytest.mark.parametrize("state", ["failing-over", "failed-over"])
+def test_no_build_or_migration_while_dr_serves(
+    aws: Any, prod_settings: Settings, tmp_path: Path, state: str
+) -> None:
+    """While DR serves, the primary's database is stale: the pipeline's first act in both
+    steps reads the failed-over state in DR and refuses, before pulling or migrating."""
+    names = Names.of(prod_settings)
+    boto3.client("ssm", region_name="ap-southeast-1").put_parameter(
+        Name=names.failover_parameter, Type="String", Value=f'{{"state": "{state}"}}'
+    )
+    ecs, rds, pulled = FakeEcs(), FakeRds(), []
+    with pytest.raises(release_ops.FailedOver, match=state):
+        release_ops.migrate(
+            prod_settings, names, _clients(ecs, rds), Release("v2.45.6", DIGEST), quiet
+        )
+    with pytest.raises(release_ops.FailedOver, match=state):
+        release_ops.build(
+            prod_settings, names, _clients(ecs, rds), tmp_path, quiet,
+            docker=pulled.append, login=lambda _e: None,
+        )  # type: ignore[arg-type]  # fmt: skip
+    assert ecs.runs == [] and rds.snapshots == [] and pulled == [] and _recorded(names) is None
+
+
+def test_an_unreadable_failed_over_state_refuses_a_release(
+    aws: Any, prod_settings: Settings
+) -> None:
+    """The DR region may be the one in trouble: not knowing is not "none"."""
+    from botocore.exceptions import EndpointConnectionError
+
+    names = Names.of(prod_settings)
+    real = _clients(FakeEcs(), FakeRds())
+
+    def client(service: str, region: str) -> Any:
+        if service == "ssm" and region == "ap-southeast-1":
+
+            class Down:
+                def get_parameter(self, **_kwargs: Any) -> Any:
+                    raise EndpointConnectionError(endpoint_url="https://ssm.ap-southeast-1")
+
+            return Down()
+        return real(service, region)
+
+    with pytest.raises(release_ops.FailedOver, match="cannot reach ap-southeast-1"):
+        release_ops.migrate(prod_settings, names, client, Release("v2.45.6", DIGEST), quiet)
+    assert _recorded(names) is None

@@ -4,11 +4,13 @@ A load balancer rule, the CloudFront origin, the DR probe and the failover all n
 same header; an alarm, a dashboard, a keeper function and the drill all name the same
 metric. Each fact is written once, here, on the ground floor, so every tier imports it
 downwards. The Lambda code under ``*/runtime/`` must run without this package (its asset
-is the folder alone), so it keeps literal copies; ``tests/test_contracts.py`` proves the
+is the folder alone), so it keeps literal copies; ``tests/test_layers.py`` proves the
 copies match.
 """
 
 from __future__ import annotations
+
+import json
 
 # The header CloudFront adds to every origin request and the load balancer requires
 # (compute/load_balancer.py); the DR probe sends it to reach the primary origin directly.
@@ -34,3 +36,16 @@ TWENTY_NAMESPACE = "crm-platform/Twenty"
 
 # What the restore-test validator publishes (backup/restore_testing.py).
 BACKUP_NAMESPACE = "crm-platform/Backup"
+
+
+# The failed-over state: a JSON String parameter in the DR region, written only forward
+# by the failover ("none" -> "failing-over" -> "failed-over") and reset by failback.
+# Deploys and releases read it first: while it is not "none" the primary's database is
+# stale, and migrating it or shipping its release to DR would overwrite what serves.
+FAILOVER_NONE = "none"
+
+
+def failover_state(raw: str) -> str:
+    """The state named in the parameter's value ("none" when it names none)."""
+    value = json.loads(raw)
+    return str(value.get("state", FAILOVER_NONE)) if isinstance(value, dict) else FAILOVER_NONE

@@ -27,7 +27,7 @@ def build(inv: Invocation) -> int:
         operations.build(
             inv.settings, inv.names, inv.clients(), Path(inv.args.out), progress=err.print
         )
-    except (PublishRefused, UpgradeRefused) as e:
+    except (PublishRefused, UpgradeRefused, operations.FailedOver) as e:
         raise CommandError(str(e), EXIT_FINDINGS, "refused") from None
     return EXIT_OK
 

@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from crm_platform.assembly.reader import stack_artifacts
+from crm_platform.contracts import FAILOVER_NONE, failover_state
 
 Client = Callable[[str, str], Any]  # (service, region) -> boto3 client
 
@@ -250,8 +251,8 @@ def check_not_failed_over(client: Client, region: str, parameter: str) -> Check:
         if _code(err) == "ParameterNotFound":
             return Check(region, "failed-over state", True, "not deployed yet")
         raise
-    state = json.loads(raw).get("state", "none")
-    if state == "none":
+    state = failover_state(raw)
+    if state == FAILOVER_NONE:
         return Check(region, "failed-over state", True, "serving from the primary")
     return Check(
         region,

@@ -462,6 +462,12 @@ class ReleasePipeline(Construct):
                 actions=["ssm:GetParameter"],
                 resources=[_parameter_arn(primary, s.account, names.release_parameter)],
             ),
+            # First of all: no release while DR serves (release/operations.py).
+            iam.PolicyStatement(
+                sid="ReadTheFailedOverState",
+                actions=["ssm:GetParameter"],
+                resources=[_parameter_arn(dr, s.account, names.failover_parameter)],
+            ),
         ]  # fmt: skip
         if s.pipeline.docker_hub_credentials_arn:
             cached = (f"arn:aws:ecr:{primary}:{s.account}:repository/"
@@ -571,6 +577,12 @@ class ReleasePipeline(Construct):
                 actions=["iam:PassRole"],
                 resources=[roles.task_role_arn, roles.execution_role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS}},
+            ),
+            # First of all: no migration while DR serves (release/operations.py).
+            iam.PolicyStatement(
+                sid="ReadTheFailedOverState",
+                actions=["ssm:GetParameter"],
+                resources=[_parameter_arn(s.regions.dr, account, names.failover_parameter)],
             ),
             iam.PolicyStatement(
                 sid="RecordTheSchemaRelease",

@@ -14,7 +14,7 @@ migrate step does only once an operator deploys it.
 
 The folder is staged once per content (its name is the content's hash) under the system's
 temporary directory, so repeated synthesis reuses it and the asset's hash changes exactly
-when the shipped code or settings change.
+when the shipped code or settings change; copies a day old are removed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -88,4 +89,20 @@ def stage(settings: Settings) -> Path:
         scratch.rename(target)  # atomic: a concurrent synthesis staged the same content
     except OSError:
         shutil.rmtree(scratch, ignore_errors=True)
+    _prune(target.parent, keep=target)
     return target
+
+
+STALE_SECONDS = 24 * 3600
+
+
+def _prune(folder: Path, *, keep: Path) -> None:
+    """Copies of earlier code (about 1 MiB each) go once a day old: an assembly that
+    still points at one is rebuilt from the checkout by the next synthesis anyway."""
+    now = time.time()
+    for old in folder.iterdir():
+        try:
+            if old != keep and now - old.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue

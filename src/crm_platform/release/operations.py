@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from crm_platform.contracts import FAILOVER_NONE, failover_state
 from crm_platform.naming import Names
 from crm_platform.release import artifacts, migration, publish, record, versions
 from crm_platform.release.images import image_reference
@@ -51,6 +52,39 @@ def docker_login(ecr: Any, docker_binary: str = "docker") -> None:
     )  # fmt: skip
 
 
+class FailedOver(migration.MigrationFailed):
+    """The platform serves from DR (or its state cannot be read): no release now."""
+
+
+def refuse_while_failed_over(names: Names, client: Client) -> None:
+    """Read the failed-over state in the DR region first: while DR serves, the primary's
+    database is stale, and migrating it or shipping its release to DR would overwrite
+    what serves. A state that cannot be read refuses too (the DR region may be the one
+    in trouble); a release to DR while failed over follows docs/emergency-recovery.md."""
+    dr = names.dr_region
+    try:
+        found = client("ssm", dr).get_parameter(Name=names.failover_parameter)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code == "ParameterNotFound":
+            return  # the DR stacks are not deployed yet: nothing can be failed over
+        raise FailedOver(
+            f"cannot read the failed-over state {names.failover_parameter} in {dr} ({code}): "
+            "refusing to release until it can be read"
+        ) from err
+    except BotoCoreError as err:
+        raise FailedOver(
+            f"cannot reach {dr} to read the failed-over state ({type(err).__name__}): "
+            "refusing to release until it can be read"
+        ) from err
+    state = failover_state(found["Parameter"]["Value"])
+    if state != FAILOVER_NONE:
+        raise FailedOver(
+            f"the platform is {state} to {dr}: the primary's database is stale. No release "
+            "runs until failback (docs/emergency-recovery.md, 'A fix while failed over')"
+        )
+
+
 def build(
     s: Settings,
     names: Names,
@@ -60,7 +94,10 @@ def build(
     docker: publish.Docker = publish.docker_cli,
     login: Callable[[Any], None] = docker_login,
 ) -> list[Path]:
-    """Publish ``twenty.version`` once, gate it on its scan and the DR replica, write files."""
+    """Publish ``twenty.version`` once, gate it on its scan and the DR replica, write files.
+
+    Refuses first while failed over (``refuse_while_failed_over``)."""
+    refuse_while_failed_over(names, client)
     primary, dr = s.regions.primary, s.regions.dr
     current = record.read(client("ssm", primary), names.release_parameter)
     versions.check_upgrade(
@@ -123,10 +160,11 @@ def migrate(
 ) -> bool:
     """Migrate the schema to ``release`` unless it is there already; True if it ran.
 
-    Raises ``MigrationFailed`` (``UpgradeIncomplete`` when the task exited 0 but did not
-    report a completed upgrade) or ``UpgradeRefused``; the release is recorded only after
-    a migration the verdict calls completed.
+    Raises ``MigrationFailed`` (``FailedOver`` while DR serves; ``UpgradeIncomplete`` when
+    the task exited 0 but did not report a completed upgrade) or ``UpgradeRefused``; the
+    release is recorded only after a migration the verdict calls completed.
     """
+    refuse_while_failed_over(names, client)
     try:
         versions.parse(release.version)
     except ValueError as err:

@@ -45,6 +45,17 @@ def needs(names: Names) -> list[Need]:
     pipeline = Who(stack, "Release/Role")
     build, migrate = Who(stack, "Release/Build/Role"), Who(stack, "Release/Migrate/Role")
     found = [
+        *(
+            Need.call(
+                who,
+                "read the failed-over state in DR before anything else",
+                "ssm",
+                dr,
+                "GetParameter",
+                Name=names.failover_parameter,
+            )
+            for who in (build, migrate)
+        ),
         Need.iam(
             pipeline,
             "the source stage uses the GitHub connection",
