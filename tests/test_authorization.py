@@ -176,6 +176,7 @@ def contract(which: str, model: AuthorizationModel, settings: Settings) -> list[
     names = Names.of(settings)
     needs = {
         "rotation roll": lambda: database_needs.needs(names),
+        "database bootstrap": lambda: database_needs.bootstrap_needs(names),
         "backup and restore tests": lambda: backup_needs.needs(names, backup_roles(model, names)),
         "execution roles pull and read secrets": lambda: compute_needs.needs(names),
         "pipeline build and migrate": lambda: release_needs.needs(names),
@@ -185,7 +186,9 @@ def contract(which: str, model: AuthorizationModel, settings: Settings) -> list[
 
 
 @pytest.mark.parametrize("env", ["prod", "staging"])
-@pytest.mark.parametrize("which", ["rotation roll", "backup and restore tests"])
+@pytest.mark.parametrize(
+    "which", ["rotation roll", "database bootstrap", "backup and restore tests"]
+)
 def test_runtime_paths_are_allowed(
     which: str,
     env: str,
@@ -208,6 +211,46 @@ def test_execution_roles_pull_the_platform_image_and_read_their_secrets(
 ) -> None:
     chosen = (model, prod_settings) if env == "prod" else (staging_model, staging_settings)
     assert contract("execution roles pull and read secrets", *chosen) == []
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_twentys_roles_cannot_read_the_master_secret(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """Was allowed on main (issue 18, item 9): every Twenty task logged in as the RDS
+    master, so its execution role read the master's secret in both regions. Now only the
+    one-off bootstrap task's own execution role may."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    verdicts = evaluate(chosen, compute_needs.forbidden(names))
+    assert len(verdicts) == 4
+    assert [v.need.why for v in verdicts if v.ok] == []
+    readers = {
+        role.path.removesuffix("/Resource")
+        for role in chosen.roles.values()
+        for region in (names.primary_region, names.dr_region)
+        if chosen.decide(
+            Request.of(
+                role.principal(chosen.account),
+                "secretsmanager:GetSecretValue",
+                chosen.secret_arn(names.db_secret, region),
+            )
+        ).allowed
+    }
+    assert readers == {f"{names.primary_stack}/Twenty/BootstrapExecutionRole"}
+
+
+def test_the_bootstrap_runs_only_its_own_task(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    names = Names.of(prod_settings)
+    verdicts = evaluate(model, database_needs.bootstrap_forbidden(names))
+    assert verdicts and [v.need.why for v in verdicts if v.ok] == []
 
 
 def test_the_pipeline_can_connect_build_and_migrate(

@@ -20,7 +20,7 @@ REGIONS = {"crm-prod-primary": "ap-northeast-1", "crm-prod-dr-app": "ap-southeas
 TWENTY_ENV = {
     "NODE_PORT", "SERVER_URL", "STORAGE_TYPE", "STORAGE_S3_REGION", "STORAGE_S3_NAME",
     "PG_HOST", "PG_PORT", "PG_DATABASE", "REDIS_HOST", "REDIS_PORT", "RDS_CA_BUNDLE_URL",
-    "HEARTBEAT_DATABASE", "DISABLE_DB_MIGRATIONS", "DISABLE_CRON_JOBS_REGISTRATION", "HOME",
+    "DISABLE_DB_MIGRATIONS", "DISABLE_CRON_JOBS_REGISTRATION", "HOME",
     "YARN_ENABLE_TELEMETRY",
 }  # fmt: skip
 SECRETS = {"PG_USER", "PG_PASSWORD", "REDIS_TOKEN", "APP_SECRET", "ENCRYPTION_KEY"}
@@ -50,9 +50,7 @@ def test_twenty_environment_is_complete_with_exact_names(
 ) -> None:
     c = container(assembly.template(stack), f"crm-prod-{role}", role)
     values = env(c)
-    assert set(values) == TWENTY_ENV | (
-        {"HEARTBEAT_SETUP_SQL"} if stack == "crm-prod-primary" and role == "server" else set()
-    )
+    assert set(values) == TWENTY_ENV
     assert {s["Name"] for s in c["Secrets"]} == SECRETS
     region = REGIONS[stack]
     bucket = "crm-attachments-123456789012" + ("" if stack == "crm-prod-primary" else "-dr")
@@ -72,11 +70,12 @@ def test_twenty_environment_is_complete_with_exact_names(
 
 
 def test_secrets_are_single_fields_of_the_rotating_database_secret(dr_app: Template) -> None:
+    """Twenty's own user's secret (issue 18, item 9): it read the master's on main."""
     c = container(dr_app, "crm-prod-server", "server")
     secrets = {s["Name"]: s["ValueFrom"] for s in c["Secrets"]}
     base = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:crm/prod/"
-    assert secrets["PG_USER"] == f"{base}database/master:username::"
-    assert secrets["PG_PASSWORD"] == f"{base}database/master:password::"
+    assert secrets["PG_USER"] == f"{base}database/app:username::"
+    assert secrets["PG_PASSWORD"] == f"{base}database/app:password::"
     assert secrets["APP_SECRET"] == f"{base}app/app-secret"
     assert secrets["ENCRYPTION_KEY"] == f"{base}app/encryption-key"
 
@@ -93,10 +92,6 @@ def test_no_service_migrates_only_the_primary_migrate_task_does(
         values = env(container(template, f"crm-prod-{role}", role))
         assert values["DISABLE_DB_MIGRATIONS"] == "true", (role, values)
         assert values["DISABLE_CRON_JOBS_REGISTRATION"] == "true"
-    assert env(container(primary, "crm-prod-server", "server"))["HEARTBEAT_SETUP_SQL"] == (
-        heartbeat.SETUP_SQL
-    )
-    assert "HEARTBEAT_SETUP_SQL" not in env(container(dr_app, "crm-prod-server", "server"))
     migrate = container(primary, "crm-prod-migrate", "migrate")
     values = env(migrate)
     assert (values["DISABLE_DB_MIGRATIONS"], values["DISABLE_CRON_JOBS_REGISTRATION"]) == (
@@ -114,6 +109,116 @@ def test_no_service_migrates_only_the_primary_migrate_task_does(
         for svc in primary.find_resources("AWS::ECS::Service").values()
     }
     assert not any("Migrate" in f for f in families)
+
+
+# --- Twenty's own database user (issue 18, item 9) --------------------------------------
+TWENTY_FAMILIES = {
+    "crm-prod-primary": ("server", "worker", "migrate"),
+    "crm-prod-dr-app": ("server", "worker", "jobs"),
+}
+
+
+def task_definitions(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        t["Properties"]["Family"]: t["Properties"]
+        for t in template.find_resources("AWS::ECS::TaskDefinition").values()
+    }
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_every_task_that_runs_twenty_reads_only_its_own_users_secret(
+    assembly: Assembly, stack: str
+) -> None:
+    """On main the server, worker, migrate and jobs tasks logged in as the RDS master."""
+    found = task_definitions(assembly.template(stack))
+    region = REGIONS[stack]
+    base = f"arn:aws:secretsmanager:{region}:123456789012:secret:crm/prod/database/"
+    for role in TWENTY_FAMILIES[stack]:
+        definition = found[f"crm-prod-{role}"]
+        text = json.dumps(definition)
+        assert "database/master" not in text and "MASTER_" not in text, role
+        (twenty,) = [c for c in definition["ContainerDefinitions"] if c["Name"] == role]
+        secrets = {s["Name"]: s["ValueFrom"] for s in twenty["Secrets"]}
+        if stack == "crm-prod-dr-app":  # a replica by name; the primary's is a Ref
+            assert secrets["PG_USER"] == f"{base}app:username::"
+            assert secrets["PG_PASSWORD"] == f"{base}app:password::"
+    # The master's secret is read by one task only: the bootstrap, in the primary.
+    readers = {f for f, d in found.items() if "MASTER_PASSWORD" in json.dumps(d)}
+    assert readers == ({"crm-prod-bootstrap"} if stack == "crm-prod-primary" else set())
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_no_task_start_sets_up_the_database(assembly: Assembly, stack: str) -> None:
+    """On main every start of the primary's server installed the pg_cron heartbeat as the
+    master: no task that runs Twenty carries SQL, and the wrapper runs no psql at all."""
+    for family, definition in task_definitions(assembly.template(stack)).items():
+        if family == "crm-prod-bootstrap":
+            continue
+        for c in definition["ContainerDefinitions"]:
+            names = {e["Name"] for e in c.get("Environment", [])}
+            assert not names & {"HEARTBEAT_SETUP_SQL", "BOOTSTRAP_SQL", "HEARTBEAT_DATABASE"}
+            if c["Name"] != "prepare-tmp":
+                assert c["EntryPoint"] == wrapper.entry_point(), family
+    assert "psql" not in wrapper.WRAPPER and "cron" not in wrapper.WRAPPER
+
+
+def test_the_deploy_runs_the_bootstrap_once_before_the_services(primary: Template) -> None:
+    """A custom resource runs the bootstrap task during the deploy: after the instance,
+    before the server and the worker (they depend on it), again only when what it sets
+    up changes (its triggers)."""
+    ((run_id, run),) = primary.find_resources("Custom::DatabaseBootstrap").items()
+    props = run["Properties"]
+    assert (props["Family"], props["Container"], props["Cluster"]) == (
+        "crm-prod-bootstrap", "bootstrap", "crm-prod-cluster",
+    )  # fmt: skip
+    assert set(props["Triggers"]) == {"Sql", "User", "Instance"}
+    assert props["Triggers"]["User"] == "twenty_app"
+    depends = set(run["DependsOn"])
+    (instance,) = primary.find_resources("AWS::RDS::DBInstance")
+    (definition,) = primary.find_resources(
+        "AWS::ECS::TaskDefinition", {"Properties": {"Family": "crm-prod-bootstrap"}}
+    )
+    assert {instance, definition} <= depends
+    for service in primary.find_resources("AWS::ECS::Service").values():
+        assert run_id in service["DependsOn"]
+    assert not primary.find_resources(
+        "AWS::ECS::Service", {"Properties": {"TaskDefinition": {"Ref": definition}}}
+    )  # no service runs it
+    bootstrap = container(primary, "crm-prod-bootstrap", "bootstrap")
+    assert bootstrap["EntryPoint"][:2] == ["/bin/sh", "-c"]
+    assert bootstrap["EntryPoint"] != wrapper.entry_point()
+    assert "Command" not in bootstrap
+    values = env(bootstrap)
+    assert values["HEARTBEAT_SETUP_SQL"] == heartbeat.SETUP_SQL
+    assert "CREATE ROLE" in values["BOOTSTRAP_SQL"]
+    assert {s["Name"] for s in bootstrap["Secrets"]} == {
+        "PG_PASSWORD", "MASTER_USER", "MASTER_PASSWORD",
+    }  # fmt: skip
+
+
+def test_the_bootstrap_has_roles_of_its_own(primary: Template) -> None:
+    """Its execution role alone reads the master's secret; its task role may do nothing."""
+    bootstrap = container(primary, "crm-prod-bootstrap", "bootstrap")["_task"]
+    server = container(primary, "crm-prod-server", "server")["_task"]
+    assert bootstrap["ExecutionRoleArn"] != server["ExecutionRoleArn"]
+    assert bootstrap["TaskRoleArn"] != server["TaskRoleArn"]
+    statements = managed_policy(primary, "^What ECS needs to start the database bootstrap")
+    reads = statements["ReadTheMasterAndTheApplicationUsersSecrets"]
+    assert reads["Action"] == "secretsmanager:GetSecretValue" and len(reads["Resource"]) == 2
+    (task_role,) = primary.find_resources(
+        "AWS::IAM::Role",
+        {"Properties": {"Description": Match.string_like_regexp("^The database bootstrap task")}},
+    ).values()
+    assert "Policies" not in task_role["Properties"]
+    assert "ManagedPolicyArns" not in task_role["Properties"]
+    assert not primary.find_resources(
+        "AWS::IAM::ManagedPolicy",
+        {
+            "Properties": {
+                "Roles": Match.array_with([{"Ref": bootstrap["TaskRoleArn"]["Fn::GetAtt"][0]}])
+            }
+        },
+    )
 
 
 def test_dr_tasks_point_at_dr_endpoints(dr_app: Template) -> None:
@@ -276,8 +381,9 @@ def test_execution_role_reads_exactly_the_task_secrets(dr_app: Template) -> None
     secrets = statements["ReadTwentysSecrets"]
     assert secrets["Action"] == "secretsmanager:GetSecretValue"
     resources = json.dumps(secrets["Resource"])
-    for name in ("database/master-??????", "app/app-secret-??????", "app/encryption-key-??????"):
+    for name in ("database/app-??????", "app/app-secret-??????", "app/encryption-key-??????"):
         assert name in resources
+    assert "database/master" not in resources
     assert len(secrets["Resource"]) == 4  # and the DR cache token
     assert dr_app.find_resources("AWS::IAM::Policy") == {}  # nothing inline behind it
 

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
 from crm_platform.settings import Settings
@@ -178,10 +187,280 @@ def test_rotation_never_generates_a_url_special_character(primary: Template) -> 
     """Twenty splits PG_DATABASE_URL unencoded: every non-alphanumeric character is excluded."""
     import string
 
-    (schedule,) = primary.find_resources("AWS::SecretsManager::RotationSchedule").values()
-    excluded = set(schedule["Properties"]["HostedRotationLambda"]["ExcludeCharacters"])
-    printable = set(string.printable) - set(string.whitespace) | {" "}
-    alphabet = printable - excluded
-    assert alphabet == set(string.ascii_letters + string.digits)
-    for special in "@/:?#[]%&=+ ":
-        assert special in excluded, special
+    schedules = primary.find_resources("AWS::SecretsManager::RotationSchedule").values()
+    assert len(schedules) == 2  # the master's and Twenty's own user's
+    for schedule in schedules:
+        hosted = schedule["Properties"]["HostedRotationLambda"]
+        assert hosted["RotationType"] == "PostgreSQLSingleUser"
+        excluded = set(hosted["ExcludeCharacters"])
+        printable = set(string.printable) - set(string.whitespace) | {" "}
+        alphabet = printable - excluded
+        assert alphabet == set(string.ascii_letters + string.digits)
+        for special in "@/:?#[]%&=+ ":
+            assert special in excluded, special
+
+
+# --- Twenty's own database user (issue 18, item 9) ------------------------------------------
+def _logical(template: Template, kind: str, props: dict[str, Any]) -> str:
+    (found,) = template.find_resources(kind, {"Properties": props})
+    return found
+
+
+def test_twenty_has_its_own_secret_replicated_to_dr(primary: Template) -> None:
+    """Generated URL-safe with the user and the database; replicated to DR under the DR
+    key (the failover makes it DR's own), retained like every secret."""
+    from crm_platform.database.app_user import APP_USERNAME
+
+    primary.has_resource(
+        "AWS::SecretsManager::Secret",
+        {
+            "Properties": {
+                "Name": "crm/prod/database/app",
+                "GenerateSecretString": Match.object_like(
+                    {
+                        "ExcludePunctuation": True,
+                        "GenerateStringKey": "password",
+                        "SecretStringTemplate": json.dumps(
+                            {"username": APP_USERNAME, "dbname": "twenty"}
+                        ),
+                    }
+                ),
+                "ReplicaRegions": [{"Region": "ap-southeast-1", "KmsKeyId": "alias/crm-prod"}],
+            },
+            "DeletionPolicy": "RetainExceptOnCreate",
+        },
+    )
+
+
+def test_twentys_secret_is_attached_and_rotated_single_user(primary: Template) -> None:
+    """The attachment writes host, port and engine for the hosted rotation; the rotation
+    is single-user (the user changes its own password: no master needed)."""
+    secret = _logical(primary, "AWS::SecretsManager::Secret", {"Name": "crm/prod/database/app"})
+    instance = _logical(
+        primary, "AWS::RDS::DBInstance", {"DBInstanceIdentifier": "crm-prod-postgres"}
+    )
+    attachment = _logical(
+        primary,
+        "AWS::SecretsManager::SecretTargetAttachment",
+        {"SecretId": {"Ref": secret}},
+    )
+    primary.has_resource_properties(
+        "AWS::SecretsManager::SecretTargetAttachment",
+        {"SecretId": {"Ref": secret}, "TargetId": {"Ref": instance},
+         "TargetType": "AWS::RDS::DBInstance"},
+    )  # fmt: skip
+    (schedule,) = primary.find_resources(
+        "AWS::SecretsManager::RotationSchedule",
+        {
+            "Properties": {
+                "SecretId": {"Ref": attachment},
+                "HostedRotationLambda": Match.object_like({"RotationType": "PostgreSQLSingleUser"}),
+            }
+        },
+    ).values()
+    # A new schedule rotates at once: only after the bootstrap created the user.
+    (bootstrap,) = primary.find_resources("Custom::DatabaseBootstrap")
+    assert bootstrap in schedule["DependsOn"]
+
+
+def test_the_rotation_roll_follows_twentys_secret(primary: Template) -> None:
+    """On main the roll followed the master's secret, which no task reads any more."""
+    secret = _logical(primary, "AWS::SecretsManager::Secret", {"Name": "crm/prod/database/app"})
+    (rule,) = primary.find_resources(
+        "AWS::Events::Rule",
+        {"Properties": {"EventPattern": {"detail-type": ["Secret Label Updated"]}}},
+    ).values()
+    assert rule["Properties"]["EventPattern"]["resources"] == [{"Ref": secret}]
+    (function,) = primary.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "roll_services.handler"}}
+    ).values()
+    targets = json.loads(function["Properties"]["Environment"]["Variables"]["TARGETS"])
+    assert targets["secret"] == "crm/prod/database/app"
+
+
+def test_bootstrap_sql_creates_the_user_once_and_never_resets_its_password() -> None:
+    from crm_platform.database import app_user
+
+    sql = app_user.BOOTSTRAP_SQL
+    # Created only when missing, with the password from a psql variable (never in text).
+    assert "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'twenty_app') \\gexec" in sql
+    assert f":'{app_user.PASSWORD_VARIABLE}'" in sql
+    assert "ALTER ROLE" not in sql.upper().replace("ALTER ROUTINE", "")
+    assert "PASSWORD %L" in sql and sql.count("PASSWORD") == 1
+    # It owns its database; the master creates the trusted extensions it needs.
+    assert 'ALTER DATABASE %I OWNER TO "twenty_app"\', current_database()' in sql
+    for extension in ("uuid-ossp", "unaccent", "citext"):
+        assert f'CREATE EXTENSION IF NOT EXISTS "{extension}" WITH SCHEMA public;' in sql
+    # Nothing of the master's powers is handed over.
+    for grant in ("SUPERUSER", "CREATEDB", "CREATEROLE", "rds_superuser", "BYPASSRLS"):
+        assert f"GRANT {grant}" not in sql.upper() and f"WITH {grant}" not in sql.upper()
+    assert "RAISE EXCEPTION 'twenty_app holds more than Twenty needs" in sql
+
+
+# A real PostgreSQL (15, from the machine) stands in for RDS: a master with CREATEDB and
+# CREATEROLE but no superuser, owner of Twenty's database, as RDS creates it.
+def _pg_bin() -> Path | None:
+    for candidate in [
+        shutil.which("initdb"),
+        *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+    ]:
+        if candidate:
+            return Path(candidate).resolve().parent
+    return None
+
+
+class Postgres:
+    """A throwaway cluster on a local TCP port, passwords checked (scram-sha-256)."""
+
+    def __init__(self, bin_dir: Path, folder: Path) -> None:
+        self.bin, self.folder = bin_dir, folder
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        (folder / "pw").write_text("SuperPw\n")
+        self._run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres",
+                   "--auth-local=trust", "--auth-host=scram-sha-256",
+                   f"--pwfile={folder / 'pw'}"])  # fmt: skip
+        self._run([str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-w", "-l",
+                   str(folder / "log"), "-o",
+                   f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1", "start"])  # fmt: skip
+        self.psql("postgres", "SuperPw", "postgres",
+                  "CREATE ROLE twenty_admin LOGIN CREATEDB CREATEROLE PASSWORD 'MasterPw';"
+                  "CREATE DATABASE twenty OWNER twenty_admin;")  # fmt: skip
+
+    def _run(self, command: list[str]) -> None:
+        subprocess.run([*self.as_postgres, *command], check=True, capture_output=True)
+
+    def psql(
+        self, user: str, password: str, database: str, sql: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(self.bin / "psql"), "--no-psqlrc", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+             "-h", "127.0.0.1", "-p", str(self.port), "-U", user, "-d", database],
+            input=sql, text=True, capture_output=True, check=False,
+            env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
+        )  # fmt: skip
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def bootstrap(self, app_password: str = "AppPw1") -> subprocess.CompletedProcess[str]:  # noqa: S107 - a throwaway cluster
+        """As the bootstrap task runs it (compute/wrapper.py): a \\set line, then the SQL."""
+        from crm_platform.database.app_user import BOOTSTRAP_SQL, PASSWORD_VARIABLE
+
+        stdin = f"\\set {PASSWORD_VARIABLE} '{app_password}'\n{BOOTSTRAP_SQL}"
+        return self.psql("twenty_admin", "MasterPw", "twenty", stdin, check=False)
+
+    def stop(self) -> None:
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate",
+                   "stop"])  # fmt: skip
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    bin_dir = _pg_bin()
+    if bin_dir is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("no PostgreSQL server binaries on this machine")
+    folder = Path(tempfile.mkdtemp(prefix="crm-pg-", dir="/tmp"))
+    folder.chmod(0o777)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    server = Postgres(bin_dir, folder)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+TWENTY_AT_WORK = """
+CREATE SCHEMA IF NOT EXISTS "public";
+CREATE SCHEMA IF NOT EXISTS "core";
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
+CREATE EXTENSION IF NOT EXISTS "unaccent";
+CREATE EXTENSION IF NOT EXISTS "citext";
+CREATE OR REPLACE FUNCTION public.unaccent_immutable(input text) RETURNS text LANGUAGE sql
+  IMMUTABLE AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, input) $$;
+CREATE TABLE IF NOT EXISTS core.workspace (id uuid DEFAULT uuid_generate_v4() PRIMARY KEY);
+CREATE SCHEMA workspace_1a2b3c;
+CREATE TYPE workspace_1a2b3c.stage AS ENUM ('new');
+CREATE TABLE workspace_1a2b3c.person (id serial PRIMARY KEY, stage workspace_1a2b3c.stage);
+ALTER TYPE workspace_1a2b3c.stage ADD VALUE 'won';
+ALTER TABLE workspace_1a2b3c.person ADD COLUMN email citext;
+INSERT INTO workspace_1a2b3c.person (stage, email) VALUES ('new', 'Ada@Example.com');
+SELECT public.unaccent_immutable('crème');
+"""
+
+
+def test_the_bootstrap_lets_twenty_run_as_its_own_user(postgres: Postgres) -> None:
+    """Run twice (idempotent); then Twenty's own user does what Twenty's setup, upgrades
+    and new workspaces do, and cannot do what only an administrator may."""
+    for _ in range(2):
+        done = postgres.bootstrap()
+        assert done.returncode == 0, done.stderr
+    assert postgres.psql("twenty_app", "AppPw1", "twenty", TWENTY_AT_WORK).stdout.strip() == "creme"
+    owner = postgres.psql(
+        "postgres", "SuperPw", "postgres",
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'twenty';",
+    ).stdout.strip()  # fmt: skip
+    assert owner == "twenty_app"
+    for forbidden in (
+        "CREATE DATABASE other;",
+        "CREATE ROLE other;",
+        "ALTER ROLE twenty_app CREATEDB;",
+        "GRANT twenty_admin TO twenty_app;",
+    ):
+        refused = postgres.psql("twenty_app", "AppPw1", "twenty", forbidden, check=False)
+        assert refused.returncode != 0, forbidden  # fmt: skip
+
+
+def test_the_bootstrap_hands_over_what_twenty_created_as_the_master(postgres: Postgres) -> None:
+    """A platform migrated as the master (main): its schemas, tables, sequences, views,
+    enums and functions become the application user's, so upgrades can alter them."""
+    postgres.psql("twenty_admin", "MasterPw", "twenty", """
+        CREATE SCHEMA core;
+        CREATE TABLE core."user" (id serial PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY);
+        CREATE TYPE core.role AS ENUM ('admin');
+        CREATE VIEW core.users AS SELECT id FROM core."user";
+        CREATE SEQUENCE core.numbers;
+        CREATE EXTENSION unaccent;
+        CREATE FUNCTION public.unaccent_immutable(input text) RETURNS text LANGUAGE sql
+          IMMUTABLE AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, input) $$;
+        CREATE SCHEMA workspace_x;
+        CREATE TABLE workspace_x.company (id uuid, role core.role);
+    """)  # fmt: skip
+    assert postgres.bootstrap().returncode == 0
+    postgres.psql("twenty_app", "AppPw1", "twenty", """
+        ALTER TABLE core."user" ADD COLUMN email text;
+        ALTER TYPE core.role ADD VALUE 'member';
+        DROP VIEW core.users;
+        SELECT nextval('core.numbers');
+        INSERT INTO core."user" DEFAULT VALUES;
+        ALTER TABLE workspace_x.company ADD COLUMN name text;
+        CREATE OR REPLACE FUNCTION public.unaccent_immutable(input text) RETURNS text
+          LANGUAGE sql IMMUTABLE AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, input) $$;
+        DROP SCHEMA workspace_x CASCADE;
+    """)  # fmt: skip
+    left = postgres.psql("postgres", "SuperPw", "twenty", """
+        SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE pg_get_userbyid(c.relowner) = 'twenty_admin' AND n.nspname = 'core';
+    """).stdout.strip()  # fmt: skip
+    assert left == "0"
+
+
+def test_the_bootstrap_never_resets_a_rotated_password(postgres: Postgres) -> None:
+    assert postgres.bootstrap("AppPw1").returncode == 0
+    # The rotation (single user) changes the user's own password ...
+    postgres.psql("twenty_app", "AppPw1", "twenty", "ALTER USER twenty_app WITH PASSWORD 'AppPw2';")
+    # ... and a later bootstrap with the secret's old value leaves it alone.
+    assert postgres.bootstrap("AppPw1").returncode == 0
+    assert postgres.psql("twenty_app", "AppPw2", "twenty", "SELECT 1;").stdout.strip() == "1"
+    assert postgres.psql("twenty_app", "AppPw1", "twenty", "SELECT 1;", check=False).returncode
+
+
+def test_the_bootstrap_refuses_a_user_that_holds_more(postgres: Postgres) -> None:
+    assert postgres.bootstrap().returncode == 0
+    postgres.psql("postgres", "SuperPw", "postgres", "GRANT pg_read_all_data TO twenty_app;")
+    refused = postgres.bootstrap()
+    assert refused.returncode != 0 and "holds more than Twenty needs" in refused.stderr

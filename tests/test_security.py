@@ -207,7 +207,7 @@ def test_rotation_rolls_the_named_services_of_both_regions(primary: Template) ->
             "cluster": "crm-prod-cluster-dr",
             "services": ["crm-prod-server", "crm-prod-worker"],
         },
-        "secret": "crm/prod/database/master",
+        "secret": "crm/prod/database/app",  # Twenty's own user's: the one the tasks read
     }
 
 

@@ -14,13 +14,12 @@ BASE = {
     "PG_HOST": "db.example.internal",
     "PG_PORT": "5432",
     "PG_DATABASE": "twenty",
-    "PG_USER": "twenty_admin",
+    "PG_USER": "twenty_app",
     "PG_PASSWORD": "Abc123xyz",
     "REDIS_HOST": "cache.example.internal",
     "REDIS_PORT": "6379",
     "REDIS_TOKEN": "Tok3n",
     "RDS_CA_BUNDLE_URL": "https://truststore.pki.rds.amazonaws.com/ap-northeast-1/ap-northeast-1-bundle.pem",
-    "HEARTBEAT_DATABASE": "postgres",
 }
 
 
@@ -78,8 +77,7 @@ def test_urls_are_composed_from_the_secret_fields_and_tls_verifies(
     assert done.returncode == 0, done.stderr
     env = environment(tmp_path)
     assert (
-        env["PG_DATABASE_URL"]
-        == "postgres://twenty_admin:Abc123xyz@db.example.internal:5432/twenty"
+        env["PG_DATABASE_URL"] == "postgres://twenty_app:Abc123xyz@db.example.internal:5432/twenty"
     )
     assert env["REDIS_URL"] == "rediss://:Tok3n@cache.example.internal:6379"
     assert env["PGSSLMODE"] == "verify-full"
@@ -92,22 +90,15 @@ def test_urls_are_composed_from_the_secret_fields_and_tls_verifies(
     assert "?" not in env["PG_DATABASE_URL"]  # older entrypoints split the URL with awk
 
 
-def test_heartbeat_is_installed_only_when_asked(bin_dir: Path, tmp_path: Path) -> None:
-    assert run(bin_dir, tmp_path).returncode == 0
-    assert not (tmp_path / "psql.sql").exists()
+def test_no_task_start_touches_the_database(bin_dir: Path, tmp_path: Path) -> None:
+    """On main the primary's server installed the pg_cron heartbeat as the master at every
+    start (``HEARTBEAT_SETUP_SQL``). Now nothing at a start runs SQL, even when a stale
+    task definition still carries it: the bootstrap task does it once (issue 18, item 9)."""
     done = run(bin_dir, tmp_path, HEARTBEAT_SETUP_SQL="SELECT 1;")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "psql.sql").read_text().strip() == "SELECT 1;"
-    assert "@db.example.internal:5432/postgres" in (tmp_path / "psql.args").read_text()
-    assert "heartbeat installed" in done.stdout
-
-
-def test_a_failed_heartbeat_setup_does_not_stop_twenty(bin_dir: Path, tmp_path: Path) -> None:
-    stub(bin_dir, "psql", "exit 2\n")
-    done = run(bin_dir, tmp_path, HEARTBEAT_SETUP_SQL="SELECT 1;")
-    assert done.returncode == 0
-    assert "WARNING replication heartbeat not installed" in done.stdout
-    assert (tmp_path / "argv").exists()
+    assert not (tmp_path / "psql.sql").exists()
+    assert "heartbeat" not in done.stdout
+    assert (tmp_path / "argv").read_text().strip() == "node dist/main"
 
 
 @pytest.mark.parametrize("missing", ["PG_PASSWORD", "REDIS_TOKEN", "PG_HOST", "RDS_CA_BUNDLE_URL"])
@@ -202,3 +193,91 @@ def test_without_the_switch_the_wrapper_hands_over_to_twenty(bin_dir: Path, tmp_
     assert done.returncode == 0
     assert wrapper.VERDICT not in done.stdout
     assert (tmp_path / "argv").read_text().strip() == "node dist/main"
+
+
+# --- the bootstrap task: the master's one-off setup ----------------------------------------
+BOOTSTRAP = {
+    "PG_HOST": "db.example.internal",
+    "PG_PORT": "5432",
+    "PG_DATABASE": "twenty",
+    "PG_PASSWORD": "AppPassw0rd",
+    "MASTER_USER": "twenty_admin",
+    "MASTER_PASSWORD": "MasterPassw0rd",
+    "HEARTBEAT_DATABASE": "postgres",
+    "BOOTSTRAP_SQL": "SELECT :'app_password';",
+    "HEARTBEAT_SETUP_SQL": "SELECT 'beat';",
+    "RDS_CA_BUNDLE_URL": BASE["RDS_CA_BUNDLE_URL"],
+}
+
+
+# psql: keep what it reads, its arguments, its login and its environment, one folder a call.
+RECORDING_PSQL = (
+    'n=$(ls "$LOG_DIR" | grep -c "^psql-call") ; d="$LOG_DIR/psql-call$n"; mkdir "$d"\n'
+    'cat > "$d/stdin"; echo "$@" > "$d/args"; echo "$PGUSER $PGPASSWORD $PGHOST" > "$d/login"\n'
+    'env > "$d/env"\n'
+)
+
+
+def bootstrap(
+    bin_dir: Path, tmp_path: Path, psql: str = RECORDING_PSQL, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    stub(bin_dir, "psql", psql)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "LOG_DIR": str(tmp_path),
+        "RDS_CA_BUNDLE_PATH": str(tmp_path / "ca.pem"),
+        **BOOTSTRAP,
+        **extra,
+    }
+    return subprocess.run(
+        wrapper.bootstrap_entry_point("app_password"),
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_the_bootstrap_runs_its_sql_as_the_master_with_the_app_password(
+    bin_dir: Path, tmp_path: Path
+) -> None:
+    done = bootstrap(bin_dir, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith(wrapper.BOOTSTRAP_DONE)
+    first, second = tmp_path / "psql-call0", tmp_path / "psql-call1"
+    # Twenty's database first, with the application user's password as a psql variable
+    # on standard input; then the heartbeat in its own database.
+    assert (
+        first / "stdin"
+    ).read_text() == "\\set app_password 'AppPassw0rd'\nSELECT :'app_password';\n"
+    assert "--dbname twenty" in (first / "args").read_text()
+    assert "--dbname postgres" in (second / "args").read_text()
+    assert (second / "stdin").read_text() == "SELECT 'beat';\n"
+    for call in (first, second):
+        assert (call / "login").read_text().split() == [
+            "twenty_admin", "MasterPassw0rd", "db.example.internal",
+        ]  # fmt: skip
+        assert "ON_ERROR_STOP=1" in (call / "args").read_text()
+        # Neither password on a command line, nor left in psql's environment by name.
+        assert "Passw0rd" not in (call / "args").read_text()
+        environment = (call / "env").read_text()
+        assert "MASTER_PASSWORD=" not in environment and "PG_PASSWORD=" not in environment
+        assert "PGSSLMODE=verify-full" in environment
+
+
+def test_a_failed_bootstrap_fails_the_task(bin_dir: Path, tmp_path: Path) -> None:
+    """Unlike the heartbeat at a start on main (a warning), a failed setup is a failure:
+    the custom resource reports it and the deploy stops before the services move."""
+    done = bootstrap(bin_dir, tmp_path, psql="cat > /dev/null; exit 3\n")
+    assert done.returncode != 0
+    assert wrapper.BOOTSTRAP_DONE not in done.stdout
+
+
+@pytest.mark.parametrize("missing", ["MASTER_PASSWORD", "PG_PASSWORD", "BOOTSTRAP_SQL"])
+def test_the_bootstrap_refuses_missing_inputs(bin_dir: Path, tmp_path: Path, missing: str) -> None:
+    done = bootstrap(bin_dir, tmp_path, **{missing: ""})
+    assert done.returncode != 0
+    assert not (tmp_path / "psql-call0").exists()
+
+
+def test_the_bootstrap_refuses_a_password_it_cannot_quote(bin_dir: Path, tmp_path: Path) -> None:
+    done = bootstrap(bin_dir, tmp_path, PG_PASSWORD="x'; DROP ROLE y; --")
+    assert done.returncode != 0
+    assert not (tmp_path / "psql-call0").exists()

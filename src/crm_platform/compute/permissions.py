@@ -7,6 +7,9 @@ ECS pulls the image and reads the task's secrets as the execution role
 pipeline deploys the platform repository's image by digest in both regions (its DR
 replica in DR), so each region's execution role must be able to pull it from the first
 release on, whatever the image of the current synthesis.
+
+They read Twenty's own database user's secret, never the master's (:func:`forbidden`):
+only the one-off bootstrap task's own execution role may (database/permissions.py).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def needs(names: Names) -> list[Need]:
                 )
             )
         for secret in (
-            names.db_secret,
+            names.db_app_secret,
             names.app_secret,
             names.encryption_key_secret,
             names.cache_auth_secret,
@@ -54,6 +57,28 @@ def needs(names: Names) -> list[Need]:
                     region,
                     "GetSecretValue",
                     SecretId=secret,
+                )
+            )
+    return found
+
+
+def forbidden(names: Names) -> list[Need]:
+    """What Twenty's roles may not do in either region: read the master's secret (on main
+    every Twenty task logged in as the master; issue 18, item 9)."""
+    found: list[Need] = []
+    for region, stack in (
+        (names.primary_region, names.primary_stack),
+        (names.dr_region, names.dr_app_stack),
+    ):
+        for path in ("Twenty/ExecutionRole", "Twenty/TaskRole"):
+            found.append(
+                Need.call(
+                    Who(stack, path),
+                    f"{path} reads the master's secret in {region}",
+                    "secretsmanager",
+                    region,
+                    "GetSecretValue",
+                    SecretId=names.db_secret,
                 )
             )
     return found

@@ -1,8 +1,10 @@
 """Twenty's task definitions: one image, run as the server or the worker.
 
 Both run the wrapper (compute/wrapper.py) before the image's entrypoint, read the same
-secrets, write logs to their own KMS-encrypted group, and keep a read-only root
-filesystem when configuration asks for it (the default). Twenty writes at run time only
+secrets (Twenty's own database user's, never the master's: only the one-off ``bootstrap``
+task, which runs no Twenty at all, reads the master's), write logs to their own
+KMS-encrypted group, and keep a read-only root filesystem when configuration asks for it
+(the default). Twenty writes at run time only
 to ``/tmp`` (uploads are buffered there; the wrapper puts the RDS certificate bundle
 there) and ``$HOME`` (pointed at ``/tmp``). Fargate has no tmpfs, so ``/tmp`` is a task
 volume; Fargate mounts such a volume owned by root with mode 0755 and the image runs as
@@ -24,6 +26,7 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
+from crm_platform.database.app_user import PASSWORD_VARIABLE
 from crm_platform.networking.security_groups import APP_PORT
 from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings.model import TaskSize
@@ -34,6 +37,8 @@ SERVER_COMMAND = ("node", "dist/main")  # the image's CMD
 WORKER_COMMAND = ("yarn", "worker:prod")  # Twenty's documented worker command
 MIGRATE_COMMAND = ("true",)  # after the entrypoint migrated: nothing more to run
 MIGRATION_ROLE = "migrate"  # the migration task's role: its container and log stream prefix
+# The master's one-off setup (database/app_user.py): its own program, no command, no Twenty.
+BOOTSTRAP_ROLE = "bootstrap"
 
 
 def migration_log_group(family: str) -> str:
@@ -47,7 +52,7 @@ def migration_log_group(family: str) -> str:
 class TaskSpec:
     """What differs between the server and the worker task (and between regions)."""
 
-    role: str  # "server" or "worker": the container name and the log stream prefix
+    role: str  # "server", "worker", ...: the container name and the log stream prefix
     family: str
     size: TaskSize
     command: tuple[str, ...]
@@ -108,8 +113,12 @@ class TwentyTask(Construct):
             spec.role,
             container_name=spec.role,
             image=image,
-            entry_point=wrapper.entry_point(),
-            command=list(spec.command),
+            entry_point=(
+                wrapper.bootstrap_entry_point(PASSWORD_VARIABLE)
+                if spec.role == BOOTSTRAP_ROLE
+                else wrapper.entry_point()
+            ),
+            command=list(spec.command) or None,
             environment=environment,
             secrets=dict(secrets),
             essential=True,

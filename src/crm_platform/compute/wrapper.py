@@ -18,14 +18,16 @@ URLs at task start, then ``exec``s the image's entrypoint with the original comm
    the password alphabet is alphanumeric by construction (security/secrets.py), so
    nothing needs escaping; no query string is added, because older entrypoints split the
    URL with awk and would take ``?sslmode=...`` for part of the database name;
-3. on the primary's server only (``HEARTBEAT_SETUP_SQL`` set), install the replication
-   heartbeat (database/heartbeat.py); a failure is logged, never fatal: the application
-   matters more than the lag signal;
-4. ``exec /app/entrypoint.sh "$@"``: migrations (unless ``DISABLE_DB_MIGRATIONS``), cron
+3. ``exec /app/entrypoint.sh "$@"``: migrations (unless ``DISABLE_DB_MIGRATIONS``), cron
    registration (unless ``DISABLE_CRON_JOBS_REGISTRATION``), then the command.
 
+No task start touches the database as anyone but Twenty's own user (``PG_USER`` is the
+application user, database/app_user.py): the replication heartbeat, the extensions and
+the application user itself are set up once, by the master, in the ``bootstrap`` task
+(:func:`bootstrap_entry_point`), which the deploy runs and no service ever does.
+
 The migration task (and only it: its task definition sets ``CRM_MIGRATION_VERDICT``,
-compute/task.py) does not ``exec`` in step 4: its exit code alone cannot
+compute/task.py) does not ``exec`` in step 3: its exit code alone cannot
 say whether the upgrade completed, because older Twenty entrypoints catch a failed
 ``upgrade``, print "Warning: Upgrade completed with errors" and carry on to exit 0, and
 the upgrade command itself logs "Upgrade failed: ..." / ``event=aborted`` and a summary
@@ -70,35 +72,30 @@ def rds_ca_bundle_url(region: str) -> str:
     return f"https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
 
 
-# Both paths may be overridden from the environment (tests, derived images).
-WRAPPER = f"""\
-set -eu
+# Step 1, shared by every task (the bundle's path may be overridden: tests, derived images).
+_CERTIFICATES = f"""\
 CA="${{RDS_CA_BUNDLE_PATH:-{CA_BUNDLE_PATH}}}"
-: "${{PG_HOST:?}}" "${{PG_PORT:?}}" "${{PG_DATABASE:?}}" "${{PG_USER:?}}" "${{PG_PASSWORD:?}}"
-: "${{REDIS_HOST:?}}" "${{REDIS_PORT:?}}" "${{REDIS_TOKEN:?}}" "${{RDS_CA_BUNDLE_URL:?}}"
 curl --fail --silent --show-error --retry 5 --retry-all-errors --max-time 30 \\
   --output "$CA" "$RDS_CA_BUNDLE_URL"
 grep -q "BEGIN CERTIFICATE" "$CA"
 export PGSSLMODE=verify-full PGSSLROOTCERT="$CA" NODE_EXTRA_CA_CERTS="$CA"
-export PG_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/$PG_DATABASE"
-export REDIS_URL="rediss://:$REDIS_TOKEN@$REDIS_HOST:$REDIS_PORT"
-if [ -n "${{HEARTBEAT_SETUP_SQL:-}}" ]; then
-  if printf '%s\\n' "$HEARTBEAT_SETUP_SQL" | psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 \\
-      "postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/$HEARTBEAT_DATABASE" >/dev/null; then
-    echo "crm-platform: replication heartbeat installed"
-  else
-    echo "crm-platform: WARNING replication heartbeat not installed;" \
-      "ReplicaLag may rise on an idle database"
-  fi
-fi
-unset PG_PASSWORD REDIS_TOKEN HEARTBEAT_SETUP_SQL
 """
 
-# Step 4: every task but the migration hands the process over to Twenty. The migration
+WRAPPER = f"""\
+set -eu
+: "${{PG_HOST:?}}" "${{PG_PORT:?}}" "${{PG_DATABASE:?}}" "${{PG_USER:?}}" "${{PG_PASSWORD:?}}"
+: "${{REDIS_HOST:?}}" "${{REDIS_PORT:?}}" "${{REDIS_TOKEN:?}}" "${{RDS_CA_BUNDLE_URL:?}}"
+{_CERTIFICATES}\
+export PG_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/$PG_DATABASE"
+export REDIS_URL="rediss://:$REDIS_TOKEN@$REDIS_HOST:$REDIS_PORT"
+unset PG_PASSWORD REDIS_TOKEN
+"""
+
+# Step 3: every task but the migration hands the process over to Twenty. The migration
 # runs the entrypoint as a child (set -e must not stop the script before it records the
 # exit code, hence `|| code=$?`), keeps its output and judges it.
 _JUDGE = "".join(f' -e "{p}"' for p in UPGRADE_FAILED_PATTERNS)
-_STEP_4 = f"""\
+_STEP_3 = f"""\
 if [ -z "${{{MIGRATION_SWITCH}:-}}" ]; then
   exec "${{TWENTY_ENTRYPOINT:-{IMAGE_ENTRYPOINT}}}" "$@"
 fi
@@ -131,4 +128,48 @@ def entry_point() -> list[str]:
     migration task) it judges what Twenty reported instead of handing the process over
     (see the module's docstring).
     """
-    return ["/bin/sh", "-c", WRAPPER + _STEP_4, SCRIPT_NAME]
+    return ["/bin/sh", "-c", WRAPPER + _STEP_3, SCRIPT_NAME]
+
+
+# --- the bootstrap task: the master's one-off setup (database/app_user.py, heartbeat.py) ---
+# Set in the bootstrap task's environment only: the SQL each database receives.
+BOOTSTRAP_SQL_VARIABLE = "BOOTSTRAP_SQL"
+HEARTBEAT_SQL_VARIABLE = "HEARTBEAT_SETUP_SQL"
+BOOTSTRAP_DONE = "crm-platform: database bootstrap completed"
+
+
+def bootstrap_entry_point(password_variable: str) -> list[str]:
+    """The ``bootstrap`` task's whole program: as the master (``MASTER_USER`` and
+    ``MASTER_PASSWORD``, which only this task's execution role may read), run
+    ``BOOTSTRAP_SQL`` in Twenty's database with the application user's password (its
+    secret's ``PG_PASSWORD``) in the psql variable ``password_variable``, then
+    ``HEARTBEAT_SETUP_SQL`` in ``HEARTBEAT_DATABASE``; TLS verified as every task does.
+
+    Any failure fails the task (``ON_ERROR_STOP``, ``set -e``): the deploy that runs it
+    stops there and the services keep the revision they run. The passwords reach psql in
+    its environment (``PGPASSWORD``) and its standard input (a ``\\set`` line; the password
+    is alphanumeric by construction, which the script checks), never a command line;
+    Twenty's own entrypoint is not started at all.
+    """
+    script = f"""\
+set -eu
+: "${{PG_HOST:?}}" "${{PG_PORT:?}}" "${{PG_DATABASE:?}}" "${{PG_PASSWORD:?}}"
+: "${{MASTER_USER:?}}" "${{MASTER_PASSWORD:?}}" "${{HEARTBEAT_DATABASE:?}}"
+: "${{{BOOTSTRAP_SQL_VARIABLE}:?}}" "${{{HEARTBEAT_SQL_VARIABLE}:?}}" "${{RDS_CA_BUNDLE_URL:?}}"
+{_CERTIFICATES}\
+case "$PG_PASSWORD" in
+  *[!A-Za-z0-9]*) echo "crm-platform: the application password is not alphanumeric" >&2; exit 1;;
+esac
+APP_PASSWORD="$PG_PASSWORD"
+export PGPASSWORD="$MASTER_PASSWORD" PGHOST="$PG_HOST" PGPORT="$PG_PORT" PGUSER="$MASTER_USER"
+unset PG_PASSWORD MASTER_PASSWORD
+{{ printf "\\\\\\\\set {password_variable} '%s'\\n" "$APP_PASSWORD"; \\
+  printf '%s\\n' "${BOOTSTRAP_SQL_VARIABLE}"; }} \\
+  | psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --dbname "$PG_DATABASE"
+echo "crm-platform: application user, ownership and extensions in $PG_DATABASE"
+printf '%s\\n' "${HEARTBEAT_SQL_VARIABLE}" | psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 \\
+  --dbname "$HEARTBEAT_DATABASE" >/dev/null
+echo "crm-platform: replication heartbeat in $HEARTBEAT_DATABASE"
+echo "{BOOTSTRAP_DONE}"
+"""
+    return ["/bin/sh", "-c", script, f"{SCRIPT_NAME}-bootstrap"]

@@ -1,4 +1,11 @@
-"""The primary PostgreSQL instance: Multi-AZ, encrypted, protected, rotated, observable."""
+"""The primary PostgreSQL instance: Multi-AZ, encrypted, protected, rotated, observable.
+
+Two users log in to it, each with its own secret and rotation: the RDS master (created
+with the instance, ``rds_superuser``), which only the one-off bootstrap task reads (it
+creates Twenty's user, the extensions and the heartbeat: database/bootstrap.py), and
+Twenty's own user (database/app_user.py), which every Twenty task reads. The roll after
+a rotation follows Twenty's secret: no task reads the master's at run time.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from constructs import Construct
 
 from crm_platform.alerts import AlertRule
 from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.database.app_user import app_user_secret
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
     engine,
@@ -36,7 +44,7 @@ RUNTIME_DIR = Path(__file__).parent / "runtime"
 
 @dataclass(frozen=True)
 class ServiceSet:
-    """The Twenty services of one region that read the database password."""
+    """The Twenty services of one region that read the application user's password."""
 
     region: str
     cluster: str
@@ -45,7 +53,8 @@ class ServiceSet:
 
 @dataclass(frozen=True)
 class ServiceRollTargets:
-    """What the roll after a rotation restarts, and the secret whose versions it compares."""
+    """What the roll after a rotation restarts, and the secret whose versions it compares
+    (the application user's: the one the services read)."""
 
     primary: ServiceSet
     dr: ServiceSet
@@ -59,12 +68,24 @@ class ServiceRollTargets:
         return {"primary": side(self.primary), "dr": side(self.dr), "secret": self.secret_name}
 
 
+@dataclass(frozen=True)
+class AppUserSecretName:
+    """Where the application user's secret lives: its name, and its DR replica's key."""
+
+    name: str
+    replica_region: str
+    replica_key_alias: str
+
+
 class PrimaryDatabase(Construct):
     """RDS for PostgreSQL in the isolated subnets, reachable from the tasks only.
 
-    Credentials come from ``credentials`` (generated URL-safe) and rotate on a schedule;
-    after each rotation the services named in ``roll_targets`` (both regions) are rolled
-    so new tasks read the new password (see docs/decisions.md, "Database credentials").
+    The master's credentials come from ``credentials`` (generated URL-safe); the
+    application user's (``app_credentials``) are generated here, from ``app_user``. Both
+    rotate on a schedule with AWS's hosted single-user rotation; after each rotation of
+    the application user's password the services named in ``roll_targets`` (both
+    regions) are rolled so new tasks read it (docs/decisions.md, "Database credentials",
+    and docs/adr/0033).
     """
 
     def __init__(
@@ -81,6 +102,7 @@ class PrimaryDatabase(Construct):
         security_group: ec2.ISecurityGroup,
         key: kms.IKey,
         credentials: sm.Secret,
+        app_user: AppUserSecretName,
         roll_targets: ServiceRollTargets,
         functions: FunctionDefaults,
         backup_selection_tag: tuple[str, str],
@@ -127,6 +149,15 @@ class PrimaryDatabase(Construct):
             f"Selected by its {backup_selection_tag[0]} tag in the AWS Backup plan; cdk-nag "
             "only recognises selections that list the instance by reference",
         )
+        self.app_credentials = app_user_secret(
+            self,
+            "AppUserCredentials",
+            name=app_user.name,
+            database_name=database_name,
+            key=key,
+            replica_region=app_user.replica_region,
+            replica_key_alias=app_user.replica_key_alias,
+        )
         self._rotation(config, credentials, vpc, private_subnets)
         # A Multi-AZ failover is routine inside this region: it notifies, nothing more. It
         # never starts a regional failover (the seed promoted the DR replica on it and
@@ -143,7 +174,7 @@ class PrimaryDatabase(Construct):
             ),
             topic=functions.alerts,
         )
-        self._roll_services_after_rotation(credentials, roll_targets, functions)
+        self._roll_services_after_rotation(self.app_credentials, roll_targets, functions)
         if not config.multi_az:
             single_az = (
                 "database.multi_az is false in this environment's configuration: a recorded "
@@ -165,7 +196,10 @@ class PrimaryDatabase(Construct):
         vpc: ec2.IVpc,
         private_subnets: ec2.SubnetSelection,
     ) -> None:
-        """Single-user rotation by the Secrets Manager hosted Lambda, URL-safe passwords."""
+        """Single-user rotation by the Secrets Manager hosted Lambda, URL-safe passwords,
+        for both users: each logs in with its current password and changes its own (the
+        hosted PostgreSQL single-user function: ``ALTER USER ... WITH PASSWORD``), so the
+        application user's rotation needs no master (docs/adr/0033)."""
         rotation_sg = ec2.SecurityGroup(
             self,
             "RotationSecurityGroup",
@@ -190,6 +224,20 @@ class PrimaryDatabase(Construct):
                 vpc_subnets=private_subnets,
                 security_groups=[rotation_sg],
                 # Same alphabet as the generated password: no URL-special characters.
+                exclude_characters=string.punctuation + " ",
+            ),
+            automatically_after=cdk.Duration.days(config.credentials_rotation_days),
+        )
+        # The attachment writes host, port and engine into the application user's secret
+        # (its template holds username and dbname), as the instance's own attachment does
+        # for the master's: what the hosted rotation function connects with.
+        app_attached = self.app_credentials.attach(self.instance)
+        self.app_rotation = app_attached.add_rotation_schedule(
+            "Rotation",
+            hosted_rotation=sm.HostedRotation.postgre_sql_single_user(
+                vpc=vpc,
+                vpc_subnets=private_subnets,
+                security_groups=[rotation_sg],
                 exclude_characters=string.punctuation + " ",
             ),
             automatically_after=cdk.Duration.days(config.credentials_rotation_days),

@@ -16,7 +16,9 @@ region is impaired.
 
 The job lives in the ``postgres`` database (``cron.database_name``), away from Twenty's
 own schemas. ``SETUP_SQL`` is idempotent and needs ``rds_superuser`` (the master user):
-it runs at every start of the primary's server task (compute/wrapper.py), before Twenty.
+it runs once, as the master, in the bootstrap task the deploy runs (database/bootstrap.py,
+compute/wrapper.py's ``bootstrap_entry_point``), never at a task's start: Twenty's own
+user may not schedule jobs, and no serving task holds the master's password.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""What the rotation roll needs (needs.py): database/runtime/roll_services.py.
+"""What the database's runtime paths need (needs.py).
 
-After Secrets Manager rotates the database password it reads which version is current
-(in the primary, then in the DR replica) and forces a new deployment of the four
-services, so every task reads the new password.
+The rotation roll (database/runtime/roll_services.py): after Secrets Manager rotates
+Twenty's own user's password it reads which version is current (in the primary, then in
+the DR replica) and forces a new deployment of the four services, so every task reads
+the new password. The bootstrap (database/runtime/run_once.py): during the deploy it
+runs the bootstrap task once in the primary's cluster and follows it to its end.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def needs(names: Names) -> list[Need]:
             "secretsmanager",
             region,
             "DescribeSecret",
-            SecretId=names.db_secret,
+            SecretId=names.db_app_secret,
         )
         for region in (names.primary_region, names.dr_region)
     ]
@@ -38,3 +40,65 @@ def needs(names: Names) -> list[Need]:
                 )
             )
     return found
+
+
+def bootstrap_needs(names: Names) -> list[Need]:
+    """The custom resource's function runs exactly the bootstrap family (passing the
+    roles its task definition names) and follows its task; the bootstrap task's
+    execution role reads the master's secret and Twenty's user's (its first password)."""
+    region, stack = names.primary_region, names.primary_stack
+    runner = Who(stack, "Twenty/Bootstrap/Runner/Role")
+    task = Who(stack, "Twenty/BootstrapExecutionRole")
+    cluster = names.ecs_cluster(region)
+    return [
+        Need.call(
+            runner,
+            "run the bootstrap task in the primary's cluster",
+            "ecs",
+            region,
+            "RunTask",
+            cluster=cluster,
+            taskDefinition=names.task_family("bootstrap"),
+        ),
+        Need.call(
+            runner, "follow the bootstrap task", "ecs", region, "DescribeTasks", cluster=cluster
+        ),
+        *(
+            Need.call(
+                task,
+                f"inject {secret} into the bootstrap task",
+                "secretsmanager",
+                region,
+                "GetSecretValue",
+                SecretId=secret,
+            )
+            for secret in (names.db_secret, names.db_app_secret)
+        ),
+        Need.call(
+            task,
+            f"pull the platform image from {names.repository}",
+            "ecr",
+            region,
+            "BatchGetImage",
+            repositoryName=names.repository,
+        ),
+    ]
+
+
+def bootstrap_forbidden(names: Names) -> list[Need]:
+    """What the bootstrap's function may not do: run any other family (the server's),
+    or pass the services' roles."""
+    region, stack = names.primary_region, names.primary_stack
+    runner = Who(stack, "Twenty/Bootstrap/Runner/Role")
+    return [
+        Need.call(
+            runner,
+            f"run the {family} task",
+            "ecs",
+            region,
+            "RunTask",
+            cluster=names.ecs_cluster(region),
+            taskDefinition=names.task_family(family),
+        )
+        for family in ("server", "migrate")
+    ]

@@ -7,7 +7,12 @@ from constructs import Construct
 
 from crm_platform.backup.plan import BackupPlan
 from crm_platform.compute.application import AppSecrets as TaskSecrets
-from crm_platform.database.construct import PrimaryDatabase, ServiceRollTargets, ServiceSet
+from crm_platform.database.construct import (
+    AppUserSecretName,
+    PrimaryDatabase,
+    ServiceRollTargets,
+    ServiceSet,
+)
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.switch import SwitchHealthCheck
 from crm_platform.naming import GLOBAL_REGION
@@ -62,6 +67,11 @@ class PrimaryStack(RegionalStack):
             security_group=self.security_groups.database,
             key=self.key,
             credentials=self.secrets.database,
+            app_user=AppUserSecretName(
+                name=names.db_app_secret,
+                replica_region=s.regions.dr,
+                replica_key_alias=names.kms_alias,
+            ),
             roll_targets=ServiceRollTargets(
                 primary=ServiceSet(
                     s.regions.primary,
@@ -73,7 +83,7 @@ class PrimaryStack(RegionalStack):
                     names.ecs_cluster(s.regions.dr),
                     (names.server_service, names.worker_service),
                 ),
-                secret_name=names.db_secret,
+                secret_name=names.db_app_secret,
                 family_prefix=names.task_family_prefix,
             ),
             functions=self.functions,
@@ -99,13 +109,26 @@ class PrimaryStack(RegionalStack):
             side="primary",
             foundation=self,
             secrets=TaskSecrets(
-                database=self.secrets.database,
+                database=self.database.app_credentials,
                 app_secret=self.secrets.app_secret,
                 encryption_key=self.secrets.encryption_key,
                 cache_token=self.cache.auth_token,
             ),
             database_host=self.database.instance.db_instance_endpoint_address,
         )
+        # The master's one-off setup (Twenty's user, extensions, heartbeat), run by the
+        # deploy before the services move to Twenty's user (docs/adr/0033).
+        resource_id = self.database.instance.instance_resource_id
+        assert resource_id is not None  # a DatabaseInstance has one (DbiResourceId)
+        bootstrap = self.application.add_bootstrap(
+            family=names.task_family("bootstrap"),
+            master=self.secrets.database,
+            instance_resource_id=resource_id,
+            functions=self.functions,
+            after=[self.database.instance, self.network.vpc],
+        )
+        # A new rotation schedule rotates at once: only once the user exists.
+        self.database.app_rotation.node.add_dependency(bootstrap)
         # The origin-verify secrets must exist before the listener rule resolves them.
         for secret in self.secrets.origin_verify.values():
             self.application.origin.production_rule.node.add_dependency(secret)
