@@ -146,3 +146,26 @@ def test_database_and_cache_admit_only_the_tasks(primary: Template) -> None:
         "Load balancer: HTTPS from CloudFront",
         "Load balancer: to the server tasks only",
     ]
+
+
+@pytest.mark.parametrize("side", ["primary", "dr"])
+def test_tasks_reach_out_only_on_https_smtp_submission_and_their_data_stores(
+    side: str, primary: Template, dr: Template
+) -> None:
+    """Outbound from the tasks: HTTPS (AWS APIs, NAT), 587 to Amazon SES (e-mail is on in
+    prod.yaml), PostgreSQL and the cache by group; nothing else, no "all traffic"."""
+    template = _region_templates(primary, dr)[side]
+    tasks = _group_id(template, "Twenty server and worker tasks")
+    group = template.find_resources("AWS::EC2::SecurityGroup")[tasks]["Properties"]
+    to_anywhere = {
+        (r["FromPort"], r["ToPort"], r["IpProtocol"])
+        for r in group["SecurityGroupEgress"]
+        if r.get("CidrIp") == "0.0.0.0/0"
+    }
+    assert to_anywhere == {(443, 443, "tcp"), (587, 587, "tcp")}
+    separate = sorted(
+        r["Properties"]["FromPort"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [tasks, "GroupId"]}
+    )
+    assert separate == [5432, 6379]

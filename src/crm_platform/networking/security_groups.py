@@ -2,7 +2,8 @@
 
 Traffic is allowed along one path: CloudFront -> load balancer -> tasks -> database /
 cache. The one addition is the credential-rotation function's own group, which the
-database construct admits to PostgreSQL. Nothing allows all outbound traffic.
+database construct admits to PostgreSQL. Nothing allows all outbound traffic; the tasks
+reach out on HTTPS and, when e-mail is on, on the SMTP submission port (Amazon SES).
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ HTTPS_PORT = 443
 APP_PORT = 3000  # Twenty's server listens here
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
+# Amazon SES's SMTP endpoint takes STARTTLS on 587 ("the SMTP client connects to the
+# Amazon SES SMTP endpoint on port 25, 587, or 2587", ses/latest/dg/smtp-connect.html);
+# EC2 throttles port 25, so Twenty submits on 587 (its EMAIL_SMTP_PORT default).
+SMTP_SUBMISSION_PORT = 587
 
 
 class TierSecurityGroups(Construct):
     """Security groups for the load balancer, tasks, database and cache of one region."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, cloudfront_prefix_list_id: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        cloudfront_prefix_list_id: str,
+        smtp_submission: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -60,6 +71,13 @@ class TierSecurityGroups(Construct):
             "AWS APIs, image pulls and outbound HTTPS via NAT",
         )
         self.tasks.add_egress_rule(self.database, ec2.Port.tcp(POSTGRES_PORT), "To PostgreSQL")
+        if smtp_submission:
+            # SES's regional SMTP endpoint has public addresses only (reached through NAT).
+            self.tasks.add_egress_rule(
+                ec2.Peer.any_ipv4(),
+                ec2.Port.tcp(SMTP_SUBMISSION_PORT),
+                "SMTP submission (STARTTLS) to Amazon SES via NAT",
+            )
         self.tasks.add_egress_rule(self.cache, ec2.Port.tcp(REDIS_PORT), "To Redis/Valkey")
         self.database.add_ingress_rule(self.tasks, ec2.Port.tcp(POSTGRES_PORT), "From tasks")
         self.cache.add_ingress_rule(self.tasks, ec2.Port.tcp(REDIS_PORT), "From tasks")

@@ -383,6 +383,22 @@ class Edge(Strict):
     origin_header: OriginHeader = OriginHeader()
 
 
+class OutboundEmail(Strict):
+    """Twenty's e-mail (invitations, password resets, notifications) through Amazon SES in
+    each serving region; off, Twenty only logs the messages it would send."""
+
+    enabled: bool = True
+    # The sender is <from_local_part>@<domain.name>: the domain SES verifies with DKIM
+    # records in domain.hosted_zone_id, so the address cannot name an unverified domain.
+    from_local_part: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._+-]{0,63}$")] = "noreply"
+    # The display name of the From header (Twenty writes `name <address>`).
+    from_name: Annotated[str, Field(pattern=r'^[^"<>\r\n]{1,64}$')] = "Twenty"
+    # Bcc'd on Twenty's system notices (EMAIL_SYSTEM_ADDRESS); default: alerts.email.
+    system_address: Email | None = None
+    # Each region's SMTP credentials are replaced this often (a new IAM access key).
+    credentials_rotation_days: Annotated[int, Field(ge=1, le=365)] = 90
+
+
 class DisasterRecovery(Strict):
     # Recovery point objective: the replica-lag alarm fires above it. At least two of the
     # database's one-minute heartbeats (database/heartbeat.py, MIN_RPO_SECONDS), or an
@@ -425,3 +441,4 @@ class Settings(Strict):
     backup: Backup = Backup()
     functions: Functions = Functions()
     dr: DisasterRecovery = DisasterRecovery()
+    email: OutboundEmail = OutboundEmail()

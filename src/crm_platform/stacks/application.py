@@ -137,7 +137,15 @@ def application_tier(
             bucket_arn=f"arn:aws:s3:::{names.attachments_bucket_in(region)}",
         ),
         public_url=names.public_url,
+        # The region's own SES sender (email/), when e-mail is on.
+        email=foundation.email.smtp if foundation.email is not None else None,
     )
+    # Twenty's tasks start after the first SMTP rotation began (email/runtime: the
+    # placeholder it replaces is never rolled).
+    if foundation.email is not None:
+        for task in (app.server_task, app.worker_task, app.migrate_task, app.jobs_task):
+            if task is not None:
+                task.definition.node.add_dependency(foundation.email.rotation_schedule)
     # The origin-verify check, off the listener rule ECS manages (edge/waf.py). The rule
     # follows the guard, so it never forwards a header-less request, even while the first
     # deploy of this layout replaces the old header condition.

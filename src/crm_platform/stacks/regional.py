@@ -9,6 +9,7 @@ from constructs import Construct
 from crm_platform.alerts import AlertTopic
 from crm_platform.backup.vault import BackupVault
 from crm_platform.cache.construct import Cache
+from crm_platform.email.construct import EmailNames, OutboundEmail, RollTarget, Sender
 from crm_platform.functions import FunctionDefaults
 from crm_platform.networking.construct import Network
 from crm_platform.networking.security_groups import TierSecurityGroups
@@ -68,6 +69,7 @@ class RegionalStack(PlatformStack):
             "SecurityGroups",
             vpc=self.network.vpc,
             cloudfront_prefix_list_id=net.cloudfront_prefix_list_id,
+            smtp_submission=s.email.enabled,
         )
         self.alerts = AlertTopic(self, "Alerts", key=self.key, email=s.alerts.email).topic
         self.functions = FunctionDefaults(
@@ -75,6 +77,35 @@ class RegionalStack(PlatformStack):
             alerts=self.alerts,
             reserve_concurrency=s.functions.reserve_concurrency,
         )
+        # Twenty's e-mail: this region's own SES identity and SMTP credentials (email/).
+        self.email: OutboundEmail | None = None
+        if s.email.enabled:
+            self.email = OutboundEmail(
+                self,
+                "Email",
+                names=EmailNames(
+                    configuration_set=names.email_configuration_set,
+                    smtp_secret=names.smtp_secret,
+                    smtp_user=names.smtp_user(region),
+                    senders_group=names.smtp_senders_group(region),
+                ),
+                sender=Sender(
+                    domain=s.domain.name,
+                    from_address=f"{s.email.from_local_part}@{s.domain.name}",
+                    from_name=s.email.from_name,
+                    system_address=s.email.system_address or s.alerts.email,
+                ),
+                zone_id=s.domain.hosted_zone_id,
+                key=self.key,
+                alerts=self.alerts,
+                functions=self.functions,
+                rotation_days=s.email.credentials_rotation_days,
+                roll=RollTarget(
+                    cluster=names.ecs_cluster(region),
+                    services=(names.server_service, names.worker_service),
+                    family_prefix=names.task_family_prefix,
+                ),
+            )
         self.cache = Cache(
             self,
             "Cache",

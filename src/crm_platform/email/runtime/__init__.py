@@ -1,0 +1,1 @@
+"""Code that runs in AWS for e-mail: the SES SMTP credentials rotation function."""
