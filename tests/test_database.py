@@ -187,7 +187,10 @@ def test_rotation_never_generates_a_url_special_character(primary: Template) -> 
     """Twenty splits PG_DATABASE_URL unencoded: every non-alphanumeric character is excluded."""
     import string
 
-    schedules = primary.find_resources("AWS::SecretsManager::RotationSchedule").values()
+    schedules = [
+        s for s in primary.find_resources("AWS::SecretsManager::RotationSchedule").values()
+        if "HostedRotationLambda" in s["Properties"]  # the SMTP secret rotates by a function
+    ]  # fmt: skip
     assert len(schedules) == 2  # the master's and Twenty's own user's
     for schedule in schedules:
         hosted = schedule["Properties"]["HostedRotationLambda"]

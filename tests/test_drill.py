@@ -64,7 +64,7 @@ def test_each_scenario_states_its_expected_outcome() -> None:
 
 # --- scenarios (behaviour, not enforcing authorization) ------------------------------------
 @pytest.mark.parametrize(
-    "name", ["regional-outage", "partial-outage", "throttling", "healthy-primary"]
+    "name", ["regional-outage", "partial-outage", "throttling", "healthy-primary", "dr-isolated"]
 )
 def test_scenarios_that_pass_on_main(unenforced: DrillReport, name: str) -> None:
     found = scenario(unenforced, name)
@@ -116,6 +116,20 @@ def test_a_second_start_while_one_runs_is_refused(unenforced: DrillReport) -> No
     (refused,) = [s for s in found.starts if s.startswith("automatic-")]
     assert "refused at preflight" in refused and "is under way" in refused
     assert found.passed, failing(found)
+
+
+def test_without_its_internet_check_a_cut_off_dr_would_fail_over_a_healthy_primary(
+    assembly: Assembly, prod_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's control check is what tells a DR-side network loss from a primary
+    outage: with it the start is refused; without it (sabotaged) the failover runs."""
+    from crm_platform.drill import run
+
+    monkeypatch.setattr(run.Rehearsal, "_reachable", lambda _self, _url: True)
+    report = drill(assembly, prod_settings, "dr-isolated", enforce_authorization=False)
+    found = scenario(report, "dr-isolated")
+    assert not found.passed
+    assert not any(c["name"] == "refused at preflight" and c["ok"] for c in found.checks)
 
 
 # --- modelled time ------------------------------------------------------------------------------
@@ -180,8 +194,10 @@ def test_a_denied_call_fails_its_step_and_names_what_is_missing(
                     via[:] = [v for v in via if not v.startswith("dynamodb.")]
     report = drill(assembly, prod_settings, "healthy-primary", model=AuthorizationModel(stacks))
     found = scenario(report, "healthy-primary")
-    first = found.denied[0]
-    assert first["principal"] == "crm-prod-dr-app/Failover/Step/Role"
+    # The switch's beacon (its table is under the DR key too) is refused every minute;
+    # the failover's first step is refused at its first write.
+    assert any(d["principal"] == "crm-prod-dr/TrafficSwitch/Keeper/Role" for d in found.denied)
+    first = next(d for d in found.denied if d["principal"] == "crm-prod-dr-app/Failover/Step/Role")
     assert first["call"].startswith("dynamodb.UpdateItem")
     assert "key policy of crm-prod-dr/Key/Key" in first["missing"][0]
     assert "kms:ViaService" in first["missing"][0]

@@ -40,17 +40,30 @@ def test_distribution_viewer_side(edge: Template, prod_settings: Settings) -> No
 
 
 def test_origin_is_https_with_the_active_origin_header(edge: Template) -> None:
-    (origin,) = distribution(edge)["Origins"]
-    assert origin["DomainName"] == "origin.crm.example.com"
-    custom = origin["CustomOriginConfig"]
-    assert custom["OriginProtocolPolicy"] == "https-only"
-    assert custom["OriginSSLProtocols"] == ["TLSv1.2"]
-    assert origin["OriginCustomHeaders"] == [
-        {
-            "HeaderName": "X-Origin-Verify",
-            "HeaderValue": "{{resolve:secretsmanager:crm/prod/edge/origin-verify-a:SecretString:::}}",
-        }
-    ]
+    """The switched origin, and the primary's own for the DR probe (docs/adr/0036)."""
+    found = {o["DomainName"]: o for o in distribution(edge)["Origins"]}
+    assert set(found) == {"origin.crm.example.com", "primary.origin.crm.example.com"}
+    for origin in found.values():
+        custom = origin["CustomOriginConfig"]
+        assert custom["OriginProtocolPolicy"] == "https-only"
+        assert custom["OriginSSLProtocols"] == ["TLSv1.2"]
+        assert origin["OriginCustomHeaders"] == [
+            {
+                "HeaderName": "X-Origin-Verify",
+                "HeaderValue": "{{resolve:secretsmanager:crm/prod/edge/origin-verify-a:SecretString:::}}",
+            }
+        ]
+
+
+def test_the_probe_path_reaches_the_primary_only_through_its_function(edge: Template) -> None:
+    behaviors = {b["PathPattern"]: b for b in distribution(edge)["CacheBehaviors"]}
+    probe = behaviors["/_probe/primary/*"]
+    assert probe["AllowedMethods"] == ["GET", "HEAD"]
+    assert probe["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    (association,) = probe["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    origins = {o["Id"]: o["DomainName"] for o in distribution(edge)["Origins"]}
+    assert origins[probe["TargetOriginId"]] == "primary.origin.crm.example.com"
 
 
 def test_application_is_uncached_and_forwards_everything(edge: Template) -> None:
@@ -66,8 +79,8 @@ def test_application_is_uncached_and_forwards_everything(edge: Template) -> None
 def test_static_assets_cache_for_the_configured_ttl(
     edge: Template, prod_settings: Settings
 ) -> None:
-    (assets,) = distribution(edge)["CacheBehaviors"]
-    assert assets["PathPattern"] == "/assets/*"
+    behaviors = {b["PathPattern"]: b for b in distribution(edge)["CacheBehaviors"]}
+    assert "/assets/*" in behaviors
     edge.has_resource_properties(
         "AWS::CloudFront::CachePolicy",
         {
@@ -158,20 +171,21 @@ def test_public_url_health_check_pages_from_us_east_1(edge: Template) -> None:
 
 # --- the traffic switch -----------------------------------------------------------------
 def test_switch_state_alarm_and_keeper_live_in_dr(dr: Template) -> None:
+    """The state starts unsigned ("primary"); Route 53's alarm follows the beacon table's
+    write units, an AWS/ metric nobody can publish into (docs/adr/0035)."""
     dr.has_resource_properties(
-        "AWS::SSM::Parameter",
-        {"Name": "/crm/prod/dr/traffic", "Value": "primary", "AllowedPattern": "^(primary|dr)$"},
+        "AWS::SSM::Parameter", {"Name": "/crm/prod/dr/traffic", "Value": '{"state": "primary"}'}
     )
     dr.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "AlarmName": "crm-prod-serve-from-dr",
-            "Namespace": "crm-platform/TrafficSwitch",
-            "MetricName": "ServeFromDr",
-            "Dimensions": [{"Name": "Environment", "Value": "crm-prod"}],
+            "Namespace": "AWS/DynamoDB",
+            "MetricName": "ConsumedWriteCapacityUnits",
+            "Dimensions": [{"Name": "TableName", "Value": "crm-prod-dr-switch-beacon"}],
             "Period": 60,
             "Statistic": "Maximum",
-            "Threshold": 1,
+            "Threshold": 2,
             "TreatMissingData": "ignore",
         },
     )
@@ -180,10 +194,19 @@ def test_switch_state_alarm_and_keeper_live_in_dr(dr: Template) -> None:
         "AWS::Lambda::Function",
         {
             "Handler": "switch.handler",
+            "FunctionName": "crm-prod-dr-switch-beacon",
             "Environment": {
-                "Variables": {"SWITCH_PARAMETER": "/crm/prod/dr/traffic", "ENVIRONMENT": "crm-prod"}
+                "Variables": {
+                    "SWITCH_PARAMETER": "/crm/prod/dr/traffic",
+                    "SWITCH_KEY": "alias/crm-prod-dr-switch",
+                    "BEACON_TABLE": "crm-prod-dr-switch-beacon",
+                    "ENVIRONMENT": "crm-prod",
+                }
             },
         },
+    )
+    dr.has_resource_properties(
+        "AWS::KMS::Key", {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}
     )
 
 

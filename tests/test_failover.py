@@ -179,8 +179,14 @@ def test_a_full_run_leaves_dr_serving(world: World) -> None:
     assert [s.status for s in report.steps].count("not emulated") == len(NOT_EMULATED)
     db = client("rds", world.dr).describe_db_instances(DBInstanceIdentifier=world.config["replica"])
     assert "ReadReplicaSourceDBInstanceIdentifier" not in db["DBInstances"][0]
-    ssm = client("ssm", world.dr)
-    assert ssm.get_parameter(Name=world.config["switch_parameter"])["Parameter"]["Value"] == "dr"
+    from crm_platform.failover.runtime import switch
+
+    c = world.config
+    assert (
+        switch.read(client("ssm", world.dr), client("kms", world.dr), c["switch_parameter"],
+                    c["switch_key"], c["environment"])
+        == "dr"
+    )  # fmt: skip
     rows = timeline.read(client("dynamodb", world.dr), world.config["runs_table"], "run-1")
     assert [r["step"] for r in rows] == [s.name for s in steps.STEPS]
     assert all(r["started_at"] is not None and r["ended_at"] is not None for r in rows)
@@ -703,8 +709,8 @@ def test_the_failover_may_write_only_the_database_secret(
         arn = model.secret_arn(secret, dr)
         return model.decide(Request.of(step, action, arn, {}, "test")).allowed
 
-    assert allowed("secretsmanager:PutSecretValue", names.db_secret)
-    for kept in (names.app_secret, names.encryption_key_secret):
+    assert allowed("secretsmanager:PutSecretValue", names.db_app_secret)
+    for kept in (names.app_secret, names.encryption_key_secret, names.db_secret):
         assert allowed("secretsmanager:StopReplicationToReplica", kept)
         for action in ("PutSecretValue", "RotateSecret", "GetSecretValue", "UpdateSecret"):
             assert not allowed(f"secretsmanager:{action}", kept), (action, kept)
@@ -720,7 +726,7 @@ def test_dr_rolls_its_services_after_its_own_rotation(assembly: Assembly) -> Non
             "EventPattern": {
                 "source": ["aws.secretsmanager"],
                 "detail-type": ["Secret Label Updated"],
-                "detail": {"name": ["crm/prod/database/master"], "labelUpdated": ["AWSCURRENT"]},
+                "detail": {"name": ["crm/prod/database/app"], "labelUpdated": ["AWSCURRENT"]},
             }
         },
     )

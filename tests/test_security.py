@@ -25,7 +25,11 @@ def test_each_region_has_a_rotating_retained_key(stack: str, assembly: Assembly)
 
 
 def key_statements(template: Template) -> dict[str, dict]:  # type: ignore[type-arg]
-    (key,) = template.find_resources("AWS::KMS::Key").values()
+    """The region key's statements (DR also holds the switch's HMAC key, tests/test_switch.py)."""
+    (key,) = [
+        k for k in template.find_resources("AWS::KMS::Key").values()
+        if k["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    ]  # fmt: skip
     every = key["Properties"]["KeyPolicy"]["Statement"]
     assert all("Sid" in s and s["Effect"] == "Allow" for s in every), every
     return {s["Sid"]: s for s in every}
@@ -48,8 +52,12 @@ SERVING = BASE | {
 @pytest.mark.parametrize(
     ("stack", "expected"),
     [
-        ("crm-prod-primary", SERVING),  # no replica secrets live here
-        ("crm-prod-dr", SERVING | {"SecretsManagerReplicatesPlatformSecrets"}),
+        # no replica secrets live here; SES publishes bounces to the alert topic (email/)
+        ("crm-prod-primary", SERVING | {"SesPublishesToEncryptedTopics"}),
+        (
+            "crm-prod-dr",
+            SERVING | {"SecretsManagerReplicatesPlatformSecrets", "SesPublishesToEncryptedTopics"},
+        ),
         # us-east-1: replicas of the origin-verify secrets, the alert topic, edge logs,
         # and the cost controls (budget and anomaly alerts, the usage report bucket).
         (

@@ -25,6 +25,12 @@ PROBE_NAMESPACE = "crm-platform/Probe"
 PUBLIC_UP = "PublicUp"  # https://<domain>/healthz through CloudFront
 PRIMARY_ORIGIN_UP = "PrimaryOriginUp"  # the primary's load balancer, directly
 PROBE_METRICS = (PUBLIC_UP, PRIMARY_ORIGIN_UP)
+# The CloudFront path that reaches the primary's load balancer whatever the switch says
+# (edge/cdn.py), so the DR probe sees the primary origin as CloudFront does; only the
+# health paths below it are answered.
+PRIMARY_PROBE_PATH = "/_probe/primary"
+# Twenty's deep health checks (its /healthz is liveness only): the probes want both.
+HEALTH_PATHS = ("/healthz/database", "/healthz/redis")
 
 # The traffic switch's signal in the DR region (failover/runtime/switch.py): Route 53's
 # health check of the PRIMARY origin record follows an alarm on this metric.

@@ -62,7 +62,10 @@ class OpsFunction(Construct):
         environment: dict[str, str] | None = None,
         timeout_seconds: int = 60,
         log_retention_days: int = 365,
+        role_name: str | None = None,
+        function_name: str | None = None,
     ) -> None:
+        """``role_name``/``function_name``: only where a policy elsewhere must name them."""
         super().__init__(scope, construct_id)
         key, alerts = defaults.key, defaults.alerts
         self.log_group = logs.LogGroup(
@@ -77,7 +80,9 @@ class OpsFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=description,
+            role_name=role_name,
         )
+        self.role = role
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
@@ -109,6 +114,7 @@ class OpsFunction(Construct):
             code=lambda_.Code.from_asset(str(code), exclude=["__pycache__", "*.pyc"]),
             handler=handler,
             description=description,
+            function_name=function_name,
             # The policy above is complete: CDK must not add an inline policy to the role.
             role=role.without_policy_updates(),
             environment=environment or {},

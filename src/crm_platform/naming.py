@@ -91,7 +91,13 @@ class Names:
 
     @property
     def db_secret(self) -> str:
+        """The RDS master's credentials: read only by the one-off bootstrap task."""
         return f"{self.secrets_prefix}database/master"
+
+    @property
+    def db_app_secret(self) -> str:
+        """Twenty's own database user's credentials: what every Twenty task reads."""
+        return f"{self.secrets_prefix}database/app"
 
     @property
     def encryption_key_secret(self) -> str:
@@ -111,8 +117,9 @@ class Names:
 
     @property
     def dr_stack_secret_names(self) -> tuple[str, ...]:
-        """The secrets whose DR replicas the DR tier reads (and failover makes writable)."""
-        return (self.db_secret, self.app_secret, self.encryption_key_secret)
+        """The DR replicas the failover makes standalone: those the DR tier reads, and the
+        master's (for a person's work on the promoted database)."""
+        return (self.db_secret, self.db_app_secret, self.app_secret, self.encryption_key_secret)
 
     # --- database -----------------------------------------------------------------------
     @property
@@ -197,6 +204,29 @@ class Names:
         return f"{self.prefix}-serve-from-dr"
 
     @property
+    def switch_key_alias(self) -> str:
+        """The DR-region HMAC key that signs the switch's state (security/switch_key.py)."""
+        return f"alias/{self.prefix}-dr-switch"
+
+    def switch_key_alias_arn(self, region: str) -> str:
+        return f"arn:aws:kms:{region}:{self.account}:{self.switch_key_alias}"
+
+    @property
+    def switch_beacon_table(self) -> str:
+        """The DR-region table only the switch's beacon writes (failover/switch.py)."""
+        return f"{self.prefix}-dr-switch-beacon"
+
+    @property
+    def switch_beacon_function(self) -> str:
+        """The DR-region function that verifies the switch's state and writes the beacon."""
+        return f"{self.prefix}-dr-switch-beacon"
+
+    @property
+    def failover_step_role(self) -> str:
+        """The failover step function's role: named, so the switch key can name it."""
+        return f"{self.prefix}-dr-failover-step"
+
+    @property
     def failover_parameter(self) -> str:
         """Failed-over state in the DR region (JSON); deploys refuse unless it is 'none'."""
         return f"/{self.project}/{self.environment}/dr/failover"
@@ -277,6 +307,28 @@ class Names:
     @property
     def usage_report(self) -> str:
         return f"{self.prefix}-cur"
+
+    # --- e-mail (SES, one sender per serving region) -------------------------------------
+    @property
+    def smtp_secret(self) -> str:
+        """Each serving region's own SES SMTP credentials (same name, never replicated)."""
+        return f"{self.secrets_prefix}email/smtp"
+
+    def smtp_user(self, region: str) -> str:
+        """The IAM user whose key the region's SMTP password is derived from (IAM is global,
+        so the region is part of the name)."""
+        return f"{self.prefix}-smtp-{region}"
+
+    def smtp_user_arn(self, region: str) -> str:
+        return f"arn:aws:iam::{self.account}:user/{self.smtp_user(region)}"
+
+    def smtp_senders_group(self, region: str) -> str:
+        return f"{self.prefix}-smtp-senders-{region}"
+
+    @property
+    def email_configuration_set(self) -> str:
+        """The configuration set every message of the domain identity goes through."""
+        return f"{self.prefix}-email"
 
     # --- delivery -----------------------------------------------------------------------
     @property

@@ -388,6 +388,13 @@ class AuthorizationModel:
             if conditions:
                 statement["Condition"] = conditions
             add(function, f"permissions of function {function.rsplit(':', 1)[-1]}", [statement])
+        for logical, resource in stack.of_type("AWS::DynamoDB::Table").items():
+            policy = resource["Properties"].get("ResourcePolicy")
+            if policy:
+                arn = self.physical.arn(logical, stack)
+                doc = self._resolve(policy["PolicyDocument"], stack, logical)
+                if doc:
+                    add(arn, f"resource policy of table {arn.rsplit('/', 1)[-1]}", doc["Statement"])
         for logical, resource in stack.of_type("AWS::ECR::Repository").items():
             text = resource["Properties"].get("RepositoryPolicyText")
             if text:

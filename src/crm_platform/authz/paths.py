@@ -63,6 +63,7 @@ def evaluate(model: AuthorizationModel, needs: Iterable[Need]) -> list[Verdict]:
                 keys=keys,
                 secret_arn=model.secret_arn,
                 task_roles=model.task_definition_roles,
+                key_arn=model.key_arn,
             )
         else:
             resource = need.resource.replace("{connection}", _connection(model))

@@ -195,13 +195,15 @@ def requests_for(
     keys: Mapping[str, Encrypted],
     secret_arn: Callable[[str, str], str],
     task_roles: Callable[[str, str], list[str]] = lambda _region, _family: [],
+    key_arn: Callable[[str, str], str] = lambda key, _region: key,
 ) -> list[Request]:
     """What AWS authorizes for ``call`` made by ``principal``.
 
     ``keys`` indexes encrypted resources by ARN (encryption.key_index); ``secret_arn``
     turns a secret's name into its ARN in a region (policies match the random suffix);
     ``task_roles`` names the roles a task definition family (region, family) hands to
-    ECS, which ``RunTask`` passes.
+    ECS, which ``RunTask`` passes; ``key_arn`` turns a KMS key id or alias (region) into
+    the key's ARN, which is what IAM and the key policy authorize.
     """
     resolver = RESOURCES.get((call.service, call.operation))
     if resolver is None:
@@ -223,6 +225,8 @@ def requests_for(
     resources = resolver(call, account)
     if call.service == "secretsmanager":
         resources = [r if r.startswith("arn:") else secret_arn(r, call.region) for r in resources]
+    if call.service == "kms":
+        resources = [key_arn(r, call.region) for r in resources]
     why = call.describe()
     found = [Request.of(principal, action, r, context, why) for r in resources]
     found += _passed_roles(call, principal, why, task_roles)

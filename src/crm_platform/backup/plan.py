@@ -29,6 +29,39 @@ from crm_platform.functions import FunctionDefaults
 from crm_platform.settings.model import Backup
 
 
+def daily_rule(name: str, config: Backup, *, copy_to: backup.IBackupVault) -> backup.BackupPlanRule:
+    """The daily rule both regions' plans use, copying each recovery point to ``copy_to``."""
+    return backup.BackupPlanRule(
+        rule_name=name,
+        schedule_expression=events.Schedule.expression(config.schedule),
+        start_window=cdk.Duration.minutes(config.start_window_minutes),
+        completion_window=cdk.Duration.minutes(config.completion_window_minutes),
+        delete_after=cdk.Duration.days(config.retention_days),
+        enable_continuous_backup=config.continuous_backup,
+        copy_actions=[
+            backup.BackupPlanCopyActionProps(
+                destination_backup_vault=copy_to,
+                delete_after=cdk.Duration.days(config.dr_copy_retention_days),
+            )
+        ],
+    )
+
+
+def job_failures(scope: Construct, description: str, functions: FunctionDefaults) -> AlertRule:
+    """AWS Backup's own job-state events for failed backups and copies, to the alert topic."""
+    return AlertRule(
+        scope,
+        "JobFailures",
+        description=description,
+        pattern=events.EventPattern(
+            source=["aws.backup"],
+            detail_type=["Backup Job State Change", "Copy Job State Change"],
+            detail={"state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"]},
+        ),
+        topic=functions.alerts,
+    )
+
+
 class BackupPlan(Construct):
     """Plan, tag selection, restore testing and failure alerts of the primary region."""
 
@@ -62,22 +95,7 @@ class BackupPlan(Construct):
             # Plan names are unique per account and region; the path keeps environments apart.
             backup_plan_name=cdk.Names.unique_resource_name(self, max_length=50, separator="-"),
             backup_vault=vault,
-            backup_plan_rules=[
-                backup.BackupPlanRule(
-                    rule_name="daily-with-dr-copy",
-                    schedule_expression=events.Schedule.expression(config.schedule),
-                    start_window=cdk.Duration.minutes(config.start_window_minutes),
-                    completion_window=cdk.Duration.minutes(config.completion_window_minutes),
-                    delete_after=cdk.Duration.days(config.retention_days),
-                    enable_continuous_backup=config.continuous_backup,
-                    copy_actions=[
-                        backup.BackupPlanCopyActionProps(
-                            destination_backup_vault=dr_vault,
-                            delete_after=cdk.Duration.days(config.dr_copy_retention_days),
-                        )
-                    ],
-                )
-            ],
+            backup_plan_rules=[daily_rule("daily-with-dr-copy", config, copy_to=dr_vault)],
         )
         self.roles = BackupRoles(self, "Roles", break_glass_name=break_glass_role_name)
         self.role = self.roles.backup
@@ -101,16 +119,8 @@ class BackupPlan(Construct):
             restore_subnet_group_name=restore_subnet_group_name,
             functions=functions,
         )
-        self.job_failures = AlertRule(
-            self,
-            "JobFailures",
-            description="Backup and DR-copy jobs that failed, aborted or expired",
-            pattern=events.EventPattern(
-                source=["aws.backup"],
-                detail_type=["Backup Job State Change", "Copy Job State Change"],
-                detail={"state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"]},
-            ),
-            topic=functions.alerts,
+        self.job_failures = job_failures(
+            self, "Backup and DR-copy jobs that failed, aborted or expired", functions
         )
         self.restore_failures = AlertRule(
             self,

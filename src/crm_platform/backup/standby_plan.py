@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_backup as backup
-from aws_cdk import aws_events as events
 from constructs import Construct
 
-from crm_platform.alerts import AlertRule
+from crm_platform.backup.plan import daily_rule, job_failures
 from crm_platform.backup.roles import BACKUP_POLICIES, backup_role
 from crm_platform.functions import FunctionDefaults
 from crm_platform.settings.model import Backup
@@ -51,22 +50,7 @@ class StandbyPlan(Construct):
             "Plan",
             backup_plan_name=cdk.Names.unique_resource_name(self, max_length=50, separator="-"),
             backup_vault=vault,
-            backup_plan_rules=[
-                backup.BackupPlanRule(
-                    rule_name="daily-after-failover",
-                    schedule_expression=events.Schedule.expression(config.schedule),
-                    start_window=cdk.Duration.minutes(config.start_window_minutes),
-                    completion_window=cdk.Duration.minutes(config.completion_window_minutes),
-                    delete_after=cdk.Duration.days(config.retention_days),
-                    enable_continuous_backup=config.continuous_backup,
-                    copy_actions=[
-                        backup.BackupPlanCopyActionProps(
-                            destination_backup_vault=primary_vault,
-                            delete_after=cdk.Duration.days(config.dr_copy_retention_days),
-                        )
-                    ],
-                )
-            ],
+            backup_plan_rules=[daily_rule("daily-after-failover", config, copy_to=primary_vault)],
         )
         self.role = backup_role(
             self, "Role", "AWS Backup in DR after a failover: back up, copy home", BACKUP_POLICIES
@@ -79,14 +63,6 @@ class StandbyPlan(Construct):
             disable_default_backup_policy=True,
             allow_restores=False,
         )
-        self.job_failures = AlertRule(
-            self,
-            "JobFailures",
-            description="DR backup and copy-home jobs that failed, aborted or expired",
-            pattern=events.EventPattern(
-                source=["aws.backup"],
-                detail_type=["Backup Job State Change", "Copy Job State Change"],
-                detail={"state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"]},
-            ),
-            topic=functions.alerts,
+        self.job_failures = job_failures(
+            self, "DR backup and copy-home jobs that failed, aborted or expired", functions
         )

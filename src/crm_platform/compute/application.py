@@ -10,10 +10,17 @@ the primary holds a ``migrate`` task definition, the same image run once per rel
 ``crm-platform release migrate`` (pipeline or deploy) before any service moves, so a
 rollback of traffic never runs an old image on a schema it does not know and a canary
 never runs two releases against a half-migrated schema (release/migration.py).
+
+Every Twenty task logs in as Twenty's own database user (database/app_user.py), whose
+secret is the only database secret their execution role may read. The primary also holds
+the one-off ``bootstrap`` task (:meth:`TwentyApplication.add_bootstrap`): the only task
+that reads the master's secret, run by the deploy before the services move, never by a
+service (docs/adr/0033).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -35,6 +42,7 @@ from crm_platform.compute import wrapper
 from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
 from crm_platform.compute.services import Capacity, ServerService, WorkerService
 from crm_platform.compute.task import (
+    BOOTSTRAP_ROLE,
     MIGRATE_COMMAND,
     SERVER_COMMAND,
     WORKER_COMMAND,
@@ -42,7 +50,10 @@ from crm_platform.compute.task import (
     TwentyTask,
 )
 from crm_platform.contracts import TWENTY_NAMESPACE
-from crm_platform.database import heartbeat
+from crm_platform.database import app_user, heartbeat
+from crm_platform.database.bootstrap import DatabaseBootstrap, digest
+from crm_platform.email.construct import SmtpSettings
+from crm_platform.functions import FunctionDefaults
 from crm_platform.monitoring.resource_alarms import ROLLBACK_RESOURCE_ALARMS
 from crm_platform.networking.security_groups import APP_PORT, POSTGRES_PORT, REDIS_PORT
 from crm_platform.settings.model import Compute
@@ -56,7 +67,9 @@ UPGRADE_FAILED_PATTERNS = ("Upgrade completed with errors", "Upgrade failed")
 class AppSecrets:
     """The secrets every Twenty task reads, as seen from its own region."""
 
-    database: sm.ISecret  # JSON: username, password (rotated)
+    database: (
+        sm.ISecret
+    )  # JSON: Twenty's own user's username, password (rotated); never the master's
     app_secret: sm.ISecret  # APP_SECRET
     encryption_key: sm.ISecret  # ENCRYPTION_KEY
     cache_token: sm.ISecret  # the region's own cache AUTH token
@@ -75,8 +88,10 @@ class Backends:
 
 @dataclass(frozen=True)
 class Role:
-    """How this region runs: the primary holds the migrate task and beats; DR does neither
-    and holds instead the task that registers Twenty's scheduled jobs after a failover."""
+    """How this region runs: the primary holds the migrate task and sets the database up
+    (``heartbeat``: the bootstrap task, which installs the replication heartbeat among the
+    rest, :meth:`TwentyApplication.add_bootstrap`); DR does neither and holds instead the
+    task that registers Twenty's scheduled jobs after a failover."""
 
     migrations: bool
     heartbeat: bool
@@ -111,9 +126,13 @@ class TwentyApplication(Construct):
         secrets: AppSecrets,
         backends: Backends,
         public_url: str,
+        email: SmtpSettings | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         region = cdk.Stack.of(self).region
+        self.names, self.role, self.config, self.image, self.key = names, role, config, image, key
+        self.vpc, self.private_subnets, self.groups = vpc, private_subnets, groups
+        self.secrets, self.pull_from = secrets, pull_from
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
@@ -136,8 +155,9 @@ class TwentyApplication(Construct):
             "REDIS_HOST": backends.cache_host,
             "REDIS_PORT": str(REDIS_PORT),
             "RDS_CA_BUNDLE_URL": wrapper.rds_ca_bundle_url(region),
-            "HEARTBEAT_DATABASE": heartbeat.HEARTBEAT_DATABASE,
         }
+        self.environment = environment
+        # Twenty's own user only: no task that runs Twenty can read the master's secret.
         task_secrets = {
             "PG_USER": ecs.Secret.from_secrets_manager(secrets.database, "username"),
             "PG_PASSWORD": ecs.Secret.from_secrets_manager(secrets.database, "password"),
@@ -145,6 +165,11 @@ class TwentyApplication(Construct):
             "APP_SECRET": ecs.Secret.from_secrets_manager(secrets.app_secret),
             "ENCRYPTION_KEY": ecs.Secret.from_secrets_manager(secrets.encryption_key),
         }
+        # E-mail through SES (email/): EMAIL_* settings, the SMTP login as ECS secrets only.
+        if email is not None:
+            environment.update(email.environment())
+            task_secrets.update(email.task_secrets())
+            self.execution_policy.add_statements(email.read_statement())
 
         service_env = {
             **environment,
@@ -152,8 +177,6 @@ class TwentyApplication(Construct):
             "DISABLE_CRON_JOBS_REGISTRATION": "true",
         }
         server_env = dict(service_env)
-        if role.heartbeat:
-            server_env["HEARTBEAT_SETUP_SQL"] = heartbeat.SETUP_SQL
         common = {
             "image": image,
             "secrets": task_secrets,
@@ -260,6 +283,128 @@ class TwentyApplication(Construct):
             capacity=role.worker,
         )
 
+    def add_bootstrap(
+        self,
+        *,
+        family: str,
+        master: sm.ISecret,
+        instance_resource_id: str,
+        functions: FunctionDefaults,
+        after: Sequence[Construct] = (),
+    ) -> DatabaseBootstrap:
+        """The master's one-off setup of the database (the primary only): a ``bootstrap``
+        task definition and the custom resource that runs it during the deploy, before
+        the services (they depend on it), again only when what it sets up changes.
+
+        The task has roles of its own: an execution role that reads the master's secret
+        and the application user's (its first password), and a task role with no
+        permission at all (it talks to PostgreSQL only). The services' execution role
+        never reads the master's secret (compute/permissions.py, ``forbidden``).
+        ``after``: what must exist first (the instance, the network's routes).
+        """
+        assert self.role.heartbeat, "only the primary sets the database up"
+        region = cdk.Stack.of(self).region
+        task_role = iam.Role(
+            self,
+            "BootstrapTaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="The database bootstrap task: no AWS permission (it talks to PostgreSQL)",
+        )
+        execution_role = iam.Role(
+            self,
+            "BootstrapExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="ECS: start the database bootstrap task with the master's secret",
+        )
+        task = TwentyTask(
+            self,
+            "BootstrapTask",
+            spec=TaskSpec(
+                BOOTSTRAP_ROLE,
+                family,
+                self.config.worker,
+                (),
+                {
+                    **{k: self.environment[k] for k in
+                       ("PG_HOST", "PG_PORT", "PG_DATABASE", "RDS_CA_BUNDLE_URL")},
+                    "HEARTBEAT_DATABASE": heartbeat.HEARTBEAT_DATABASE,
+                    wrapper.BOOTSTRAP_SQL_VARIABLE: app_user.BOOTSTRAP_SQL,
+                    wrapper.HEARTBEAT_SQL_VARIABLE: heartbeat.SETUP_SQL,
+                },
+                None,
+            ),
+            image=self.image,
+            secrets={
+                "PG_PASSWORD": ecs.Secret.from_secrets_manager(self.secrets.database, "password"),
+                "MASTER_USER": ecs.Secret.from_secrets_manager(master, "username"),
+                "MASTER_PASSWORD": ecs.Secret.from_secrets_manager(master, "password"),
+            },
+            task_role=task_role,
+            execution_role=execution_role.without_policy_updates(),
+            key=self.key,
+            read_only_root_filesystem=self.config.read_only_root_filesystem,
+        )  # fmt: skip
+        policy = iam.ManagedPolicy(
+            self,
+            "BootstrapExecutionPolicy",
+            description="What ECS needs to start the database bootstrap task, nothing more",
+            roles=[execution_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadTheMasterAndTheApplicationUsersSecrets",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=sorted({_arn(master), _arn(self.secrets.database)}),
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptSecretsThroughSecretsManager",
+                    actions=["kms:Decrypt"],
+                    resources=[self.key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                    },
+                ),
+                *_pull_statements(self.pull_from),
+                iam.PolicyStatement(
+                    sid="WriteTaskLogs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[task.log_group.log_group_arn],
+                ),
+            ],
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions (ECR authorization "
+            "reference); every pull action is scoped to the platform's repository",
+        )
+        subnets = self.vpc.select_subnets(
+            subnet_group_name=self.private_subnets.subnet_group_name
+        ).subnet_ids
+        bootstrap = DatabaseBootstrap(
+            self,
+            "Bootstrap",
+            cluster=self.names.cluster,  # by name: a policy's resource (depends on it below)
+            family=family,
+            container=BOOTSTRAP_ROLE,
+            subnet_ids=subnets,
+            security_group_ids=[self.groups.tasks.security_group_id],
+            roles=[task_role.role_arn, execution_role.role_arn],
+            triggers={
+                # A change of what it runs, or a new instance (a replacement, a restore
+                # under the same name), runs it again.
+                "Sql": digest(app_user.BOOTSTRAP_SQL, heartbeat.SETUP_SQL),
+                "User": app_user.APP_USERNAME,
+                "Instance": instance_resource_id,
+            },
+            functions=functions,
+        )
+        for dependency in (task.definition, policy, self.cluster, *after):
+            bootstrap.node.add_dependency(dependency)
+        for service in (self.server.service, self.worker.service):
+            service.node.add_dependency(bootstrap)
+        self.bootstrap_task = task
+        return bootstrap
+
     def _roles(
         self, key: kms.IKey, backends: Backends, secrets: AppSecrets, pull_from: str
     ) -> tuple[iam.Role, iam.IRole]:
@@ -314,10 +459,6 @@ class TwentyApplication(Construct):
             description="ECS: pull Twenty's image, write its logs, read exactly its secrets",
         )
 
-        def arn(secret: sm.ISecret) -> str:
-            # A replica imported by name has no full ARN; match its six-character suffix.
-            return secret.secret_full_arn or f"{secret.secret_arn}-??????"
-
         self.execution_policy = iam.ManagedPolicy(
             self,
             "ExecutionPolicy",
@@ -329,7 +470,7 @@ class TwentyApplication(Construct):
                     actions=["secretsmanager:GetSecretValue"],
                     resources=sorted(
                         {
-                            arn(s)
+                            _arn(s)
                             for s in (
                                 secrets.database,
                                 secrets.app_secret,
@@ -352,23 +493,7 @@ class TwentyApplication(Construct):
         # Always, not only once a release is recorded: the pipeline's first Migrate stage
         # and every deploy after it run the platform repository's image (its DR replica in
         # DR) by digest, and ECS pulls it as this role.
-        self.execution_policy.add_statements(
-            iam.PolicyStatement(
-                sid="PullTwentyFromThePlatformRepository",
-                actions=[
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                resources=[pull_from],
-            ),
-            # ECR documents no resource-level scoping for the registry login token.
-            iam.PolicyStatement(
-                sid="LogInToTheRegistry",
-                actions=["ecr:GetAuthorizationToken"],
-                resources=["*"],
-            ),
-        )
+        self.execution_policy.add_statements(*_pull_statements(pull_from))
         acknowledge(
             self.execution_policy,
             "AwsSolutions-IAM5[Resource::*]",
@@ -444,6 +569,33 @@ class TwentyApplication(Construct):
             alerts,
         )
         return [errors, upgrade]
+
+
+def _arn(secret: sm.ISecret) -> str:
+    """A secret's ARN for a policy; a replica imported by name has no full ARN, so its
+    six-character suffix is matched."""
+    return secret.secret_full_arn or f"{secret.secret_arn}-??????"
+
+
+def _pull_statements(pull_from: str) -> list[iam.PolicyStatement]:
+    """Pull Twenty's image from the platform repository (its DR replica in DR)."""
+    return [
+        iam.PolicyStatement(
+            sid="PullTwentyFromThePlatformRepository",
+            actions=[
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+            ],
+            resources=[pull_from],
+        ),
+        # ECR documents no resource-level scoping for the registry login token.
+        iam.PolicyStatement(
+            sid="LogInToTheRegistry",
+            actions=["ecr:GetAuthorizationToken"],
+            resources=["*"],
+        ),
+    ]
 
 
 @dataclass(frozen=True)

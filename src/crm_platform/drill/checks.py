@@ -102,7 +102,13 @@ def snapshot(world: World, config: dict[str, Any]) -> dict[str, Any]:
         "multi_az": db["MultiAZ"],
         "endpoint": db["Endpoint"]["Address"],
         "tags": {t["Key"]: t["Value"] for t in db.get("TagList", [])},
-        "switch": switch.read(ssm, config["switch_parameter"]),
+        "switch": switch.read(
+            ssm,
+            world.raw("kms", dr),
+            config["switch_parameter"],
+            config["switch_key"],
+            config["environment"],
+        ),
         "failover_state": state.get("state"),
         "secret_regions": {n: s.get("PrimaryRegion", dr) for n, s in secrets.items()},
         "rotation": secrets[config["db_secret"]].get("RotationLambdaARN"),
@@ -238,7 +244,8 @@ def effect_checks(o: Observed) -> list[Check]:
         "modelled",
     )  # fmt: skip
     switched = o.first_call(
-        "PutParameter", lambda p: p.get("Name") == c["switch_parameter"] and p.get("Value") == "dr"
+        "PutParameter",
+        lambda p: p.get("Name") == c["switch_parameter"] and '"state": "dr"' in str(p.get("Value")),
     )
     check(
         "traffic moved only once the database was writable",
@@ -308,7 +315,7 @@ def effect_checks(o: Observed) -> list[Check]:
     )
     published = [v for _t, v in aws.switch_data]
     check(
-        "switch set to dr and ServeFromDr=1 published for Route 53",
+        "switch signed 'dr' and the beacon reports it for Route 53",
         "switch_traffic",
         a["switch"] == "dr" and 1.0 in published and aws.traffic_moved_at() < INFINITY,
         {"switch": a["switch"], "published": published[-3:]},

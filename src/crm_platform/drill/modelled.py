@@ -14,9 +14,9 @@ each modelled here from ``durations.py`` at the scenario's quantile:
   its cold start plus ``twenty.jobs`` and stops with exit code 0.
 - **Elastic Load Balancing**: a running task is a healthy target after
   ``alb.first_health_check``.
-- **Route 53 and DNS**: the ``ServeFromDr`` data a principal publishes moves traffic only
-  after ``route53.switch`` + ``dns.ttl``; the public URL answers when traffic goes to a
-  region that can serve it.
+- **Route 53 and DNS**: the switch's beacon writes (two write units: a verified "dr")
+  move traffic only after ``route53.switch`` + ``dns.ttl``; the public URL answers when
+  traffic goes to a region that can serve it.
 - **Step Functions** (the failover's state machine only): executions start, run the step
   list through the local runner, and are described and listed; moto runs none.
 
@@ -33,10 +33,15 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from crm_platform.authz.requests import Call
-from crm_platform.contracts import SERVE_FROM_DR, SWITCH_NAMESPACE
+from crm_platform.contracts import PRIMARY_PROBE_PATH
 from crm_platform.drill.world import World
 
 INFINITY = float("inf")
+
+
+def _item_bytes(item: dict[str, Any]) -> int:
+    """A DynamoDB item's size as it is billed: attribute names plus (string) values."""
+    return sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items())
 
 
 def _error(code: str, message: str, operation: str) -> ClientError:
@@ -127,12 +132,16 @@ class ModelledAws:
         self.events: list[Event] = []
         self.switch_data: list[tuple[float, float]] = []  # (time, ServeFromDr value)
         self.primary_serving = True  # the primary region's data plane answers
+        self.dr_isolated = False  # the DR region cannot reach the internet
         self.dr_region = ""
         self.server_service = ""
+        self.beacon_table = ""
         self.executions: dict[str, Execution] = {}
         self.state_machine_arn = ""
-        # Set by the scenario: run an execution (returns its final status).
+        # Set by the scenario: run an execution (returns its final status), and run a
+        # Lambda function the drill runs itself (returns False for any other function).
         self.execute: Callable[[Execution], str] = lambda _e: "FAILED"
+        self.run_function: Callable[[str], bool] = lambda _name: False
 
     # --- the hooks ------------------------------------------------------------------------
     def before(self, call: Call, _principal: Any) -> dict[str, Any] | None:
@@ -218,6 +227,13 @@ class ModelledAws:
     def promotion_done(self, db: str) -> float | None:
         found = self.promotions.get(db)
         return found.done if found else None
+
+    # --- Lambda: the functions the drill runs itself -----------------------------------------
+    def _before_lambda_Invoke(self, call: Call) -> dict[str, Any] | None:
+        name = str(call.params.get("FunctionName", "")).rsplit(":", 1)[-1]
+        if not self.run_function(name):
+            return None
+        return {"StatusCode": 202 if call.params.get("InvocationType") == "Event" else 200}
 
     # --- ECS and target health --------------------------------------------------------------
     def track(
@@ -345,12 +361,13 @@ class ModelledAws:
         return min(server.tasks) + self.seconds("alb.first_health_check")
 
     # --- the traffic switch and the public URL ----------------------------------------------
-    def _before_cloudwatch_PutMetricData(self, call: Call) -> None:
-        if call.region != self.dr_region or call.params.get("Namespace") != SWITCH_NAMESPACE:
+    def _before_dynamodb_PutItem(self, call: Call) -> None:
+        """The switch's beacon: Route 53 follows its table's ConsumedWriteCapacityUnits
+        (Maximum per minute): one unit means "primary", two "dr" (failover/switch.py)."""
+        if call.region != self.dr_region or call.params.get("TableName") != self.beacon_table:
             return
-        for datum in call.params.get("MetricData", []):
-            if datum.get("MetricName") == SERVE_FROM_DR:
-                self.switch_data.append((self.now(), float(datum["Value"])))
+        units = -(-_item_bytes(call.params.get("Item", {})) // 1024)  # per KB, rounded up
+        self.switch_data.append((self.now(), 1.0 if units >= 2 else 0.0))
 
     def traffic_to_dr(self, now: float | None = None) -> bool:
         """Does DNS send origin traffic to DR at ``now``? Route 53 and resolvers lag."""
@@ -375,12 +392,18 @@ class ModelledAws:
         return self.primary_serving
 
     def http_get(self, url: str, _timeout: float) -> int:
-        """The network as the drill models it: the public URL and the primary origin."""
+        """The network as the drill models it: the public URL (Twenty's health through
+        CloudFront), CloudFront's probe path to the primary origin, and the internet
+        outside both regions (the probe's control)."""
         self.world.clock.advance(self.seconds("api.call"))
-        if "primary.origin." in url:
+        if self.dr_isolated:
+            raise OSError(f"{url}: DR cannot reach the internet")
+        if PRIMARY_PROBE_PATH in url:
             if self.primary_serving:
                 return 200
-            raise OSError(f"connection to {url} timed out")
+            raise OSError(f"{url}: 504 from CloudFront (primary origin unreachable)")
+        if ".amazonaws.com" in url:
+            return 403  # an AWS endpoint answers (the probe's control): the path works
         if self.public_up():
             return 200
         raise OSError(f"{url}: 502 from CloudFront (origin unreachable)")

@@ -61,7 +61,8 @@ EMULATOR_NOTES = [
     "probe published, each minute, and sets their states",
     "tasks and targets: moto runs no Fargate task; the modelled ECS starts tasks after "
     "fargate.cold_start and the modelled load balancer finds them healthy after its first check",
-    "Route 53 and DNS: modelled; traffic moves route53.switch + dns.ttl after ServeFromDr=1",
+    "Route 53 and DNS: modelled; traffic moves route53.switch + dns.ttl after the switch's "
+    "beacon reports a verified 'dr'",
     "Step Functions: modelled for the failover's state machine; executions run the step "
     "list through the local runner",
     "replica: created without its DB subnet group (moto looks it up in the source region)",
@@ -216,6 +217,7 @@ class Rehearsal:
         self.config = failover_config(self.up, self.names)
         self.dr, self.primary = self.config["dr_region"], self.config["primary_region"]
         self.aws.dr_region, self.aws.server_service = self.dr, names.server_service
+        self.aws.beacon_table = names.switch_beacon_table
         self.aws.state_machine_arn = operator_commands.state_machine_arn(names)
         for st in self.up.states.values():
             for resource in st.of_type("AWS::ECS::Service").values():
@@ -247,6 +249,7 @@ class Rehearsal:
         self.keeper_env = _environment(self.up, names.dr_stack, "switch.handler")
         self.step_function_arn = model.function_arn(names.dr_app_stack, "handler.handler")
         self.aws.execute = self.execute
+        self.aws.run_function = self.run_function
 
     # --- Lambda code run as its role --------------------------------------------------------
     @contextmanager
@@ -266,23 +269,41 @@ class Rehearsal:
                     os.environ[k] = v
 
     def run_probe(self, _now: float) -> None:
-        original = probe.up
-        probe.up = lambda url, headers=None: self._http_ok(url)
+        saved = probe.up, probe.reachable
+        probe.up = self._http_ok
+        probe.reachable = self._reachable
         try:
             with self._lambda(self.probe_role, self.probe_env):
                 results = probe.handler({}, None)
-            for metric, ok in results.items():
-                self.probe_data.append((self.clock.now(), metric, 1.0 if ok else 0.0))
+            for metric in PROBE_METRICS:
+                if metric in results:
+                    self.probe_data.append(
+                        (self.clock.now(), metric, 1.0 if results[metric] else 0.0)
+                    )
         except Exception as err:  # a failed invocation: the alarms see no data
             self.lambda_errors.append(f"probe: {type(err).__name__}: {err}")
         finally:
-            probe.up = original
+            probe.up, probe.reachable = saved
+
+    def _reachable(self, url: str) -> bool:
+        try:
+            self.aws.http_get(url, 10)
+        except OSError:
+            return False
+        return True
 
     def _http_ok(self, url: str) -> bool:
         try:
             return self.aws.http_get(url, 10) == 200
         except OSError:
             return False
+
+    def run_function(self, name: str) -> bool:
+        """A writer woke the switch's beacon: it runs at once, as its role."""
+        if name != self.names.switch_beacon_function:
+            return False
+        self.run_keeper(self.clock.now())
+        return True
 
     def run_keeper(self, _now: float) -> None:
         try:
@@ -444,6 +465,10 @@ class Rehearsal:
         kind, primary = self.scenario.outage, self.primary
         if kind == "none":
             return
+        if kind == "dr-isolated":
+            # The primary is fine; it is DR that lost the internet (and its view of Tokyo).
+            self.aws.dr_isolated = True
+            return
         self.aws.primary_serving = False
         if kind == "unreachable":
             self.faults.unreachable.add(primary)
@@ -498,7 +523,7 @@ class Rehearsal:
         self.outage_at = self.clock.now()
         rpo = self.replica_lag_history(self.outage_at)
         self.inject_outage()
-        if self.scenario.outage == "none":
+        if self.scenario.outage in ("none", "dr-isolated"):
             self.clock.sleep(QUIET_WAIT_SECONDS)
         else:
             while (

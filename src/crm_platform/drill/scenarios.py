@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Outage = Literal["none", "unreachable", "data-plane", "errors"]
+Outage = Literal["none", "unreachable", "data-plane", "errors", "dr-isolated"]
 Fence = Literal["fenced", "unfenced"]
 
 
@@ -100,6 +100,14 @@ SCENARIOS: dict[str, Scenario] = {
             "unreachable",
             Expected(fence="unfenced", second_start_refused=True),
             second_start_after="promote_replica",
+            measures_rto=False,
+        ),
+        Scenario(
+            "dr-isolated",
+            "DR loses the internet (and its view of Tokyo) while users still reach the "
+            "primary; someone starts a failover anyway",
+            "dr-isolated",
+            Expected(completes=False, refused_at="preflight"),
             measures_rto=False,
         ),
         Scenario(

@@ -332,7 +332,30 @@ def _bucket(
     return Created(name, {"Arn": f"arn:aws:s3:::{name}"})
 
 
+def _key(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
+    """A KMS key of the template's spec and usage (the switch's HMAC key signs in the
+    drill); its policy is the authorization model's to decide, not moto's."""
+    made = client("kms", st.region).create_key(
+        KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+        KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        Description=str(up.value(props.get("Description"), st, "")),
+    )["KeyMetadata"]
+    return Created(made["KeyId"], {"Arn": made["Arn"], "KeyId": made["KeyId"]})
+
+
+def _alias(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
+    target = str(up.resolve(props["TargetKeyId"], st))
+    client("kms", st.region).create_alias(AliasName=props["AliasName"], TargetKeyId=target)
+    return Created(props["AliasName"])
+
+
 CREATORS: dict[str, Callable[[Standup, StackState, str, dict[str, Any], Client], Created]] = {
+    "AWS::KMS::Key": _key,
+    "AWS::KMS::Alias": _alias,
     "AWS::S3::Bucket": _bucket,
     "AWS::SNS::Topic": _topic,
     "AWS::SSM::Parameter": _parameter,

@@ -243,6 +243,7 @@ class World:
                 keys=self.keys,
                 secret_arn=self.model.secret_arn,
                 task_roles=self.model.task_definition_roles,
+                key_arn=self.model.key_arn,
             )
         except Unmapped as err:
             raise AssertionError(f"the drill made a call the model cannot map: {err}") from err

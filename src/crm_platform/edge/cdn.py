@@ -6,6 +6,10 @@
   included), cookie and query string forwarded, all methods. Because ``Host`` reaches the
   origin, the load balancers' certificates also cover the public domain.
 - Hashed static assets (``/assets/*``): cached, default TTL from configuration.
+- ``/_probe/primary/healthz/...``: the primary's load balancer directly, whatever the
+  traffic switch says, for the DR probe (failover/impaired_signal.py); a viewer-request
+  function answers 404 to anything but GET of Twenty's health paths and strips the
+  prefix, so no application request can reach the primary this way.
 - Viewer side: the ACM certificate from us-east-1, TLSv1.2_2021 minimum, HTTP/2 and
   HTTP/3, compression, AWS's managed security-headers policy, the web ACL.
 - ``PriceClass_200``: the seed's ``PriceClass_100`` has no edge locations in Japan or
@@ -26,11 +30,28 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
-from crm_platform.contracts import ORIGIN_HEADER
+from crm_platform.contracts import HEALTH_PATHS, ORIGIN_HEADER, PRIMARY_PROBE_PATH
 from crm_platform.retention import KEEP, log_retention
 
 ACCESS_LOG_RETENTION_DAYS = 90
 STATIC_ASSETS = "/assets/*"  # Vite's content-hashed build output, served by Twenty
+
+
+def probe_function_code() -> str:
+    """CloudFront Functions JavaScript: health paths under the probe prefix, nothing else."""
+    allowed = ", ".join(f'"{PRIMARY_PROBE_PATH}{p}"' for p in ("/healthz", *HEALTH_PATHS))
+    return (
+        "function handler(event) {\n"
+        "  var request = event.request;\n"
+        f"  var allowed = [{allowed}];\n"
+        '  if (request.method !== "GET" || allowed.indexOf(request.uri) < 0) {\n'
+        '    return { statusCode: 404, statusDescription: "Not Found" };\n'
+        "  }\n"
+        f"  request.uri = request.uri.substring({len(PRIMARY_PROBE_PATH)});\n"
+        "  request.querystring = {};\n"
+        "  return request;\n"
+        "}\n"
+    )
 
 
 class Distribution(Construct):
@@ -43,6 +64,7 @@ class Distribution(Construct):
         *,
         domain: str,
         origin_domain: str,
+        primary_origin_domain: str,
         origin_header_value: str,
         certificate: acm.ICertificate,
         web_acl_arn: str,
@@ -59,6 +81,20 @@ class Distribution(Construct):
             custom_headers={ORIGIN_HEADER: origin_header_value},
             read_timeout=cdk.Duration.seconds(60),
             keepalive_timeout=cdk.Duration.seconds(5),
+        )
+        primary = origins.HttpOrigin(
+            primary_origin_domain,
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+            origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+            custom_headers={ORIGIN_HEADER: origin_header_value},
+            read_timeout=cdk.Duration.seconds(10),
+        )
+        probe_only = cloudfront.Function(
+            self,
+            "PrimaryProbeOnly",
+            comment="Only Twenty's health paths reach the primary origin directly",
+            code=cloudfront.FunctionCode.from_inline(probe_function_code()),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
         )
         assets = cloudfront.CachePolicy(
             self,
@@ -100,7 +136,20 @@ class Distribution(Construct):
                     cache_policy=assets,
                     response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
                     compress=True,
-                )
+                ),
+                f"{PRIMARY_PROBE_PATH}/*": cloudfront.BehaviorOptions(
+                    origin=primary,
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+                    cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                    response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+                    function_associations=[
+                        cloudfront.FunctionAssociation(
+                            function=probe_only,
+                            event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                        )
+                    ],
+                ),
             },
         )
         self._logging(key, log_name)

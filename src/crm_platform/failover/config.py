@@ -65,6 +65,9 @@ class StepConfig:
     jobs_family: str
     # The DR attachment bucket, tagged for DR's backup plan by protect_database.
     dr_bucket: str
+    # The switch: its HMAC key (alias) and the beacon to wake after a change.
+    switch_key: str
+    switch_beacon: str
     # Known once the DR rotation function is declared (failover/orchestrator.py).
     rotation_function_arn: str | None = field(default=None)
 
@@ -82,7 +85,9 @@ class StepConfig:
             backup_tag=list(names.backup_selection_tag),
             multi_az=s.database.multi_az,
             secrets=list(names.dr_stack_secret_names),
-            db_secret=names.db_secret,
+            # Twenty's own user's: its host follows the promoted endpoint, DR's rotation
+            # is attached to it (the master's is made standalone with the others).
+            db_secret=names.db_app_secret,
             rotation_function=names.dr_rotation_function,
             rotation_days=s.database.credentials_rotation_days,
             rotation_exclude_characters=ROTATION_EXCLUDE_CHARACTERS,
@@ -107,6 +112,8 @@ class StepConfig:
             rpo_seconds=s.dr.rpo_seconds,
             jobs_family=names.task_family("jobs"),
             dr_bucket=names.attachments_bucket_dr,
+            switch_key=names.switch_key_alias,
+            switch_beacon=names.switch_beacon_function,
         )
 
     def with_rotation(self, function_arn: str) -> StepConfig:

@@ -2,8 +2,15 @@
 
 Both probes run from the DR region (runtime/probe.py), so the signal can be evaluated
 while the primary region and its CloudWatch are down; the composite alarm needs both the
-public URL and the primary origin to fail for ``detection_minutes``. Preflight reads it,
-and in automatic mode it starts the failover.
+public URL and the primary origin (through CloudFront's probe path) to fail Twenty's deep
+health (database and cache) for ``detection_minutes``. Preflight reads it, and in
+automatic mode it starts the failover.
+
+How a DR-side network loss (DR cut off from Tokyo or from the internet) is told apart
+from a primary outage: the probe first checks it can reach the internet outside both
+regions and publishes nothing when it cannot, and both probes travel through CloudFront,
+the path users take, not a DR-to-Tokyo route. No data never breaches the alarms; the
+silence alarm pages a person instead.
 
 A *part*, not a construct: it adds its resources to the orchestrator's scope, whose
 logical IDs are deployed already.
@@ -26,7 +33,6 @@ from crm_platform.alerts import notify
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.contracts import (
     ENVIRONMENT_DIMENSION,
-    ORIGIN_HEADER,
     PRIMARY_ORIGIN_UP,
     PROBE_NAMESPACE,
     PUBLIC_UP,
@@ -40,9 +46,7 @@ RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 class Signals:
     """Names and URLs of the DR-evaluable "primary impaired" signal."""
 
-    public_url: str  # https://<domain>/healthz
-    primary_origin_url: str  # https://primary.origin.<domain>/healthz
-    origin_secret: str  # the DR replica of an origin-verify slot
+    public_base_url: str  # https://<domain>: the probe adds the health paths
     impaired_alarm: str
     probe_down_alarms: dict[str, str]  # metric -> its alarm's name (naming.Names)
     probe_silent_alarm: str
@@ -60,7 +64,6 @@ class ImpairedSignal:
         functions: FunctionDefaults,
         environment: str,
     ) -> None:
-        stack = cdk.Stack.of(scope)
         prober = OpsFunction(
             scope,
             "Probe",
@@ -69,22 +72,11 @@ class ImpairedSignal:
             description="Probes the primary from DR: public URL and primary origin, every minute",
             defaults=functions,
             environment={
-                "PUBLIC_URL": signals.public_url,
-                "PRIMARY_ORIGIN_URL": signals.primary_origin_url,
-                "ORIGIN_SECRET": signals.origin_secret,
-                "ORIGIN_HEADER": ORIGIN_HEADER,
+                "PUBLIC_BASE_URL": signals.public_base_url,
                 "ENVIRONMENT": environment,
             },
             timeout_seconds=40,
             statements=[
-                iam.PolicyStatement(
-                    sid="ReadTheOriginHeader",
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[
-                        f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:"
-                        f"{signals.origin_secret}-??????"
-                    ],
-                ),
                 iam.PolicyStatement(
                     sid="PublishProbeResults",
                     actions=["cloudwatch:PutMetricData"],

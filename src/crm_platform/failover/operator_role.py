@@ -22,7 +22,6 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
-from crm_platform.contracts import SWITCH_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,8 @@ class Incident:
     services: tuple[str, ...]
     parameters: tuple[str, ...]  # read: switch, failed-over state, release record
     switch_parameter: str  # and write
+    switch_key_arn: str  # signs and verifies the switch's state (security/switch_key.py)
+    switch_beacon: str  # the beacon function woken after a flip
 
 
 class OperatorRole(Construct):
@@ -102,10 +103,21 @@ class OperatorRole(Construct):
                     resources=[parameter(incident.switch_parameter)],
                 ),
                 iam.PolicyStatement(
-                    sid="PublishTheSwitch",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": SWITCH_NAMESPACE}},
+                    sid="ReadTheSwitchHistory",
+                    actions=["ssm:GetParameterHistory"],
+                    resources=[parameter(incident.switch_parameter)],
+                ),
+                iam.PolicyStatement(
+                    sid="SignTheSwitch",
+                    actions=["kms:GenerateMac", "kms:VerifyMac"],
+                    resources=[incident.switch_key_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="WakeTheBeacon",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[
+                        f"arn:aws:lambda:{region}:{account}:function:{incident.switch_beacon}"
+                    ],
                 ),
                 iam.PolicyStatement(
                     sid="StartOrResumeTheFailover",
@@ -138,7 +150,7 @@ class OperatorRole(Construct):
             ],
         )
         no_resource_level = (
-            "CloudWatch reads, PutMetricData (bounded by the switch's namespace), AWS Backup's "
+            "CloudWatch reads, AWS Backup's "
             "job lists and SendTaskSuccess (a task token, not a resource) have no "
             "resource-level form; executions are those of the failover's state machine"
         )

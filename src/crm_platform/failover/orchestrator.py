@@ -53,6 +53,8 @@ class FailoverOrchestrator(Construct):
         private_subnets: ec2.SubnetSelection,
         database_security_group: ec2.ISecurityGroup,
         task_role_arns: tuple[str, ...],
+        step_role_name: str,
+        switch_key_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.runs: dynamodb.Table = run_table(self, name=config.runs_table, key=key)
@@ -80,6 +82,8 @@ class FailoverOrchestrator(Construct):
             key=key,
             approval=approval,
             task_role_arns=task_role_arns,
+            step_role_name=step_role_name,
+            switch_key_arn=switch_key_arn,
         )
         DrRotationRoll(
             self,

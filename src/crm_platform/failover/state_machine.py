@@ -25,7 +25,6 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
-from crm_platform.contracts import SWITCH_NAMESPACE
 from crm_platform.failover import definition
 from crm_platform.failover.config import StepConfig
 from crm_platform.failover.policy import ATTEMPT_TIMEOUT_SECONDS
@@ -74,9 +73,13 @@ class FailoverStateMachine:
         key: kms.IKey,
         approval: bool,
         task_role_arns: tuple[str, ...],
+        step_role_name: str,
+        switch_key_arn: str,
     ) -> None:
         self.runs = runs
-        self.step_function = self._step_function(scope, config, functions, key, task_role_arns)
+        self.step_function = self._step_function(
+            scope, config, functions, key, task_role_arns, step_role_name, switch_key_arn
+        )
         self.state_machine = self._state_machine(scope, config, key, approval)
 
     def _step_function(
@@ -86,6 +89,8 @@ class FailoverStateMachine:
         functions: FunctionDefaults,
         key: kms.IKey,
         task_role_arns: tuple[str, ...],
+        step_role_name: str,
+        switch_key_arn: str,
     ) -> OpsFunction:
         stack = cdk.Stack.of(scope)
         account, dr, primary = stack.account, config.dr_region, config.primary_region
@@ -170,18 +175,29 @@ class FailoverStateMachine:
                 resources=[f"arn:aws:cloudwatch:{dr}:{account}:alarm:{config.replica_lag_alarm}"],
             ),
             iam.PolicyStatement(
-                sid="PublishTheSwitch",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": SWITCH_NAMESPACE}},
-            ),
-            iam.PolicyStatement(
                 sid="SwitchAndStateParameters",
                 actions=["ssm:GetParameter", "ssm:PutParameter"],
                 resources=[
                     f"arn:aws:ssm:{dr}:{account}:parameter{config.switch_parameter}",
                     f"arn:aws:ssm:{dr}:{account}:parameter{config.failover_parameter}",
                 ],
+            ),
+            # The switch (failover/runtime/switch.py): sign, read back what verifies, and
+            # wake the beacon; the key policy names this role (security/switch_key.py).
+            iam.PolicyStatement(
+                sid="ReadTheSwitchHistory",
+                actions=["ssm:GetParameterHistory"],
+                resources=[f"arn:aws:ssm:{dr}:{account}:parameter{config.switch_parameter}"],
+            ),
+            iam.PolicyStatement(
+                sid="SignTheSwitch",
+                actions=["kms:GenerateMac", "kms:VerifyMac"],
+                resources=[switch_key_arn],
+            ),
+            iam.PolicyStatement(
+                sid="WakeTheBeacon",
+                actions=["lambda:InvokeFunction"],
+                resources=[f"arn:aws:lambda:{dr}:{account}:function:{config.switch_beacon}"],
             ),
             iam.PolicyStatement(
                 sid="MakeTheDrSecretsStandalone",
@@ -248,6 +264,7 @@ class FailoverStateMachine:
             environment={"FAILOVER_CONFIG": stack.to_json_string(config.to_dict())},
             statements=statements,
             timeout_seconds=ATTEMPT_TIMEOUT_SECONDS,
+            role_name=step_role_name,
         )
         no_resource_level = (
             "Describe calls, scalable-target registration (targets are named by the service "

@@ -130,7 +130,11 @@ def readiness(
         _serving_backups(status, names, backup_dr, client("ssm", dr), now)
     ssm = client("ssm", dr)
     try:
-        status.add("traffic switch", switch.read(ssm, names.switch_parameter))
+        status.add(
+            "traffic switch (verified)",
+            switch.read(ssm, client("kms", dr), names.switch_parameter, names.switch_key_alias,
+                        names.prefix),
+        )  # fmt: skip
         state = json.loads(ssm.get_parameter(Name=names.failover_parameter)["Parameter"]["Value"])
         status.add("failed-over state", state.get("state", "none"))
     except ClientError as err:

@@ -8,7 +8,6 @@ an operator should not need account-wide administrator rights to recover the pla
 
 from __future__ import annotations
 
-from crm_platform.contracts import SWITCH_NAMESPACE
 from crm_platform.naming import Names
 from crm_platform.needs import Need, Who
 
@@ -85,15 +84,26 @@ def needs(names: Names) -> list[Need]:
             TableName=names.failover_runs_table,
         ),
     ]
+    key = names.switch_key_alias_arn(dr)
     switch = [
+        Need.call(
+            who,
+            "read the switch's versions",
+            "ssm",
+            dr,
+            "GetParameterHistory",
+            Name=names.switch_parameter,
+        ),
+        Need.call(who, "verify the switch", "kms", dr, "VerifyMac", KeyId=key),
+        Need.call(who, "sign the switch", "kms", dr, "GenerateMac", KeyId=key),
         Need.call(who, "flip the switch", "ssm", dr, "PutParameter", Name=names.switch_parameter),
         Need.call(
             who,
-            "publish the switch for Route 53",
-            "cloudwatch",
+            "wake the switch's beacon",
+            "lambda",
             dr,
-            "PutMetricData",
-            Namespace=SWITCH_NAMESPACE,
+            "Invoke",
+            FunctionName=names.switch_beacon_function,
         ),
     ]
     return readiness + failover + switch

@@ -46,11 +46,20 @@ def dr_database_is_replica(rds: Any, identifier: str) -> bool | None:
     return bool(found and found[0].get("ReadReplicaSourceDBInstanceIdentifier"))
 
 
+def read(names: Names, client: Client) -> str:
+    """The switch's verified state (a value without a valid signature counts for nothing)."""
+    dr = names.dr_region
+    return switch.read(
+        client("ssm", dr), client("kms", dr), names.switch_parameter,
+        names.switch_key_alias, names.prefix,
+    )  # fmt: skip
+
+
 def plan(names: Names, wanted: str, client: Client) -> SwitchPlan:
     if wanted not in switch.STATES:
         raise ValueError(f"--to must be one of {', '.join(switch.STATES)}")
     dr = names.dr_region
-    current = switch.read(client("ssm", dr), names.switch_parameter)
+    current = read(names, client)
     replica = dr_database_is_replica(client("rds", dr), names.db_replica)
     return SwitchPlan(current, wanted, replica)
 
@@ -73,10 +82,16 @@ def check(p: SwitchPlan, names: Names) -> None:
 
 
 def execute(names: Names, p: SwitchPlan, client: Client, *, force: bool) -> str:
-    """Flip the switch (state, then data point); returns the previous state."""
+    """Sign and record the wanted state, then wake the beacon; returns the previous state.
+
+    Only the switch's writers can sign (the operator role, the failover): anyone else's
+    write is ignored by the beacon and raises an alarm."""
     if not force:
         check(p, names)
     dr = names.dr_region
-    return switch.set_state(
-        client("ssm", dr), client("cloudwatch", dr), names.switch_parameter, names.prefix, p.wanted
-    )
+    previous = switch.set_state(
+        client("ssm", dr), client("kms", dr), names.switch_parameter, names.switch_key_alias,
+        names.prefix, p.wanted,
+    )  # fmt: skip
+    client("lambda", dr).invoke(FunctionName=names.switch_beacon_function, InvocationType="Event")
+    return previous

@@ -41,7 +41,7 @@ SERVING_REGION_SERVICES = (
 DR_REGION_SERVICES = (*SERVING_REGION_SERVICES, "dynamodb")
 
 # Administration without use: no Decrypt/Encrypt, no grants, no wildcards that include them.
-_ADMIN_ACTIONS = [
+ADMIN_ACTIONS = [
     "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:Describe*", "kms:List*",
     "kms:Get*", "kms:PutKeyPolicy", "kms:UpdateKeyDescription", "kms:EnableKeyRotation",
     "kms:DisableKeyRotation", "kms:RotateKeyOnDemand", "kms:EnableKey", "kms:DisableKey",
@@ -54,7 +54,7 @@ _USE_ACTIONS = [
 _PUBLISH_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
-class _PolicyOwnedKey(kms.Key):
+class PolicyOwnedKey(kms.Key):
     """A key whose policy holds only the statements this module wrote (each has a Sid).
 
     CDK constructs add unnamed statements of their own when something is granted on the
@@ -101,7 +101,7 @@ class RegionKey(Construct):
             iam.PolicyStatement(
                 sid="AccountAdministersKey",
                 principals=[iam.AccountRootPrincipal()],
-                actions=_ADMIN_ACTIONS,
+                actions=ADMIN_ACTIONS,
                 resources=["*"],
             ),
             _logs_statement(account, region),
@@ -116,7 +116,7 @@ class RegionKey(Construct):
             statements.append(_cost_alert_statement(account))
         if usage_report_bucket is not None:
             statements.append(_usage_report_statement(usage_report_bucket, account))
-        self.key = _PolicyOwnedKey(
+        self.key = PolicyOwnedKey(
             self,
             "Key",
             alias=alias,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from crm_platform.backup.standby_plan import StandbyPlan
-from crm_platform.failover.switch import TrafficSwitch
+from crm_platform.failover.switch import SwitchWriters, TrafficSwitch
 from crm_platform.pipeline.artifact_bucket import ArtifactBucket
 from crm_platform.pipeline.replica_template import ReplicaTemplate
 from crm_platform.stacks.context import StackContext
@@ -36,6 +36,17 @@ class DrStack(RegionalStack):
             parameter_name=names.switch_parameter,
             alarm_name=names.switch_alarm,
             environment=names.prefix,
+            key_alias=names.switch_key_alias,
+            beacon_table=names.switch_beacon_table,
+            beacon_function=names.switch_beacon_function,
+            # Both are named roles of the DR application stack, deployed later.
+            writers=SwitchWriters(
+                tuple(
+                    f"arn:aws:iam::{names.account}:role/{role}"
+                    for role in (names.failover_step_role, names.operator_role)
+                )
+            ),
+            key=self.key,
             functions=self.functions,
         )
         # Idle until the failover tags what serves in DR (backup/standby_plan.py).

@@ -60,7 +60,7 @@ class DrAppStack(PlatformStack):
             side="dr",
             foundation=dr,
             secrets=AppSecrets(
-                database=replica_secret("DatabaseSecret", names.db_secret),
+                database=replica_secret("DatabaseSecret", names.db_app_secret),
                 app_secret=replica_secret("AppSecret", names.app_secret),
                 encryption_key=replica_secret("EncryptionKey", names.encryption_key_secret),
                 cache_token=dr.cache.auth_token,
@@ -72,9 +72,7 @@ class DrAppStack(PlatformStack):
             "Failover",
             config=StepConfig.of(s, names, alert_topic_arn=dr.alerts.topic_arn),
             signals=Signals(
-                public_url=f"{names.public_url}/healthz",
-                primary_origin_url=f"https://{names.direct_origin_domain(s.regions.primary)}/healthz",
-                origin_secret=names.origin_secret(s.edge.origin_header.active),
+                public_base_url=names.public_url,
                 impaired_alarm=names.impaired_alarm,
                 probe_down_alarms={m: names.probe_down_alarm(m) for m in PROBE_METRICS},
                 probe_silent_alarm=names.probe_silent_alarm,
@@ -88,6 +86,8 @@ class DrAppStack(PlatformStack):
             private_subnets=dr.network.private_subnets,
             database_security_group=dr.security_groups.database,
             task_role_arns=self.application.task_role_arns,
+            step_role_name=names.failover_step_role,
+            switch_key_arn=dr.switch.key.key_arn,
         )
         OperatorRole(
             self,
@@ -103,6 +103,8 @@ class DrAppStack(PlatformStack):
                     names.switch_parameter, names.failover_parameter, names.release_parameter,
                 ),
                 switch_parameter=names.switch_parameter,
+                switch_key_arn=dr.switch.key.key_arn,
+                switch_beacon=names.switch_beacon_function,
             ),
             key=dr.key,
         )  # fmt: skip

@@ -56,6 +56,7 @@ class EdgeStack(PlatformStack):
             "Cdn",
             domain=s.domain.name,
             origin_domain=names.origin_domain,
+            primary_origin_domain=names.direct_origin_domain(s.regions.primary),
             origin_header_value=cdk.SecretValue.secrets_manager(
                 names.origin_secret(slot),
                 version_id=getattr(s.edge.origin_header.versions, slot),

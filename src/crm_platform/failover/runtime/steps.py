@@ -454,10 +454,13 @@ def wait_healthy(ctx: Context) -> Outcome:
 
 
 def switch_traffic(ctx: Context) -> Outcome:
+    """Sign and record "dr" (runtime/switch.py), then wake the beacon Route 53 follows."""
     c = ctx.config
     previous = switch.set_state(
-        ctx.aws("ssm"), ctx.aws("cloudwatch"), c["switch_parameter"], c["environment"], "dr"
-    )
+        ctx.aws("ssm"), ctx.aws("kms"), c["switch_parameter"], c["switch_key"],
+        c["environment"], "dr",
+    )  # fmt: skip
+    call(ctx.aws("lambda").invoke, FunctionName=c["switch_beacon"], InvocationType="Event")
     return Outcome(True, {"from": previous, "to": "dr"})
 
 
