@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ class Assembly:
     """The synthesized prod assembly, with templates parsed once."""
 
     result: SynthResult
+    _templates: dict[str, Template] = field(default_factory=dict)
 
     @property
     def outdir(self) -> Path:
@@ -40,7 +41,10 @@ class Assembly:
         return data
 
     def template(self, stack: str) -> Template:
-        return Template.from_json(self.raw(stack))
+        """Parsed once per stack: `Template.from_json` crosses into the CDK's runtime."""
+        if stack not in self._templates:
+            self._templates[stack] = Template.from_json(self.raw(stack))
+        return self._templates[stack]
 
     def raw(self, stack: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.outdir / f"{stack}.template.json").read_text())
