@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from crm_platform import cli
 from crm_platform.drill import emulator
+from crm_platform.failover.runtime import fence_keeper
 from crm_platform.naming import Names
 from crm_platform.ops import dr_status
 from crm_platform.settings import Settings
@@ -73,6 +74,13 @@ def world(names: Names, *, lag: float | None) -> None:
     ssm = boto3.client("ssm", region_name="ap-southeast-1")
     ssm.put_parameter(Name=names.switch_parameter, Value="primary", Type="String")
     ssm.put_parameter(Name=names.failover_parameter, Value='{"state": "none"}', Type="String")
+    boto3.client("dynamodb", region_name="ap-southeast-1").create_table(
+        TableName=names.failover_runs_table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "run", "KeyType": "HASH"},
+                   {"AttributeName": "step", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"},
+                              {"AttributeName": "step", "AttributeType": "S"}],
+    )  # fmt: skip
     if lag is not None:
         boto3.client("cloudwatch", region_name="ap-southeast-1").put_metric_data(
             Namespace="AWS/RDS",
@@ -128,6 +136,28 @@ def test_failed_over_it_shows_the_last_backup_of_what_serves_in_dr(
     status = dr_status.readiness(names, factory(done), rpo_seconds=300, now=NOW)
     (line,) = [x for x in status.lines if x.what == "last backup of what serves (DR vault)"]
     assert line.ok is ok
+
+
+@pytest.mark.parametrize(
+    ("outcome", "minutes_ago", "ok"),
+    [("fenced", 4, True), ("unfenced (EndpointConnectionError)", 4, False), ("fenced", 60, False)],
+)
+def test_status_shows_whether_the_fence_keeper_holds_the_old_primary(
+    aws: None, prod_settings: Settings, outcome: str, minutes_ago: int, ok: bool
+) -> None:
+    """An unfenced primary, or a keeper that stopped reporting, is not ok."""
+    names = Names.of(prod_settings)
+    world(names, lag=3.0)
+    at = (NOW - timedelta(minutes=minutes_ago)).timestamp()
+    rule = {"group": "sg-1", "source": "sg-2", "from": 5432, "to": 5432, "description": "x"}
+    fence_keeper.record(
+        boto3.client("dynamodb", region_name="ap-southeast-1"), names.failover_runs_table, at,
+        {"primary": outcome, "revoked": [rule]},
+    )  # fmt: skip
+    status = dr_status.readiness(names, factory(NOW), rpo_seconds=300, now=NOW)
+    (line,) = [x for x in status.lines if x.what == "old primary fenced"]
+    assert line.ok is ok
+    assert outcome in str(line.value) and "1 database rule" in str(line.value)
 
 
 def test_a_missing_replica_is_not_ready(aws: None, prod_settings: Settings) -> None:

@@ -7,7 +7,7 @@ import ast
 import pytest
 
 from crm_platform import contracts
-from crm_platform.failover.runtime import probe, switch
+from crm_platform.failover.runtime import fence_keeper, probe, switch
 from tests.conftest import ROOT
 
 SRC = ROOT / "src" / "crm_platform"
@@ -39,7 +39,12 @@ def test_lambda_copies_of_the_shared_metric_names_match_the_contracts() -> None:
     }
     assert published == set(contracts.PROBE_METRICS)
     runtime_text = "\n".join(p.read_text() for p in SRC.glob("*/runtime/*.py"))
-    assert runtime_text.count('"Environment"') == 2  # probe and switch, the contract's dimension
+    assert (fence_keeper.NAMESPACE, fence_keeper.METRIC) == (
+        contracts.FENCE_NAMESPACE,
+        contracts.UNFENCED,
+    )
+    # probe, switch and fence keeper: the contract's dimension
+    assert runtime_text.count('"Environment"') == 3
     assert contracts.ENVIRONMENT_DIMENSION == "Environment"
 
 
@@ -48,7 +53,7 @@ def test_shared_literals_live_only_in_the_contracts_module() -> None:
     literals = {
         contracts.ORIGIN_HEADER, contracts.PROBE_NAMESPACE, contracts.SWITCH_NAMESPACE,
         contracts.PUBLIC_UP, contracts.PRIMARY_ORIGIN_UP, contracts.TWENTY_NAMESPACE,
-        contracts.BACKUP_NAMESPACE,
+        contracts.BACKUP_NAMESPACE, contracts.FENCE_NAMESPACE,
     }  # fmt: skip
     offenders = []
     for path in SRC.rglob("*.py"):

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from crm_platform import cli
-from crm_platform.failover.runtime import switch
+from crm_platform.failover.runtime import fence_keeper, steps, switch
 from crm_platform.naming import Names
 from crm_platform.ops import switch as ops_switch
 from crm_platform.settings import Settings
@@ -273,3 +273,48 @@ def test_only_the_switchs_writers_can_sign_and_only_the_beacon_moves_routing(
             }
         },
     )
+
+
+class Recorder:
+    """Clients that note every call made in the primary region (the fence's)."""
+
+    def __init__(self) -> None:
+        self.primary_calls: list[str] = []
+
+    def __call__(self, service: str, region: str) -> Any:
+        real = client(service, region)
+        if region != DR:
+            self.primary_calls.append(service)
+        return real
+
+
+def keeper_context(names: Names, calls: Recorder) -> steps.Context:
+    client("dynamodb", DR).create_table(
+        TableName=names.failover_runs_table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "run", "KeyType": "HASH"},
+                   {"AttributeName": "step", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "run", "AttributeType": "S"},
+                              {"AttributeName": "step", "AttributeType": "S"}],
+    )  # fmt: skip
+    config = {
+        "environment": names.prefix, "primary_region": names.primary_region, "dr_region": DR,
+        "switch_parameter": names.switch_parameter, "switch_key": names.switch_key_alias,
+        "runs_table": names.failover_runs_table, "primary_database": names.db_instance,
+        "clusters": {"primary": names.ecs_cluster(names.primary_region)},
+        "services": {"server": {"name": names.server_service}},
+    }  # fmt: skip
+    return steps.Context(config=config, client=calls)
+
+
+def test_a_forged_dr_never_makes_the_fence_keeper_stop_the_primary(names: Names) -> None:
+    """The keeper acts on the verified switch only: anyone with ssm:PutParameter could
+    otherwise stop a healthy primary by writing "dr"."""
+    calls = Recorder()
+    ctx = keeper_context(names, calls)
+    forge(names, '{"state": "dr", "mac": "AAAA"}')
+    assert fence_keeper.keep(ctx)["acting"] is False
+    assert calls.primary_calls == []
+    sign(names, "dr")
+    kept = fence_keeper.keep(ctx)
+    assert kept["acting"] is True and "rds" in calls.primary_calls
+    assert fence_keeper.read(client("dynamodb", DR), names.failover_runs_table) is not None

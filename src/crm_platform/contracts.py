@@ -37,6 +37,11 @@ HEALTH_PATHS = ("/healthz/database", "/healthz/redis")
 SWITCH_NAMESPACE = "crm-platform/TrafficSwitch"
 SERVE_FROM_DR = "ServeFromDr"
 
+# The fence keeper's verdict in the DR region (failover/runtime/fence_keeper.py): 1 while
+# DR serves and the old primary is not fenced.
+FENCE_NAMESPACE = "crm-platform/Fence"
+UNFENCED = "Unfenced"
+
 # Log-derived metrics of Twenty's own tasks (compute/application.py).
 TWENTY_NAMESPACE = "crm-platform/Twenty"
 

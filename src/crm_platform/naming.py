@@ -227,6 +227,12 @@ class Names:
         return f"{self.prefix}-dr-failover-step"
 
     @property
+    def fence_keeper_function(self) -> str:
+        """The DR function (and its role) that keeps the old primary fenced while DR
+        serves: named, so the switch key can let it verify the switch."""
+        return f"{self.prefix}-dr-fence-keeper"
+
+    @property
     def failover_parameter(self) -> str:
         """Failed-over state in the DR region (JSON); deploys refuse unless it is 'none'."""
         return f"/{self.project}/{self.environment}/dr/failover"

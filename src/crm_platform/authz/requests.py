@@ -178,6 +178,10 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("s3", "GetBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
     ("s3", "PutBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
     ("kms", "GenerateMac"): _parameter_list("KeyId"),
+    ("ec2", "DescribeSecurityGroupRules"): _everything,
+    ("ec2", "RevokeSecurityGroupIngress"): lambda c, a: [
+        _arn("ec2", c, a, f"security-group/{c.params['GroupId']}")
+    ],
     ("kms", "VerifyMac"): _parameter_list("KeyId"),
 }
 ACTIONS = {("lambda", "Invoke"): "lambda:InvokeFunction"}

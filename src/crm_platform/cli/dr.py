@@ -124,9 +124,13 @@ def failover(inv: Invocation) -> int:
 
 
 def status(inv: Invocation) -> int:
+    from crm_platform.ops import drift
+
     readiness = _readiness(inv)
     render.status(readiness)
-    return EXIT_OK if readiness.ready else EXIT_FINDINGS
+    found = drift.safely(inv.names, inv.settings, inv.clients())
+    render.drift(found)
+    return EXIT_OK if readiness.ready and not found else EXIT_FINDINGS
 
 
 def register(commands: Any) -> None:

@@ -183,6 +183,22 @@ def status(status: Status) -> None:
     out.print(table)
 
 
+def drift(found: list[Any] | str) -> None:
+    """What differs from the templates, with the command that puts it back (ops/drift.py)."""
+    if isinstance(found, str):
+        out.print(f"[red]drift from the templates: {found}[/red]")
+        return
+    if not found:
+        out.print("no drift from the templates")
+        return
+    table = Table(title="Drift from the templates (a deploy does not undo it)")
+    for column in ("what", "template", "now", "reconcile with"):
+        table.add_column(column)
+    for d in found:
+        table.add_row(d.what, d.expected, d.found, d.reconcile)
+    out.print(table)
+
+
 def failover_plan(title: str, lines: Sequence[tuple[str, str]]) -> None:
     table = Table(title=title)
     table.add_column("step")

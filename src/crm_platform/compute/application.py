@@ -37,10 +37,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from crm_platform.alerts import notify
+from crm_platform.capacity import Capacity
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
 from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
-from crm_platform.compute.services import Capacity, ServerService, WorkerService
+from crm_platform.compute.services import ServerService, WorkerService
 from crm_platform.compute.task import (
     BOOTSTRAP_ROLE,
     MIGRATE_COMMAND,

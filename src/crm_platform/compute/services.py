@@ -22,14 +22,13 @@ service's running tasks (metric math in the target-tracking policy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
+from crm_platform.capacity import Capacity
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute.load_balancer import OriginLoadBalancer
 from crm_platform.compute.task import TwentyTask
@@ -43,15 +42,6 @@ _STRATEGIES = {
 }
 SCALE_IN_COOLDOWN = cdk.Duration.minutes(5)
 SCALE_OUT_COOLDOWN = cdk.Duration.minutes(1)
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """Task counts of one service in one region (DR starts low and is raised by failover)."""
-
-    desired: int
-    minimum: int
-    maximum: int
 
 
 class ServerService(Construct):

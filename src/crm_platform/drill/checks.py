@@ -16,7 +16,7 @@ from typing import Any, Literal
 from crm_platform.drill.modelled import INFINITY, ModelledAws
 from crm_platform.drill.scenarios import Scenario
 from crm_platform.drill.world import World
-from crm_platform.failover.runtime import switch
+from crm_platform.failover.runtime import fence_keeper, steps, switch
 
 Kind = Literal["emulated", "modelled", "outcome"]
 
@@ -46,6 +46,17 @@ class Observed:
     after: dict[str, Any]
     starts: list[str] = field(default_factory=list)  # what each start attempt answered
     partial: bool = False  # the primary's control plane answered (partial outage)
+    returned_at: float = INFINITY  # when the primary region answered again (primary-returns)
+    reopened: list[dict[str, Any]] = field(default_factory=list)  # re-opened after the fence
+
+    def unfenced_data(self) -> list[tuple[float, float]]:
+        """(time, value) of every Unfenced data point the fence keeper published."""
+        return [
+            (record.at, float(datum["Value"]))
+            for record in self.world.calls("PutMetricData")
+            if record.call.params.get("Namespace") == fence_keeper.NAMESPACE
+            for datum in record.call.params.get("MetricData", [])
+        ]
 
     def detail(self, step: str) -> dict[str, Any]:
         rows = [r for r in self.timeline if r["step"] == step and r["status"] == "done"]
@@ -63,6 +74,52 @@ class Observed:
             if where(dict(record.call.params)):
                 return record.at
         return INFINITY
+
+
+def database_rules(world: World, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The primary database's ingress from other groups on its port: what the fence closes."""
+    primary = config["primary_region"]
+    found = world.raw("rds", primary).describe_db_instances(
+        DBInstanceIdentifier=config["primary_database"]
+    )["DBInstances"][0]
+    ec2 = world.raw("ec2", primary)
+    rules = []
+    for group in (g["VpcSecurityGroupId"] for g in found.get("VpcSecurityGroups", [])):
+        rules += [
+            r
+            for r in ec2.describe_security_group_rules(
+                Filters=[{"Name": "group-id", "Values": [group]}]
+            )["SecurityGroupRules"]
+            if not r.get("IsEgress")
+            and r.get("ReferencedGroupInfo", {}).get("GroupId")
+            and int(r.get("FromPort", -1)) <= steps.POSTGRES_PORT <= int(r.get("ToPort", -1))
+        ]
+    return rules
+
+
+def reopen_database(world: World, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a deploy or an operator would do to a fenced primary: its database open to the
+    tasks again (the first rule the fence revoked, put back). Returns what it re-opened."""
+    revoked = [
+        r.call.params
+        for r in world.calls("RevokeSecurityGroupIngress")
+        if r.call.region == config["primary_region"]
+    ]
+    if not revoked or database_rules(world, config):
+        return []
+    group = str(revoked[0]["GroupId"])
+    # Any group will do as the source: the check counts rules between groups.
+    source = world.raw("ec2", config["primary_region"]).describe_security_groups()[
+        "SecurityGroups"
+    ][0]["GroupId"]
+    world.raw("ec2", config["primary_region"]).authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": steps.POSTGRES_PORT, "ToPort": steps.POSTGRES_PORT,
+             "UserIdGroupPairs": [{"GroupId": source, "Description": "re-opened by hand"}]}
+        ],
+    )  # fmt: skip
+    return [{"group": group, "source": source}]
 
 
 def snapshot(world: World, config: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +176,7 @@ def snapshot(world: World, config: dict[str, Any]) -> dict[str, Any]:
         "dr_limits": limits(dr, config["clusters"]["dr"]),
         "primary_services": services(primary, config["clusters"]["primary"]),
         "primary_limits": limits(primary, config["clusters"]["primary"]),
+        "primary_database_open": len(database_rules(world, config)),
         "lag_alarm_actions": [a["ActionsEnabled"] for a in lag["MetricAlarms"]],
     }
 
@@ -189,15 +247,37 @@ def effect_checks(o: Observed) -> list[Check]:
     fence = o.detail("fence_primary")
     wanted = o.scenario.expected.fence
     if wanted == "fenced":
-        fenced = set(a["primary_services"].values()) == {0} and all(
-            hi == 0 for _lo, hi in a["primary_limits"].values()
+        # Before the promotion, by the run itself (the keeper fences later as well).
+        promoted_at = o.first_call("PromoteReadReplica")
+        primary = c["primary_region"]
+        stopped_at = max(
+            (
+                min((r.at for r in o.world.calls("UpdateService")
+                     if r.call.region == primary and r.call.params.get("service") == name
+                     and r.call.params.get("desiredCount") == 0), default=INFINITY)
+                for name in (s["name"] for s in c["services"].values())
+            ),
+            default=INFINITY,
+        )  # fmt: skip
+        closed_at = min(
+            (r.at for r in o.world.calls("RevokeSecurityGroupIngress") if r.call.region == primary),
+            default=INFINITY,
+        )
+        fenced = (
+            set(a["primary_services"].values()) == {0}
+            and all(hi == 0 for _lo, hi in a["primary_limits"].values())
+            and a["primary_database_open"] == 0
+            and max(stopped_at, closed_at) < promoted_at
         )
         check(
-            "primary fenced (services and scaling limits at 0)",
+            "primary fenced before the promotion (services and scaling limits at 0, database "
+            "closed to the tasks)",
             "fence_primary",
             fenced,
-            {"desired": a["primary_services"], "limits": a["primary_limits"]},
-        )
+            {"desired": a["primary_services"], "limits": a["primary_limits"],
+             "database rules open": a["primary_database_open"], "stopped": stopped_at,
+             "closed": closed_at, "promoted": promoted_at},
+        )  # fmt: skip
     else:
         recorded = str(fence.get("primary", ""))
         check(
@@ -374,6 +454,51 @@ def outcome_checks(o: Observed) -> list[Check]:
             len(o.starts) >= 2 and any("refused" in s for s in o.starts),
             o.starts,
         )
+    if o.completed and e.fence == "unfenced":
+        switched = o.first_call(
+            "PutParameter",
+            lambda p: (
+                p.get("Name") == o.config["switch_parameter"]
+                and '"state": "dr"' in str(p.get("Value"))
+            ),
+        )
+        said = [v for t, v in o.unfenced_data() if switched <= t < o.returned_at]
+        check(
+            "while DR served and the primary was not fenced, the fence keeper said so "
+            "(its Unfenced alarm)",
+            bool(said) and said[0] == 1.0,
+            {"Unfenced while unreachable": said[:3]},
+        )
+    if o.scenario.primary_returns:
+        a = o.after
+        closed = (
+            set(a["primary_services"].values()) == {0}
+            and all(hi == 0 for _lo, hi in a["primary_limits"].values())
+            and a["primary_database_open"] == 0
+        )
+        check(
+            "once the primary answered, the keeper fenced it: services and scaling at 0, "
+            "its database closed to the tasks, and closed again after someone re-opened it",
+            o.returned_at < INFINITY and bool(o.reopened) and closed,
+            {"returned at": o.returned_at, "re-opened": o.reopened,
+             "desired": a["primary_services"], "limits": a["primary_limits"],
+             "database rules open": a["primary_database_open"]},
+        )  # fmt: skip
+        record = fence_keeper.read(o.world.raw("dynamodb", o.config["dr_region"]),
+                                   o.config["runs_table"])  # fmt: skip
+        after = [v for t, v in o.unfenced_data() if t >= o.returned_at]
+        check(
+            "the keeper recorded the fence with what it revoked, and its alarm cleared",
+            record is not None
+            and bool(o.reopened)
+            and (record["latest"] or {}).get("primary") == "fenced"
+            and any(r.get("source") == o.reopened[0]["source"] for r in record["revoked"])
+            and bool(after)
+            and after[-1] == 0.0,
+            {"record": record and {"latest": (record["latest"] or {}).get("primary"),
+                                   "revoked": record["revoked"]},
+             "Unfenced after the return": after[-3:]},
+        )  # fmt: skip
     if e.retries:
         surfaced = sum(1 for r in o.world.log if r.outcome == "fault:ThrottlingException")
         retried = [r["step"] for r in o.timeline if r["attempts"] > 1]
@@ -381,5 +506,56 @@ def outcome_checks(o: Observed) -> list[Check]:
             "throttling retried (by the SDK, then by the state machine) and the run went on",
             surfaced > 0 and bool(retried) and o.completed,
             {"calls throttled past the SDK": surfaced, "steps retried": retried},
+        )
+    return checks
+
+
+# What a completed failover must leave as drift (ops/drift.py), by the start of each line.
+FAILOVER_DRIFT = (
+    "dr crm",  # DR's services raised beyond their standby bounds
+    "replica-lag alarm actions",
+    "traffic switch (verified)",
+    "failed-over state",
+    "DR database",
+)
+
+
+def drift_checks(scenario: Scenario, before: Any, after: Any) -> list[Check]:
+    """The stood-up platform matches its templates before the outage (so the drift
+    check's expectations are the templates'), and a failover leaves exactly the drift
+    failback must undo, each with its command."""
+    checks = [
+        Check(
+            "before the outage the platform matched its templates (no drift)",
+            "-",
+            before == [],
+            before if isinstance(before, str) else [d.what for d in before] or "none",
+            "outcome",
+        )
+    ]
+    if scenario.expected.completes and isinstance(after, list):
+        listed = [d.what for d in after]
+        wanted: tuple[str, ...] = FAILOVER_DRIFT
+        if scenario.expected.fence == "fenced" or scenario.primary_returns:
+            wanted += ("primary database ingress",)  # the fence's revoked rules
+        missing = [w for w in wanted if not any(x.startswith(w) for x in listed)]
+        checks.append(
+            Check(
+                "after the failover, dr status lists what failback must undo, with commands",
+                "-",
+                not missing and all(d.reconcile for d in after),
+                {"listed": listed, "missing": missing},
+                "outcome",
+            )
+        )
+    elif not scenario.expected.completes:
+        checks.append(
+            Check(
+                "a refused failover leaves no drift",
+                "-",
+                after == [],
+                after if isinstance(after, str) else [d.what for d in after] or "none",
+                "outcome",
+            )
         )
     return checks

@@ -33,7 +33,15 @@ from crm_platform.authz.model import AuthorizationModel, Principal
 from crm_platform.authz.requests import Call
 from crm_platform.contracts import PROBE_METRICS, PROBE_NAMESPACE
 from crm_platform.drill import emulator
-from crm_platform.drill.checks import Check, Observed, effect_checks, outcome_checks, snapshot
+from crm_platform.drill.checks import (
+    Check,
+    Observed,
+    drift_checks,
+    effect_checks,
+    outcome_checks,
+    reopen_database,
+    snapshot,
+)
 from crm_platform.drill.durations import DURATIONS, Quantile, detection
 from crm_platform.drill.faults import Faults
 from crm_platform.drill.modelled import INFINITY, Execution, ModelledAws
@@ -41,13 +49,17 @@ from crm_platform.drill.scenarios import Scenario
 from crm_platform.drill.standup import Standup, stand_up
 from crm_platform.drill.world import Clock, World
 from crm_platform.failover.local_runner import RunReport, StepReport, run_local
-from crm_platform.failover.runtime import probe, steps, switch, timeline
+from crm_platform.failover.runtime import fence_keeper, probe, steps, switch, timeline
 from crm_platform.naming import Names
+from crm_platform.ops import drift
 from crm_platform.ops import failover as operator_commands
+from crm_platform.ops.drift import Drift
 from crm_platform.settings import Settings
 
 WARM_UP_SECONDS = 300  # healthy probes before the outage
 DETECTION_LIMIT_SECONDS = 1800  # an outage nobody detects in 30 min fails the scenario
+FENCE_KEEPER_SECONDS = fence_keeper.INTERVAL_MINUTES * 60
+RETURN_WAIT_SECONDS = 2 * FENCE_KEEPER_SECONDS  # the primary is back: two keeper rounds
 QUIET_WAIT_SECONDS = 600  # healthy-primary: how long nothing is detected before the start
 # Steps whose completion depends on behaviour the drill models (durations.py).
 MODELLED_STEPS = frozenset(
@@ -91,6 +103,8 @@ class ScenarioReport:
     # Every IAM request the run's calls made, once each: the permission contract of the
     # failover steps, the keeper, the probe and the operator, recorded from the code.
     permissions: list[dict[str, Any]] = field(default_factory=list)
+    # What differs from the templates at the end (ops/drift.py): what failback reconciles.
+    drift: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +206,9 @@ class Rehearsal:
         self.step_wall: dict[str, float] = {}
         self.operator_errors: list[str] = []
         self.execution_failures: dict[str, str] = {}
+        self.returned_at = INFINITY
+        self.reopened: list[dict[str, Any]] = []
+        self.drift_before: list[Drift] | str = []
 
     def seconds(self, name: str) -> float:
         return DURATIONS[name].at(self.quantile)
@@ -239,14 +256,18 @@ class Rehearsal:
         self.step_role = model.role_of_function(names.dr_app_stack, "handler.handler")
         self.machine_role = model.role(names.dr_app_stack, "Failover/StateMachineRole")
         self.probe_role = model.role_of_function(names.dr_app_stack, "probe.handler")
-        self.keeper_role = model.role_of_function(names.dr_stack, "switch.handler")
+        self.beacon_role = model.role_of_function(names.dr_stack, "switch.handler")
+        self.fence_role = model.role_of_function(names.dr_app_stack, "fence_keeper.handler")
         self.operator = model.role_named(names.operator_role)
         if not self.operator.exists:  # an assembly from before the operator role
             self.operator = model.administrator(
                 "drill-operator", "operator (AdministratorAccess: no operator role)"
             )
         self.probe_env = _environment(self.up, names.dr_app_stack, "probe.handler")
-        self.keeper_env = _environment(self.up, names.dr_stack, "switch.handler")
+        self.beacon_env = _environment(self.up, names.dr_stack, "switch.handler")
+        self.fence_config = json.loads(
+            _environment(self.up, names.dr_app_stack, "fence_keeper.handler")["FAILOVER_CONFIG"]
+        )
         self.step_function_arn = model.function_arn(names.dr_app_stack, "handler.handler")
         self.aws.execute = self.execute
         self.aws.run_function = self.run_function
@@ -302,15 +323,27 @@ class Rehearsal:
         """A writer woke the switch's beacon: it runs at once, as its role."""
         if name != self.names.switch_beacon_function:
             return False
-        self.run_keeper(self.clock.now())
+        self.run_beacon(self.clock.now())
         return True
 
-    def run_keeper(self, _now: float) -> None:
+    def run_beacon(self, _now: float) -> None:
         try:
-            with self._lambda(self.keeper_role, self.keeper_env):
+            with self._lambda(self.beacon_role, self.beacon_env):
                 switch.handler({}, None)
         except Exception as err:  # a failed invocation: retried next minute, as by EventBridge
-            self.lambda_errors.append(f"keeper: {type(err).__name__}: {err}")
+            self.lambda_errors.append(f"beacon: {type(err).__name__}: {err}")
+
+    def run_fence_keeper(self, _now: float) -> None:
+        """The fence keeper's scheduled round, as its role (runtime/fence_keeper.py)."""
+        ctx = steps.Context(
+            config=self.fence_config,
+            client=self.world.clients(self.fence_role),
+            now=self.clock.now,
+        )
+        try:
+            fence_keeper.keep(ctx)
+        except Exception as err:  # a failed invocation: its own alarm, and the next round
+            self.lambda_errors.append(f"fence keeper: {type(err).__name__}: {err}")
 
     def evaluate_alarms(self, now: float) -> None:
         """The probe alarms from the probe's data (N of N one-minute periods below 1)."""
@@ -515,10 +548,12 @@ class Rehearsal:
         self.stand_up()
         start = self.clock.now()
         self.clock.every(60, self.run_probe, start=start + 1)
-        self.clock.every(60, self.run_keeper, start=start + 2)
+        self.clock.every(60, self.run_beacon, start=start + 2)
+        self.clock.every(FENCE_KEEPER_SECONDS, self.run_fence_keeper, start=start + 3)
         evaluation = self.seconds("cloudwatch.alarm_evaluation")
         self.clock.every(60, self.evaluate_alarms, start=start + evaluation)
         before = snapshot(self.world, self.config)
+        self.drift_before = drift.safely(self.names, self.settings, self.world.raw)
         self.clock.sleep(WARM_UP_SECONDS)
         self.outage_at = self.clock.now()
         rpo = self.replica_lag_history(self.outage_at)
@@ -541,13 +576,26 @@ class Rehearsal:
         restored = max(self.aws.traffic_moved_at(), self.aws.dr_serving_since())
         if restored < INFINITY:
             self.clock.sleep(max(0.0, restored - self.clock.now()) + 60)
+        if self.scenario.primary_returns:
+            self.primary_returns()
         return self.report(status, before, rpo, restored, time.perf_counter() - wall)
+
+    def primary_returns(self) -> None:
+        """The primary region answers again while DR serves; later something re-opens
+        its database to the tasks (a deploy, an operator): the keeper must close it."""
+        self.clock.sleep(FENCE_KEEPER_SECONDS)  # a round that still finds it unreachable
+        self.faults.unreachable.discard(self.primary)
+        self.faults.errors = {k: v for k, v in self.faults.errors.items() if k[0] != self.primary}
+        self.returned_at = self.clock.now()
+        self.clock.sleep(RETURN_WAIT_SECONDS)
+        self.reopened = reopen_database(self.world, self.config)
+        self.clock.sleep(RETURN_WAIT_SECONDS)
 
     def _timeline(self) -> list[dict[str, Any]]:
         dynamodb = self.world.raw("dynamodb", self.dr)
         items = dynamodb.scan(TableName=self.config["runs_table"], ConsistentRead=True)["Items"]
         rows = []
-        for run in sorted({i["run"]["S"] for i in items} - {"#lock"}):
+        for run in sorted({i["run"]["S"] for i in items} - {"#lock", fence_keeper.FENCE_RUN}):
             for row in timeline.read(dynamodb, self.config["runs_table"], run):
                 rows.append({**row, "run": run})
         return rows
@@ -572,8 +620,12 @@ class Rehearsal:
             before=before,
             after=snapshot(self.world, self.config),
             starts=self.starts,
+            returned_at=self.returned_at,
+            reopened=self.reopened,
         )
         checks = outcome_checks(observed)
+        drift_after = drift.safely(self.names, self.settings, self.world.raw)
+        checks += drift_checks(self.scenario, self.drift_before, drift_after)
         if self.scenario.expected.completes:
             checks += effect_checks(observed)
         rto = None
@@ -629,6 +681,7 @@ class Rehearsal:
             starts=self.starts,
             failure=observed.failure,
             permissions=self._permissions(),
+            drift=[asdict(d) for d in drift_after] if isinstance(drift_after, list) else [],
         )
 
     def _permissions(self) -> list[dict[str, Any]]:
@@ -641,7 +694,8 @@ class Rehearsal:
                 self.step_role,
                 self.machine_role,
                 self.probe_role,
-                self.keeper_role,
+                self.beacon_role,
+                self.fence_role,
                 self.operator,
             )
         }

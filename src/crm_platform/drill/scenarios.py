@@ -36,6 +36,7 @@ class Scenario:
     crash_after: str | None = None  # the first execution dies after this step
     second_start_after: str | None = None  # a second start arrives after this step
     measures_rto: bool = True  # run at p50 and p95 and hold p95 against the objective
+    primary_returns: bool = False  # the primary answers again after the failover
 
     def describe_expected(self) -> str:
         e = self.expected
@@ -50,6 +51,8 @@ class Scenario:
             parts.append("the re-run resumes the same incident, nothing is promoted twice")
         if e.retries:
             parts.append("throttled calls are retried")
+        if self.primary_returns:
+            parts.append("the fence keeper fences the primary once it answers, and keeps it so")
         return "; ".join(parts)
 
 
@@ -101,6 +104,15 @@ SCENARIOS: dict[str, Scenario] = {
             Expected(fence="unfenced", second_start_refused=True),
             second_start_after="promote_replica",
             measures_rto=False,
+        ),
+        Scenario(
+            "primary-returns",
+            "the primary region comes back while DR serves; later someone re-opens its "
+            "database to the tasks",
+            "unreachable",
+            Expected(fence="unfenced"),
+            measures_rto=False,
+            primary_returns=True,
         ),
         Scenario(
             "dr-isolated",

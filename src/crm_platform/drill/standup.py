@@ -131,8 +131,10 @@ def _db_instance(
                 ApplyImmediately=True,
             )
     else:
+        groups = [str(up.resolve(g, st)) for g in props.get("VPCSecurityGroups", [])]
         rds.create_db_instance(
             DBInstanceIdentifier=identifier,
+            VpcSecurityGroupIds=groups,
             Engine=props["Engine"],
             EngineVersion=props.get("EngineVersion", ""),
             DBInstanceClass=props["DBInstanceClass"],
@@ -150,6 +152,46 @@ def _db_instance(
         {"Endpoint.Address": found["Endpoint"]["Address"], "Endpoint.Port": "5432",
          "DBInstanceArn": found["DBInstanceArn"]},
     )  # fmt: skip
+
+
+def _security_group(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
+    """In the region's stand-in VPC (the VPC itself is not emulated); inline rules are
+    left out (the fence reads the rules between groups, separate resources here)."""
+    _subnet, _group = up.stand_in_network(client, st.region)
+    ec2 = client("ec2", st.region)
+    vpc = ec2.describe_security_groups(GroupIds=[_group])["SecurityGroups"][0]["VpcId"]
+    made = ec2.create_security_group(
+        GroupName=logical, Description=str(props.get("GroupDescription", logical)), VpcId=vpc
+    )["GroupId"]
+    return Created(made, {"GroupId": made})
+
+
+def _security_group_ingress(
+    up: Standup, st: StackState, logical: str, props: dict[str, Any], client: Client
+) -> Created:
+    """A rule from another group (the only kind the fence reads)."""
+    if "SourceSecurityGroupId" not in props:
+        raise Unresolved(f"{st.name}/{logical} (not a rule between groups)")
+    group = str(up.resolve(props["GroupId"], st))
+    client("ec2", st.region).authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": props.get("IpProtocol", "tcp"),
+                "FromPort": int(props["FromPort"]),
+                "ToPort": int(props["ToPort"]),
+                "UserIdGroupPairs": [
+                    {
+                        "GroupId": str(up.resolve(props["SourceSecurityGroupId"], st)),
+                        "Description": str(props.get("Description", "")),
+                    }
+                ],
+            }
+        ],
+    )
+    return Created(f"{group}-{logical}")
 
 
 def _cluster(
@@ -361,6 +403,8 @@ CREATORS: dict[str, Callable[[Standup, StackState, str, dict[str, Any], Client],
     "AWS::SSM::Parameter": _parameter,
     "AWS::DynamoDB::Table": _table,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::EC2::SecurityGroup": _security_group,
+    "AWS::EC2::SecurityGroupIngress": _security_group_ingress,
     "AWS::RDS::DBInstance": _db_instance,
     "AWS::ECS::Cluster": _cluster,
     "AWS::ECS::TaskDefinition": _task_definition,

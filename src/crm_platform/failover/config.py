@@ -68,6 +68,8 @@ class StepConfig:
     # The switch: its HMAC key (alias) and the beacon to wake after a change.
     switch_key: str
     switch_beacon: str
+    # The primary's database: the fence closes it to the tasks (runtime/steps.py).
+    primary_database: str
     # Known once the DR rotation function is declared (failover/orchestrator.py).
     rotation_function_arn: str | None = field(default=None)
 
@@ -114,6 +116,7 @@ class StepConfig:
             dr_bucket=names.attachments_bucket_dr,
             switch_key=names.switch_key_alias,
             switch_beacon=names.switch_beacon_function,
+            primary_database=names.db_instance,
         )
 
     def with_rotation(self, function_arn: str) -> StepConfig:

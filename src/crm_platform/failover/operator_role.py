@@ -1,7 +1,8 @@
 """The role an operator assumes in the DR region for the incident commands, and no more.
 
-``crm-platform failover`` (readiness, start or resume, follow, approve), ``switch`` and
-``dr status`` need these permissions and nothing else; ops/permissions.py lists the
+``crm-platform failover`` (readiness, start or resume, follow, approve), ``switch``,
+``dr status`` and "fence now" (one round of the fence keeper) need these permissions and
+nothing else; ops/permissions.py lists the
 calls they make, and the permission contracts evaluate them as this role
 (tests/test_authorization.py). The trust policy admits principals of this account only
 with MFA (``aws:MultiFactorAuthPresent``). IAM is a global service whose control plane
@@ -38,6 +39,7 @@ class Incident:
     switch_parameter: str  # and write
     switch_key_arn: str  # signs and verifies the switch's state (security/switch_key.py)
     switch_beacon: str  # the beacon function woken after a flip
+    fence_keeper: str  # "fence now": one round of the keeper (failover/fence_keeper.py)
 
 
 class OperatorRole(Construct):
@@ -117,6 +119,15 @@ class OperatorRole(Construct):
                     actions=["lambda:InvokeFunction"],
                     resources=[
                         f"arn:aws:lambda:{region}:{account}:function:{incident.switch_beacon}"
+                    ],
+                ),
+                # The operator fences through the keeper (its role holds the fence's
+                # permissions), never with EC2 or ECS rights of its own.
+                iam.PolicyStatement(
+                    sid="FenceNow",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[
+                        f"arn:aws:lambda:{region}:{account}:function:{incident.fence_keeper}"
                     ],
                 ),
                 iam.PolicyStatement(

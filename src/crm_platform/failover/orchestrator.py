@@ -28,6 +28,7 @@ from crm_platform.alerts import AlertRule
 from crm_platform.database.dr_rotation import DrRotation
 from crm_platform.database.dr_rotation_roll import DrRotationRoll
 from crm_platform.failover.config import StepConfig
+from crm_platform.failover.fence_keeper import FenceKeeper
 from crm_platform.failover.impaired_signal import ImpairedSignal, Signals
 from crm_platform.failover.state_machine import FailoverStateMachine, run_table
 from crm_platform.functions import FunctionDefaults
@@ -55,6 +56,7 @@ class FailoverOrchestrator(Construct):
         task_role_arns: tuple[str, ...],
         step_role_name: str,
         switch_key_arn: str,
+        fence_keeper_function: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.runs: dynamodb.Table = run_table(self, name=config.runs_table, key=key)
@@ -92,6 +94,17 @@ class FailoverOrchestrator(Construct):
             cluster=config.clusters.dr,
             services=tuple(s.name for s in config.services.values()),
             family_prefix=config.environment + "-",
+            functions=functions,
+        )
+        # While DR serves, the old primary is fenced again every few minutes.
+        self.fence_keeper = FenceKeeper(
+            self,
+            "FenceKeeper",
+            config=config,
+            function_name=fence_keeper_function,
+            switch_key_arn=switch_key_arn,
+            runs_table_arn=self.runs.table_arn,
+            key=key,
             functions=functions,
         )
         self.step_function = machine.step_function

@@ -59,9 +59,11 @@ RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 
 @dataclass(frozen=True)
 class SwitchWriters:
-    """The principals that may sign a switch value (by ARN; they live in later stacks)."""
+    """The principals that may sign a switch value, and those that may only verify one
+    (by ARN; they live in later stacks)."""
 
     role_arns: tuple[str, ...]
+    reader_arns: tuple[str, ...] = ()
 
 
 class TrafficSwitch(Construct):
@@ -94,7 +96,11 @@ class TrafficSwitch(Construct):
         )
         beacon_role_arn = f"arn:aws:iam::{stack.account}:role/{beacon_function}"  # named below
         self.key = SwitchKey(
-            self, "Key", alias=key_alias, writers=writers.role_arns, readers=[beacon_role_arn]
+            self,
+            "Key",
+            alias=key_alias,
+            writers=writers.role_arns,
+            readers=[beacon_role_arn, *writers.reader_arns],
         ).key
         self.table = dynamodb.Table(
             self,

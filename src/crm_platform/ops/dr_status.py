@@ -18,11 +18,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crm_platform.failover.runtime import switch
+from crm_platform.failover.runtime import fence_keeper, switch
 from crm_platform.naming import Names
 
 Client = Callable[[str, str], Any]
 COPY_WITHIN = timedelta(hours=26)
+# The keeper acts every few minutes while DR serves; older news is no news.
+KEEPER_STALE = timedelta(minutes=3 * fence_keeper.INTERVAL_MINUTES)
 
 
 @dataclass
@@ -72,6 +74,27 @@ def _serving_backups(status: Status, names: Names, backup: Any, ssm: Any, now: d
     young = now - since <= COPY_WITHIN
     status.add(what, f"{last or 'none in 3 days'} (failed over {since:%Y-%m-%d %H:%M} UTC)",
                None if young else False)  # fmt: skip
+
+
+def _fence(status: Status, names: Names, dynamodb: Any, now: datetime) -> None:
+    """The fence keeper's last word on the old primary (failover/runtime/fence_keeper.py)."""
+    try:
+        kept = fence_keeper.read(dynamodb, names.failover_runs_table)
+    except ClientError as err:
+        status.add("old primary fenced", f"unreadable ({type(err).__name__})", False)
+        return
+    latest = kept and kept["latest"]
+    if not kept or not latest:
+        status.add("old primary fenced", "keeper has not acted (DR does not serve)")
+        return
+    at = datetime.fromtimestamp(latest["at"], UTC)
+    ok = str(latest.get("primary")) == "fenced"
+    status.add(
+        "old primary fenced",
+        f"{latest.get('primary')} at {at:%Y-%m-%d %H:%M} UTC "
+        f"({len(kept['revoked'])} database rule(s) revoked)",
+        ok and now - at <= KEEPER_STALE,
+    )
 
 
 def readiness(
@@ -139,6 +162,7 @@ def readiness(
         status.add("failed-over state", state.get("state", "none"))
     except ClientError as err:
         status.add("traffic switch", f"unreadable ({type(err).__name__})", False)
+    _fence(status, names, client("dynamodb", dr), now)
     alarms = client("cloudwatch", dr).describe_alarms(
         AlarmNames=[names.impaired_alarm], AlarmTypes=["CompositeAlarm", "MetricAlarm"]
     )

@@ -106,4 +106,14 @@ def needs(names: Names) -> list[Need]:
             FunctionName=names.switch_beacon_function,
         ),
     ]
-    return readiness + failover + switch
+    fence = [
+        Need.call(
+            who,
+            "fence the old primary now (one round of the fence keeper)",
+            "lambda",
+            dr,
+            "Invoke",
+            FunctionName=names.fence_keeper_function,
+        ),
+    ]
+    return readiness + failover + switch + fence

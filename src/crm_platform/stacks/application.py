@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -11,6 +9,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
+from crm_platform.capacity import Side, planned
 from crm_platform.compute.application import (
     AppNames,
     AppSecrets,
@@ -20,7 +19,6 @@ from crm_platform.compute.application import (
     TwentyApplication,
 )
 from crm_platform.compute.load_balancer import OriginNames
-from crm_platform.compute.services import Capacity
 from crm_platform.edge.waf import OriginGuard
 from crm_platform.monitoring.dashboards import RegionDashboard
 from crm_platform.monitoring.resource_alarms import (
@@ -32,38 +30,21 @@ from crm_platform.security.secrets import ORIGIN_SLOTS
 from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.regional import RegionalStack
 
-Side = Literal["primary", "dr"]
-
 
 def role_for(context: StackContext, side: Side) -> Role:
-    """The primary holds the migrate task and beats; DR starts at its posture.
+    """The primary holds the migrate task and beats; DR starts at its posture
+    (capacity.py: the task counts, shared with the drift check).
 
     ``context.release.hold_services`` (first deploy, before the schema exists): zero tasks.
     """
-    s = context.settings
-    c = s.compute
+    plan = planned(context.settings, side, hold=context.release.hold_services)
     if context.release.hold_services:
-        held = Capacity(0, 0, c.autoscaling_max_tasks)
         return Role(migrations=side == "primary", heartbeat=side == "primary",
-                    server=held, worker=Capacity(0, 0, c.worker.desired_count),
-                    jobs_task=side == "dr")  # fmt: skip
+                    server=plan.server, worker=plan.worker, jobs_task=side == "dr")  # fmt: skip
     if side == "primary":
-        return Role(
-            migrations=True,
-            heartbeat=True,
-            server=Capacity(
-                c.server.desired_count, c.server.desired_count, c.autoscaling_max_tasks
-            ),
-            worker=Capacity(c.worker.desired_count, c.worker.desired_count, c.worker.desired_count),
-        )
-    warm = s.dr.warm_standby_server_tasks if s.dr.posture == "warm_standby" else 0
+        return Role(migrations=True, heartbeat=True, server=plan.server, worker=plan.worker)
     return Role(
-        migrations=False,
-        heartbeat=False,
-        jobs_task=True,
-        server=Capacity(warm, warm, c.autoscaling_max_tasks),
-        # The worker writes on every job: never against a read-only replica.
-        worker=Capacity(0, 0, c.worker.desired_count),
+        migrations=False, heartbeat=False, jobs_task=True, server=plan.server, worker=plan.worker
     )
 
 

@@ -44,7 +44,9 @@ class DrStack(RegionalStack):
                 tuple(
                     f"arn:aws:iam::{names.account}:role/{role}"
                     for role in (names.failover_step_role, names.operator_role)
-                )
+                ),
+                # The fence keeper acts only on a verified "dr" (failover/fence_keeper.py).
+                (f"arn:aws:iam::{names.account}:role/{names.fence_keeper_function}",),
             ),
             key=self.key,
             functions=self.functions,

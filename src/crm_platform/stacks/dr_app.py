@@ -88,6 +88,7 @@ class DrAppStack(PlatformStack):
             task_role_arns=self.application.task_role_arns,
             step_role_name=names.failover_step_role,
             switch_key_arn=dr.switch.key.key_arn,
+            fence_keeper_function=names.fence_keeper_function,
         )
         OperatorRole(
             self,
@@ -105,6 +106,7 @@ class DrAppStack(PlatformStack):
                 switch_parameter=names.switch_parameter,
                 switch_key_arn=dr.switch.key.key_arn,
                 switch_beacon=names.switch_beacon_function,
+                fence_keeper=names.fence_keeper_function,
             ),
             key=dr.key,
         )  # fmt: skip

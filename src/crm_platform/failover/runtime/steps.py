@@ -250,40 +250,150 @@ def _replica_lag(ctx: Context) -> float | None:
     return float(points[-1]["Maximum"]) if points else None
 
 
-def fence_primary(ctx: Context) -> Outcome:
-    """Stop the primary's services where the primary region still takes the order.
+# The primary database's port: the data-layer fence closes what reaches it.
+POSTGRES_PORT = 5432
 
-    The scaling limits go to zero first, or the autoscaling minimum would start them
-    again. Whatever stops the fence (an unreachable endpoint, a 5xx, AccessDenied while
-    IAM in the region is impaired, a timeout) is recorded as "unfenced" and the run goes
-    on: a fence never blocks the failover. The switch keeps traffic away from the
-    primary either way.
+
+def _fence_services(ctx: Context) -> dict[str, Any]:
+    """Scaling limits, then desired counts, of the primary's services to zero.
+
+    The scaling limits go first, or the autoscaling minimum would start them again.
     """
     c = ctx.config
-    fenced: list[str] = []
+    scaling = ctx.client("application-autoscaling", ctx.primary)
+    ecs = ctx.client("ecs", ctx.primary)
+    stopped: dict[str, int] = {}
+    for service in c["services"].values():
+        resource = f"service/{c['clusters']['primary']}/{service['name']}"
+        scaling.register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId=resource,
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=0,
+            MaxCapacity=0,
+        )
+        found = ecs.update_service(
+            cluster=c["clusters"]["primary"], service=service["name"], desiredCount=0
+        )
+        stopped[service["name"]] = int(found.get("service", {}).get("runningCount", 0))
+    return {"services": "fenced", "running": stopped}
+
+
+def _fence_database(ctx: Context) -> dict[str, Any]:
+    """Close the stale primary database to everything that reaches it through a security
+    group (the tasks, the rotation function): its security groups' ingress rules on the
+    database port that name another group are revoked.
+
+    Why the network and not the login: it needs neither the database running nor its
+    master password, and it holds however the instance comes back (RDS starts a stopped
+    instance again after seven days, so "stopped" is no fence). What was revoked is
+    recorded, so failback can put exactly that back (CloudFormation does not: the rules
+    drifted, the template did not change).
+    """
+    c = ctx.config
+    rds = ctx.client("rds", ctx.primary)
     try:
-        scaling = ctx.client("application-autoscaling", ctx.primary)
-        ecs = ctx.client("ecs", ctx.primary)
-        for service in c["services"].values():
-            resource = f"service/{c['clusters']['primary']}/{service['name']}"
-            scaling.register_scalable_target(
-                ServiceNamespace="ecs",
-                ResourceId=resource,
-                ScalableDimension="ecs:service:DesiredCount",
-                MinCapacity=0,
-                MaxCapacity=0,
-            )
-            ecs.update_service(
-                cluster=c["clusters"]["primary"], service=service["name"], desiredCount=0
-            )
-            fenced.append(service["name"])
+        found = rds.describe_db_instances(DBInstanceIdentifier=c["primary_database"])
     except ClientError as err:
-        if _code(err) in ("ClusterNotFoundException", "ServiceNotFoundException"):
-            return Outcome(True, {"fenced": fenced, "primary": f"fenced ({_code(err)})"})
-        return Outcome(True, {"fenced": fenced, "primary": f"unfenced ({_code(err)})"})
+        if _code(err) == "DBInstanceNotFound":
+            return {"database": "fenced (no instance)", "revoked": []}
+        raise
+    groups = [g["VpcSecurityGroupId"] for g in found["DBInstances"][0]["VpcSecurityGroups"]]
+    ec2 = ctx.client("ec2", ctx.primary)
+    revoked: list[dict[str, Any]] = []
+    for group in groups:
+        rules = ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group]}]
+        )["SecurityGroupRules"]
+        doomed = [
+            r
+            for r in rules
+            if not r.get("IsEgress")
+            and r.get("ReferencedGroupInfo", {}).get("GroupId")
+            and int(r.get("FromPort", -1)) <= POSTGRES_PORT <= int(r.get("ToPort", -1))
+        ]
+        if not doomed:
+            continue
+        ec2.revoke_security_group_ingress(
+            GroupId=group, SecurityGroupRuleIds=[r["SecurityGroupRuleId"] for r in doomed]
+        )
+        revoked += [
+            {"group": group, "source": r["ReferencedGroupInfo"]["GroupId"],
+             "from": r.get("FromPort"), "to": r.get("ToPort"),
+             "description": r.get("Description", "")}
+            for r in doomed
+        ]  # fmt: skip
+    return {"database": "fenced", "groups": groups, "revoked": revoked}
+
+
+def _attempt(part: Callable[[Context], dict[str, Any]], ctx: Context, name: str) -> dict[str, Any]:
+    """One part of the fence; what stops it becomes ``"unfenced (<why>)"``."""
+    try:
+        return part(ctx)
+    except ClientError as err:
+        code = _code(err)
+        if code in ("ClusterNotFoundException", "ServiceNotFoundException"):
+            return {name: f"fenced ({code})"}
+        return {name: f"unfenced ({code})"}
     except (BotoCoreError, OSError) as err:  # unreachable, timed out
-        return Outcome(True, {"fenced": fenced, "primary": f"unfenced ({type(err).__name__})"})
-    return Outcome(True, {"fenced": fenced, "primary": "fenced"})
+        return {name: f"unfenced ({type(err).__name__})"}
+
+
+def fence(ctx: Context) -> dict[str, Any]:
+    """Fence the primary as far as its region takes the order: its services to zero and
+    its database closed to them, each tried on its own. Never raises for the primary's
+    sake: whatever stops a part (unreachable, a 5xx, AccessDenied while IAM there is
+    impaired, a timeout) makes the whole ``"unfenced (<why>)"``. The failover's
+    ``fence_primary`` and the fence keeper (runtime/fence_keeper.py), which repeats it
+    until it holds, both call this.
+    """
+    done = {
+        **_attempt(_fence_services, ctx, "services"),
+        **_attempt(_fence_database, ctx, "database"),
+    }
+    why = sorted(
+        {
+            str(done[part])[len("unfenced (") : -1]
+            for part in ("services", "database")
+            if str(done[part]).startswith("unfenced")
+        }
+    )
+    return {**done, "primary": f"unfenced ({', '.join(why)})" if why else "fenced"}
+
+
+# The run table's items of the fence (run = FENCE_RUN): the keeper's latest outcome, and
+# one item per security-group rule ever revoked, which failback puts back.
+FENCE_RUN = "#fence"
+
+
+def record_revoked(dynamodb: Any, table: str, at: float, revoked: list[dict[str, Any]]) -> None:
+    """One item per revoked rule (puts only: the same rule twice is one item)."""
+    for rule in revoked:
+        call(
+            dynamodb.put_item,
+            TableName=table,
+            Item={
+                "run": {"S": FENCE_RUN},
+                "step": {"S": f"revoked#{rule['group']}#{rule['source']}#{rule['from']}"},
+                "at": {"N": str(at)},
+                "detail": {"S": json.dumps(rule, default=str)},
+            },
+        )
+
+
+def fence_primary(ctx: Context) -> Outcome:
+    """Fence the primary where its region still takes the order (``fence``), and keep
+    what it revoked where failback finds it.
+
+    A fence never blocks the failover: "unfenced" is recorded and the run goes on. The
+    switch keeps traffic away from the primary either way, and the fence keeper in DR
+    repeats the fence every few minutes, alerting, until it holds.
+    """
+    done = fence(ctx)
+    record_revoked(
+        ctx.aws("dynamodb"), ctx.config["runs_table"], ctx.now(), done.get("revoked", [])
+    )
+    return Outcome(True, done)
 
 
 def record_failed_over(ctx: Context) -> Outcome:
