@@ -114,7 +114,7 @@ BAD = [
         "pattern",
     ),
     ("twenty.required_upgrade_steps", ["v1"], "twenty.required_upgrade_steps[0]", "full release"),
-    ("compute.server.memory_mib", 1000, "compute.server.memory_mib", "not valid with 1024 CPU"),
+    ("compute.server.memory_mib", 1000, "compute.server.memory_mib", "not valid with 512 CPU"),
     ("compute.worker.cpu", 300, "compute.worker.cpu", "Fargate CPU must be one of"),
     ("backup.schedule", "cron(0 3 * * *)", "backup.schedule", "6 fields"),
     ("backup.schedule", "cron(0 3 * * 1 *)", "backup.schedule", "exactly one of day-of-month"),

@@ -45,7 +45,6 @@ FREE = frozenset(
         "AWS::EC2::VPC",
         "AWS::EC2::VPCGatewayAttachment",
         "AWS::ECR::RepositoryCreationTemplate",
-        "AWS::ECS::Cluster",
         "AWS::ElastiCache::ParameterGroup",
         "AWS::ElastiCache::SubnetGroup",
         "AWS::ElasticLoadBalancingV2::Listener",
@@ -95,6 +94,7 @@ class Context:
     volumes: CostAssumptions
     roles: Mapping[str, str]  # region -> primary | dr | global
     database_storage_gb: int = 20  # RDS's gp3 minimum when no instance states its own
+    replica_buckets: frozenset[str] = frozenset()  # names other buckets replicate into
 
     @property
     def hours(self) -> float:
@@ -333,10 +333,10 @@ def _bucket_names_replicated_to(stacks: Iterable[StackLike]) -> set[str]:
     return names
 
 
-def _bucket(ctx: Context, r: Resource, replicas: set[str]) -> list[Line]:
+def _bucket(ctx: Context, r: Resource) -> list[Line]:
     p = r.props
     replication = p.get("ReplicationConfiguration", {})
-    attachments = bool(replication) or p.get("BucketName") in replicas
+    attachments = bool(replication) or p.get("BucketName") in ctx.replica_buckets
     gb = ctx.volumes.attachments_gb if attachments else ctx.volumes.other_bucket_gb
     what = "attachments (S3 Standard, GB)" if attachments else "bucket contents (GB)"
     lines = [r.line(what, "s3.standard_gb_month", gb, 1, "s3")]
@@ -761,6 +761,8 @@ RULES: dict[str, Rule] = {
     "AWS::DynamoDB::Table": _table,
     "AWS::ECS::Service": _service,
     "AWS::ECS::TaskDefinition": _task_definition,
+    "AWS::ECS::Cluster": _cluster_insights,
+    "AWS::S3::Bucket": _bucket,
     "AWS::Lambda::Function": _function,
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::CloudWatch::CompositeAlarm": _simple(
@@ -802,8 +804,8 @@ def inventory(
         for body in _of_type(stack, "AWS::RDS::DBInstance").values()
         if body.get("Properties", {}).get("AllocatedStorage")
     ]
-    ctx = Context(volumes, roles, max(storage, default=20))
-    replicas = _bucket_names_replicated_to(stacks)
+    replicas = frozenset(_bucket_names_replicated_to(stacks))
+    ctx = Context(volumes, roles, max(storage, default=20), replicas)
     lines: list[Line] = []
     unpriced: list[Unpriced] = []
     free: Counter[str] = Counter()
@@ -811,18 +813,14 @@ def inventory(
         for logical, body in stack.resources.items():
             r = Resource(stack, logical, body)
             kind = r.kind
-            if kind == "AWS::S3::Bucket":
-                lines += _bucket(ctx, r, replicas)
-            elif kind in RULES:
+            if kind in RULES:
                 found = RULES[kind](ctx, r)
                 if not found and kind == "AWS::DynamoDB::Table":
                     reason = "provisioned capacity: not modelled"
                     unpriced.append(Unpriced(stack.name, stack.region, logical, kind, reason))
-                elif not found:  # a gateway endpoint; a task definition priced on its service
+                elif not found:  # e.g. a gateway endpoint, a task definition run by a service
                     free[kind] += 1
                 lines += found
-            elif kind == "AWS::ECS::Cluster":
-                lines += _cluster_insights(ctx, r)
             elif kind in FREE:
                 free[kind] += 1
             else:

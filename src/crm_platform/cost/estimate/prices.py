@@ -39,7 +39,7 @@ class PriceTable:
     def get(self, key: str, region: str) -> Price | None:
         return self.prices.get((key, region))
 
-    def keys(self) -> set[str]:
+    def price_keys(self) -> set[str]:
         return {k for k, _ in self.prices}
 
     def regions_of(self, key: str) -> set[str]:

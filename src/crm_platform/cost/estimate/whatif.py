@@ -252,11 +252,12 @@ def choices(settings: Settings, lines: Sequence[Line]) -> list[Choice]:
                 rank=1,
             )
         )
+    graviton = all(".cache.t4g." in x.key for x in lines if "cache" in x.tags)
     rows.append(
         Choice(
-            "Graviton cache (cache.t4g)",
+            "Graviton cache (already cache.t4g: no change)" if graviton else "Graviton cache",
             frozenset({"cache"}),
-            "nothing (already Graviton when t4g)",
+            "nothing: Valkey runs the same on Graviton",
             _rekey("cache", _graviton_cache),
             rank=1,
         )
