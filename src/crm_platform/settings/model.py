@@ -443,6 +443,9 @@ class CostAssumptions(Strict):
     # Viewer traffic: requests through CloudFront and WAF, bytes out to viewers.
     requests_million: Annotated[float, Field(ge=0)] = 5
     cloudfront_egress_gb: Annotated[float, Field(ge=0)] = 50
+    # The DR probes reach the primary through CloudFront every minute (the probe path's
+    # CloudFront function runs on those only).
+    probe_requests_million: Annotated[float, Field(ge=0)] = 0.05
     # Average load-balancer capacity units while serving (1 LCU = 25 new connections/s
     # or 1 GB/h processed); a standby load balancer with no traffic uses none.
     load_balancer_lcu: RegionVolumes = RegionVolumes(primary=1)

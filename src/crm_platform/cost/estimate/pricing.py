@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from crm_platform.cost.estimate.lines import Inventory, Line, Unpriced
@@ -67,7 +67,3 @@ def price(name: str, inventory: Inventory, table: PriceTable) -> Estimate:
         unpriced=inventory.unpriced,
         free=inventory.free,
     )
-
-
-def lines_of(estimate: Estimate) -> Iterable[Line]:
-    return (p.line for p in estimate.priced)
