@@ -26,6 +26,7 @@ from tests.conftest import CONFIG, Assembly
         ["bootstrap"],
         ["config"],
         ["config", "validate"],
+        ["cost"],
     ],
 )
 def test_help_is_available_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,8 +30,11 @@ def test_vpc_and_subnets_match_configuration(
         assert by_cidr[cidr]["MapPublicIpOnLaunch"] is False
 
 
-@pytest.mark.parametrize(("side", "nats"), [("primary", 2), ("dr", 1)])
-def test_nat_gateway_count(side: str, nats: int, primary: Template, dr: Template) -> None:
+@pytest.mark.parametrize("side", ["primary", "dr"])
+def test_nat_gateway_count(
+    side: str, primary: Template, dr: Template, prod_settings: Settings
+) -> None:
+    nats = getattr(prod_settings.network, side).nat_gateways
     _region_templates(primary, dr)[side].resource_count_is("AWS::EC2::NatGateway", nats)
 
 
@@ -60,11 +63,16 @@ def test_default_security_group_is_closed(primary: Template, dr: Template) -> No
         template.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
 
 
-def test_s3_gateway_and_configured_interface_endpoints(primary: Template, dr: Template) -> None:
+def test_s3_gateway_and_configured_interface_endpoints(
+    primary: Template, dr: Template, prod_settings: Settings
+) -> None:
     endpoints = primary.find_resources("AWS::EC2::VPCEndpoint")
     kinds = sorted(r["Properties"].get("VpcEndpointType", "Gateway") for r in endpoints.values())
     assert kinds.count("Gateway") == 1
-    assert kinds.count("Interface") == 5
+    configured = prod_settings.network.primary.interface_endpoints
+    assert configured and kinds.count("Interface") == len(configured)
+    services = {str(r["Properties"].get("ServiceName")) for r in endpoints.values()}
+    assert {f"com.amazonaws.ap-northeast-1.{e.value}" for e in configured} <= services
     dr_endpoints = dr.find_resources("AWS::EC2::VPCEndpoint")
     assert len(dr_endpoints) == 1  # DR config asks for no interface endpoints
 

@@ -114,7 +114,7 @@ BAD = [
         "pattern",
     ),
     ("twenty.required_upgrade_steps", ["v1"], "twenty.required_upgrade_steps[0]", "full release"),
-    ("compute.server.memory_mib", 1000, "compute.server.memory_mib", "not valid with 1024 CPU"),
+    ("compute.server.memory_mib", 1000, "compute.server.memory_mib", "not valid with 512 CPU"),
     ("compute.worker.cpu", 300, "compute.worker.cpu", "Fargate CPU must be one of"),
     ("backup.schedule", "cron(0 3 * * *)", "backup.schedule", "6 fields"),
     ("backup.schedule", "cron(0 3 * * 1 *)", "backup.schedule", "exactly one of day-of-month"),
@@ -332,3 +332,17 @@ def test_warm_standby_needs_a_server_task() -> None:
     data["dr"]["warm_standby_server_tasks"] = 0
     (line,) = [e for e in errors_for(data) if "dr.warm_standby_server_tasks" in e]
     assert "at least one server task" in line
+
+
+def test_cost_volumes_are_per_region_role_and_typo_safe() -> None:
+    """The estimator's usage volumes: `global` is a role (a Python keyword in the model),
+    roles left out are 0, and an unknown volume is refused like any other typo."""
+    settings = parse_settings(
+        mutated("cost.log_ingest_gb", {"primary": 3, "global": 2}), "config/test.yaml"
+    )
+    volumes = settings.cost.log_ingest_gb
+    assert (volumes.of("primary"), volumes.of("dr"), volumes.of("global")) == (3, 0, 2)
+    lines = errors_for(mutated("cost.requests_milion", 1))
+    assert any(line.startswith("config/test.yaml: cost.requests_milion: ") for line in lines)
+    lines = errors_for(mutated("cost.nat_processed_gb", {"primary": -1}))
+    assert any("cost.nat_processed_gb.primary" in line for line in lines), lines

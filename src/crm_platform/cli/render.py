@@ -15,6 +15,8 @@ from rich.table import Table
 from crm_platform.cli.common import err, out
 
 if TYPE_CHECKING:
+    from crm_platform.cost.estimate import Report
+    from crm_platform.cost.estimate.pricing import Estimate
     from crm_platform.ops.dr_status import Status
     from crm_platform.ops.preflight import Check as PreflightCheck
     from crm_platform.toolchain.checks import CheckResult
@@ -211,3 +213,104 @@ def failover_plan(title: str, lines: Sequence[tuple[str, str]]) -> None:
 def failover_step(row: dict[str, Any]) -> None:
     detail = json.dumps(row["detail"])[:120]
     out.print(f"  {row['status']:<8} {row['step']} {detail}", highlight=False)
+
+
+def as_json(data: object) -> None:
+    """Plain JSON on stdout (nothing else is printed there)."""
+    print(json.dumps(data, indent=2))
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _estimate(e: Estimate, *, lines: bool) -> None:
+    table = Table(title=f"{e.name}: USD per month by resource type ({e.table})")
+    for column in ("type", "lines", "USD", "unverified"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    counts: dict[str, int] = {}
+    unverified: dict[str, float] = {}
+    for p in e.priced:
+        counts[p.line.kind] = counts.get(p.line.kind, 0) + 1
+        if not p.price.verified:
+            unverified[p.line.kind] = unverified.get(p.line.kind, 0) + p.usd
+    for kind, usd in e.by("kind").items():
+        table.add_row(kind, str(counts[kind]), _usd(usd), _usd(unverified.get(kind, 0)))
+    table.add_row("[bold]total[/bold]", str(len(e.priced)), f"[bold]{_usd(e.total)}[/bold]",
+                  _usd(e.unverified_usd))  # fmt: skip
+    out.print(table)
+    if lines:
+        detail = Table(title=f"{e.name}: every priced line")
+        for column in ("stack", "resource", "what", "quantity", "unit", "USD", ""):
+            detail.add_column(column)
+        for p in sorted(e.priced, key=lambda p: -p.usd):
+            mark = "" if p.price.verified else "unverified"
+            quantity = f"{p.line.quantity:,.3f}"
+            detail.add_row(
+                p.line.stack,
+                p.line.resource,
+                p.line.what,
+                quantity,
+                p.price.unit,
+                _usd(p.usd),
+                mark,
+            )
+        out.print(detail)
+    for x in e.missing:
+        out.print(f"[red]no price[/red] {x.key} in {x.region}: {x.resource}", highlight=False)
+    for u in e.unpriced:
+        out.print(f"not priced: {u.kind} {u.resource} ({u.stack}): {u.reason}", highlight=False)
+    if e.unverified_usd:
+        out.print(
+            f"unverified: {_usd(e.unverified_usd)} of {_usd(e.total)} USD comes from prices not "
+            "read from an AWS price page here (refresh before budgeting)",
+            highlight=False,
+        )
+
+
+def cost(report: Report, *, lines: bool = False) -> None:
+    """The estimate, the original design and the ratio, the what-if table."""
+    e = report.estimate
+    for note in report.notes:
+        out.print(note, highlight=False)
+    _estimate(e, lines=lines)
+    stacks = ", ".join(f"{k} {_usd(v)}" for k, v in e.by("stack").items())
+    out.print(f"by stack: {stacks}", highlight=False, soft_wrap=True)
+    converted = report.in_budget_currency(e.total)
+    if converted is not None and report.currency != "USD":
+        out.print(
+            f"{report.environment} ({report.posture}): {_usd(e.total)} USD per month = "
+            f"{converted:,.0f} {report.currency} at {report.rate_per_usd:g} {report.currency}/USD "
+            f"(budget {report.budget_limit:,.0f} {report.currency})",
+            highlight=False,
+        )
+    if report.seed is not None:
+        _estimate(report.seed, lines=lines)
+        for gap in report.seed_gaps:
+            out.print(f"seed, not priced: {gap.what}: {gap.why}", highlight=False)
+        ratio = report.ratio or 0
+        mark = "[green]within[/green]" if ratio <= 1.5 else "[red]over[/red]"
+        out.print(
+            f"ratio: {_usd(e.total)} / {_usd(report.seed.total)} = {ratio:.2f}x the original "
+            f"design ({mark} the 1.5x target)",
+            highlight=False,
+        )
+    table = Table(title="What if (each row changes only its choice)")
+    for column in ("choice", "USD/month", "change", "built", "gives up"):
+        table.add_column(column, justify="right" if column in ("USD/month", "change") else "left")
+    for row in report.rows:
+        change = "not priced" if row.delta is None else f"{row.delta:+,.2f}"
+        table.add_row(row.choice.name, _usd(row.total), change,
+                      "yes" if row.choice.built else "[yellow]not built[/yellow]",
+                      row.choice.gives_up)  # fmt: skip
+    out.print(table)
+    if report.cheapest is not None:
+        c = report.cheapest
+        taken = "; ".join(c.rows) or "nothing (already within)"
+        verdict = "meets" if c.met else "does not meet"
+        out.print(
+            f"cheapest configuration that {verdict} 1.5x: {taken} -> {_usd(c.total)} USD "
+            f"({c.ratio:.2f}x)",
+            highlight=False,
+            soft_wrap=True,
+        )

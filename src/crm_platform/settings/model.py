@@ -419,6 +419,66 @@ class DisasterRecovery(Strict):
     warm_standby_server_tasks: Annotated[int, Field(ge=0, le=100)] = 1
 
 
+class RegionVolumes(Strict):
+    """A monthly volume in each role a region plays (primary serves, DR stands by, global
+    is us-east-1's edge and billing)."""
+
+    primary: Annotated[float, Field(ge=0)]
+    dr: Annotated[float, Field(ge=0)] = 0
+    global_: Annotated[float, Field(ge=0, alias="global")] = 0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def of(self, role: str) -> float:
+        return {"primary": self.primary, "dr": self.dr, "global": self.global_}[role]
+
+
+class CostAssumptions(Strict):
+    """Usage volumes ``crm-platform cost`` prices per month. Only usage-driven charges
+    read them; what a resource costs by standing (hours, nodes, keys) comes from the
+    assembly. Defaults describe a small team (about 50 users) and are assumptions to be
+    replaced by a month of Cost Explorer data (docs/cost.md)."""
+
+    hours_per_month: Annotated[float, Field(gt=0, le=744)] = 730
+    # Viewer traffic: requests through CloudFront and WAF, bytes out to viewers.
+    requests_million: Annotated[float, Field(ge=0)] = 5
+    cloudfront_egress_gb: Annotated[float, Field(ge=0)] = 50
+    # The DR probes reach the primary through CloudFront every minute (the probe path's
+    # CloudFront function runs on those only).
+    probe_requests_million: Annotated[float, Field(ge=0)] = 0.05
+    # Average load-balancer capacity units while serving (1 LCU = 25 new connections/s
+    # or 1 GB/h processed); a standby load balancer with no traffic uses none.
+    load_balancer_lcu: RegionVolumes = RegionVolumes(primary=1)
+    nat_processed_gb: RegionVolumes = RegionVolumes(primary=20, dr=1)
+    # AWS API traffic (image pulls, logs, secrets) through interface endpoints.
+    endpoint_processed_gb: RegionVolumes = RegionVolumes(primary=10)
+    # Data: the database's used size, the WAL the replica receives, attachments.
+    database_gb: Annotated[float, Field(ge=0)] = 10
+    database_replication_gb: Annotated[float, Field(ge=0)] = 20
+    attachments_gb: Annotated[float, Field(ge=0)] = 20
+    attachments_written_gb: Annotated[float, Field(ge=0)] = 2
+    other_bucket_gb: Annotated[float, Field(ge=0)] = 1  # each log, report or artifact bucket
+    # Backup vault contents (full copy plus daily changes over the retention).
+    backup_growth: Annotated[float, Field(ge=1)] = 1.5
+    # Logs ingested per region role (application, flow, WAF, CloudFront, functions).
+    log_ingest_gb: RegionVolumes = RegionVolumes(primary=5, dr=0.5, global_=1)
+    # Container Insights: metrics per cluster and per service (standard), observations
+    # per running task-hour (enhanced adds task and container level).
+    insights_metrics_per_cluster: Annotated[int, Field(ge=0)] = 8
+    insights_metrics_per_service: Annotated[int, Field(ge=0)] = 11
+    insights_observations_per_task_hour: Annotated[float, Field(ge=0)] = 2400
+    one_off_task_hours: Annotated[float, Field(ge=0)] = 1  # migrate, bootstrap, jobs
+    images_gb: Annotated[float, Field(ge=0)] = 3
+    image_pushed_gb: Annotated[float, Field(ge=0)] = 2
+    build_minutes_per_project: Annotated[float, Field(ge=0)] = 60
+    pipeline_action_minutes: Annotated[float, Field(ge=0)] = 200
+    emails: Annotated[int, Field(ge=0)] = 3000
+    lambda_invocations_per_function: Annotated[int, Field(ge=0)] = 45_000
+    lambda_seconds_per_invocation: Annotated[float, Field(ge=0)] = 0.5
+    state_transitions: Annotated[int, Field(ge=0)] = 1000
+    table_writes_per_table: Annotated[int, Field(ge=0)] = 90_000
+
+
 class Settings(Strict):
     """One environment's complete configuration (nothing secret lives here)."""
 
@@ -442,3 +502,4 @@ class Settings(Strict):
     functions: Functions = Functions()
     dr: DisasterRecovery = DisasterRecovery()
     email: OutboundEmail = OutboundEmail()
+    cost: CostAssumptions = CostAssumptions()

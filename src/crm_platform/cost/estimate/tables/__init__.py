@@ -1,0 +1,1 @@
+"""The versioned price tables (one YAML file per reading of AWS's price pages)."""
