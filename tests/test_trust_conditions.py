@@ -162,7 +162,7 @@ def test_every_service_trust_is_confined_to_this_account(
     counts = confined_count(chosen)
     expected = set(CONFINED_SERVICES)
     if env == "staging":
-        expected -= {"codepipeline.amazonaws.com", "codebuild.amazonaws.com"}
+        expected -= {"codebuild.amazonaws.com"}
     assert expected <= set(counts), sorted(expected - set(counts))
 
 

@@ -22,8 +22,7 @@ CONFINED_SERVICES = frozenset(
     {
         "ecs-tasks.amazonaws.com",  # task roles (not execution roles: see UNCONFINED)
         "states.amazonaws.com",
-        "codepipeline.amazonaws.com",
-        "codebuild.amazonaws.com",
+        "codebuild.amazonaws.com",  # assumed for the trust, verify at the first pipeline run
         "vpc-flow-logs.amazonaws.com",
         "monitoring.rds.amazonaws.com",
         "logging.s3.amazonaws.com",
@@ -32,14 +31,19 @@ CONFINED_SERVICES = frozenset(
     }
 )
 
-# (service, where) -> why its trust carries no source condition. ``where`` is "trust"
-# (a role's trust policy, matched by the role's construct path ending) or the resource
-# policy's statement id.
+# (service, where) -> why a trust of it carries no source condition. ``where`` is a part
+# of the role's construct path, or a resource-policy statement's Sid. Entries for services
+# outside CONFINED_SERVICES record trusts left whole (the walk does not look at them).
 UNCONFINED: dict[tuple[str, str], str] = {
     ("ecs-tasks.amazonaws.com", "ExecutionRole"): (
         "ECS documents the source keys for the task role only; its task execution role "
         "page shows the trust without them, and a key Fargate does not send when it "
         "assumes the execution role would stop every task from starting"
+    ),
+    ("codepipeline.amazonaws.com", "Release/Role"): (
+        "no CodePipeline page available offline documents the source keys for the "
+        "pipeline's service role; a key CodePipeline does not send would stop every "
+        "release (ADR 0038: verify and confine later)"
     ),
     ("events.amazonaws.com", "EventBridgePublishesToEncryptedTopics"): (
         "SNS documents aws:SourceAccount/aws:SourceArn as unsupported for EventBridge "
