@@ -150,6 +150,36 @@ def test_the_state_machine_may_publish_to_the_encrypted_alert_topic(
     assert len(found) == 2 and all(c.ok for c in found)
 
 
+@pytest.mark.parametrize("region", [DR, "us-east-1"])
+def test_a_replica_is_decrypted_only_by_roles_iam_allows(
+    region: str, model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    """Issue 18, item 11: the open replica statement only writes replicas (ADR 0038).
+
+    Secrets Manager replicates each new version of a primary with the writer's identity;
+    the database's hosted rotation function is such a writer, and its role (made by the
+    rotation template, outside the assembly) holds no permission on the replica regions'
+    keys. A role with no KMS permission of its own (the flow-log role) stands in for it:
+    it may still encrypt a replica through Secrets Manager, but not decrypt one."""
+    names = Names.of(prod_settings)
+    key = model.key_arn(names.kms_alias, region)
+    replica = (
+        f"arn:aws:secretsmanager:{region}:{model.account}:secret:{names.secrets_prefix}x-AbCdEf"
+    )
+    context = {
+        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+        "kms:EncryptionContext:SecretARN": replica,
+    }
+    nobody = model.role("crm-prod-primary", "Network/FlowLogRole")
+    assert nobody.exists
+
+    def may(action: str) -> bool:
+        return model.decide(Request.of(nobody, action, key, context)).allowed
+
+    assert may("kms:Encrypt") and may("kms:GenerateDataKey")
+    assert not may("kms:Decrypt") and not may("kms:ReEncryptFrom")
+
+
 # --- policies that grant nothing ---------------------------------------------------------------
 def test_every_action_matches_the_arn_type_of_its_resources(model: AuthorizationModel) -> None:
     """Was not so on main (issue 18, item 4): codestar-connections on a codeconnections ARN."""

@@ -420,20 +420,12 @@ def test_load_balancer_is_hardened(primary: Template) -> None:
             ],
         },
     )
-    primary.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::Listener",
-        {
-            "Port": 80,
-            "DefaultActions": [
-                Match.object_like(
-                    {
-                        "Type": "redirect",
-                        "RedirectConfig": Match.object_like({"Protocol": "HTTPS", "Port": "443"}),
-                    }
-                )
-            ],
-        },
-    )
+    # HTTPS only: CloudFront's origins are https-only (ADR 0038), so no port-80 listener.
+    ports = [
+        r["Properties"]["Port"]
+        for r in primary.find_resources("AWS::ElasticLoadBalancingV2::Listener").values()
+    ]
+    assert ports == [443]
 
 
 def ecs_managed_rule(template: Template) -> tuple[str, dict[str, Any]]:

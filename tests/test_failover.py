@@ -351,6 +351,18 @@ def test_automatic_mode_starts_on_the_impaired_signal_after_approval(
     (machine,) = dr_app.find_resources("AWS::StepFunctions::StateMachine").values()
     deployed = json.loads(machine["Properties"]["DefinitionString"])
     assert deployed["StartAt"] == "approval"
+    # EventBridge assumes the starter role only for a rule of this account (ADR 0038).
+    (starter,) = [
+        r
+        for r in dr_app.find_resources("AWS::IAM::Role").values()
+        if "StartOnImpairedRole" in r["Metadata"]["aws:cdk:path"]
+    ]
+    (trust,) = starter["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/*"},
+    }
 
 
 def test_deploy_is_refused_while_failed_over(prod_settings: Settings) -> None:

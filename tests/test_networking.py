@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_cdk.assertions import Match, Template
 
@@ -86,40 +88,46 @@ def _group_id(template: Template, description: str) -> str:
     return next(iter(groups))
 
 
-@pytest.mark.parametrize(
-    ("description", "port", "what"),
-    [
-        ("Load balancer: HTTPS from CloudFront", 443, "HTTPS"),
-        ("Load balancer: HTTP from CloudFront", 80, "HTTP (redirected to HTTPS)"),
-    ],
-)
-def test_load_balancer_admits_only_cloudfront(
-    primary: Template, prod_settings: Settings, description: str, port: int, what: str
-) -> None:
-    """One prefix-list rule per group: the list counts 55 against the 60-rule quota."""
-    group = _group_id(primary, description)
-    groups = primary.find_resources("AWS::EC2::SecurityGroup")
+def _ingress(template: Template, group: str) -> list[dict[str, Any]]:
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
     inline = groups[group]["Properties"].get("SecurityGroupIngress", [])
     separate = [
         r["Properties"]
-        for r in primary.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
     ]
-    rules = [*inline, *separate]
+    return [*inline, *separate]
+
+
+def test_load_balancer_admits_only_cloudfront(primary: Template, prod_settings: Settings) -> None:
+    """One prefix-list rule per group: the list counts 55 against the 60-rule quota."""
+    rules = _ingress(primary, _group_id(primary, "Load balancer: HTTPS from CloudFront"))
     assert len(rules) == 1, rules
     (rule,) = rules
     assert rule["SourcePrefixListId"] == prod_settings.network.primary.cloudfront_prefix_list_id
-    assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (port, port, "tcp")
-    assert rule["Description"] == f"{what} from CloudFront origin-facing servers"
+    assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (443, 443, "tcp")
+    assert rule["Description"] == "HTTPS from CloudFront origin-facing servers"
 
 
-def test_the_load_balancer_carries_exactly_its_three_groups(primary: Template) -> None:
+def test_the_retired_http_group_admits_nothing(primary: Template) -> None:
+    """Kept one release, empty, so the foundation stack never deletes a group the balancer
+    still holds (ADR 0038); nothing may flow through it."""
+    group = _group_id(primary, "Load balancer: HTTP from CloudFront")
+    assert _ingress(primary, group) == []
+    egress = primary.find_resources("AWS::EC2::SecurityGroupEgress")
+    assert not [
+        r
+        for r in egress.values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
+    ]
+
+
+def test_the_load_balancer_carries_exactly_its_two_groups(primary: Template) -> None:
     (lb,) = primary.find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     attached = {ref["Fn::GetAtt"][0] for ref in lb["Properties"]["SecurityGroups"]}
     assert attached == {
         _group_id(primary, "Load balancer: to the server tasks only"),
         _group_id(primary, "Load balancer: HTTPS from CloudFront"),
-        _group_id(primary, "Load balancer: HTTP from CloudFront"),
     }
 
 
@@ -148,9 +156,8 @@ def test_database_and_cache_admit_only_the_tasks(primary: Template) -> None:
         "Secrets Manager rotation function for the database credentials",
         "Twenty server and worker tasks",
     ]
-    # CDK admits the balancer by every group it carries; all three are the balancer's.
+    # CDK admits the balancer by every group it carries; both are the balancer's.
     assert sorted(sources[3000]) == [
-        "Load balancer: HTTP from CloudFront",
         "Load balancer: HTTPS from CloudFront",
         "Load balancer: to the server tasks only",
     ]

@@ -58,6 +58,7 @@ from crm_platform.functions import FunctionDefaults
 from crm_platform.monitoring.resource_alarms import ROLLBACK_RESOURCE_ALARMS
 from crm_platform.networking.security_groups import APP_PORT, POSTGRES_PORT, REDIS_PORT
 from crm_platform.settings.model import Compute
+from crm_platform.trust import arn_in_stack, confined_service
 
 # What Twenty's entrypoint prints when `upgrade` fails and it starts the server anyway
 # (and the message of releases that stop instead); either means a half-migrated schema.
@@ -99,6 +100,16 @@ class Role:
     server: Capacity
     worker: Capacity
     jobs_task: bool = False
+
+
+def ecs_tasks(scope: Construct) -> iam.IPrincipal:
+    """ECS tasks of this account and region only, as a *task* role's trusted principal.
+
+    ECS documents aws:SourceAccount/aws:SourceArn for task roles, with a wildcard for the
+    cluster ("specify a specific cluster is not currently supported"); execution roles
+    keep the plain principal (crm_platform/trust.py, ``UNCONFINED``).
+    """
+    return confined_service(scope, "ecs-tasks.amazonaws.com", arn_in_stack(scope, "ecs", "*"))
 
 
 class TwentyApplication(Construct):
@@ -243,7 +254,6 @@ class TwentyApplication(Construct):
             vpc=vpc,
             public_subnets=public_subnets,
             https_from_cloudfront=groups.cloudfront_https,
-            http_from_cloudfront=groups.cloudfront_http,
             to_tasks=groups.load_balancer,
             zone=zone,
             names=origin_names,
@@ -308,7 +318,7 @@ class TwentyApplication(Construct):
         task_role = iam.Role(
             self,
             "BootstrapTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            assumed_by=ecs_tasks(self),
             description="The database bootstrap task: no AWS permission (it talks to PostgreSQL)",
         )
         execution_role = iam.Role(
@@ -413,7 +423,7 @@ class TwentyApplication(Construct):
         task_role = iam.Role(
             self,
             "TaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            assumed_by=ecs_tasks(self),
             description="Twenty (server and worker): read and write its attachment bucket",
         )
         region = cdk.Stack.of(self).region
@@ -620,5 +630,4 @@ class AppNames:
 class AppSecurityGroups:
     load_balancer: ec2.ISecurityGroup
     cloudfront_https: ec2.ISecurityGroup
-    cloudfront_http: ec2.ISecurityGroup
     tasks: ec2.ISecurityGroup

@@ -20,6 +20,10 @@ since, which after an odd number of releases sends every request to an empty gro
 path pattern ``/*``, and the origin-verify values, which change at every rotation, live in
 the web ACL (docs/decisions.md, "The origin check in WAF").
 
+**HTTPS only.** CloudFront reaches both origins with the https-only origin protocol
+policy (edge/cdn.py), the probes and the drill use HTTPS, and no health check calls the
+balancer over HTTP, so there is no port-80 listener and no port-80 rule (ADR 0038).
+
 No Route 53 health checker is admitted and no header-less health path is served: ECS's
 blue/green swaps the production rule between the two target groups at each deployment,
 so any extra rule forwarding to a fixed group would go stale; origin health is watched
@@ -34,15 +38,18 @@ import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
+from aws_cdk import region_info
 from constructs import Construct
 
-from crm_platform.compliance.acknowledge import acknowledge
-from crm_platform.networking.security_groups import APP_PORT, HTTP_PORT, HTTPS_PORT
+from crm_platform.networking.security_groups import APP_PORT, HTTPS_PORT
+from crm_platform.trust import source_conditions
 
 TLS_POLICY = elbv2.SslPolicy.RECOMMENDED_TLS  # ELBSecurityPolicy-TLS13-1-2-2021-06
 HEALTH_PATH = "/healthz"
+ACCESS_LOG_PREFIX = "alb"
 # The production rule's one condition: every path. It must never depend on configuration.
 PRODUCTION_PATHS = ["/*"]
 WAF_FAIL_OPEN = "waf.fail_open.enabled"
@@ -75,7 +82,6 @@ class OriginLoadBalancer(Construct):
         vpc: ec2.IVpc,
         public_subnets: ec2.SubnetSelection,
         https_from_cloudfront: ec2.ISecurityGroup,
-        http_from_cloudfront: ec2.ISecurityGroup,
         to_tasks: ec2.ISecurityGroup,
         zone: route53.IHostedZone,
         names: OriginNames,
@@ -107,8 +113,7 @@ class OriginLoadBalancer(Construct):
         # forwarded (false is also ELB's default; written out so no one flips it unseen).
         self.load_balancer.set_attribute(WAF_FAIL_OPEN, "false")
         self.load_balancer.add_security_group(https_from_cloudfront)
-        self.load_balancer.add_security_group(http_from_cloudfront)
-        self.load_balancer.log_access_logs(access_logs, prefix="alb")
+        log_access_logs(self.load_balancer, access_logs, prefix=ACCESS_LOG_PREFIX)
         self.https = self.load_balancer.add_listener(
             "Https",
             port=HTTPS_PORT,
@@ -119,21 +124,6 @@ class OriginLoadBalancer(Construct):
             default_action=elbv2.ListenerAction.fixed_response(
                 403, content_type="text/plain", message_body="Forbidden"
             ),
-        )
-        http = self.load_balancer.add_listener(
-            "Http",
-            port=HTTP_PORT,
-            protocol=elbv2.ApplicationProtocol.HTTP,
-            open=False,
-            default_action=elbv2.ListenerAction.redirect(
-                protocol="HTTPS", port=str(HTTPS_PORT), permanent=True
-            ),
-        )
-        acknowledge(
-            http,
-            "NIST.800.53.R5-ELBv2ACMCertificateRequired",
-            "Port 80 only redirects to HTTPS and never serves content; the HTTPS listener "
-            "carries the ACM certificate",
         )
         self.blue, self.green = (self._target_group(vpc, colour) for colour in ("Blue", "Green"))
         self.production_rule = elbv2.ApplicationListenerRule(
@@ -162,3 +152,55 @@ class OriginLoadBalancer(Construct):
                 unhealthy_threshold_count=3,
             ),
         )
+
+
+def log_access_logs(
+    load_balancer: elbv2.ApplicationLoadBalancer, bucket: s3.IBucket, *, prefix: str
+) -> None:
+    """What ``log_access_logs`` does, with the source keys on the log-delivery grants.
+
+    CDK's method grants the region's Elastic Load Balancing account (how ELB writes ALB
+    logs in regions opened before August 2022, ap-northeast-1 and ap-southeast-1 among
+    them) and, without any condition, ``delivery.logs.amazonaws.com``. The account
+    grant stays as ELB documents it; the delivery grants carry ``aws:SourceAccount`` and
+    ``aws:SourceArn`` (this account's log deliveries), as CloudWatch Logs documents for
+    logs it delivers to S3 (ADR 0038).
+    """
+    stack = cdk.Stack.of(load_balancer)
+    account = stack.account
+    elb_account = region_info.RegionInfo.get(stack.region).elbv2_account
+    assert elb_account, f"no Elastic Load Balancing account known for {stack.region}"
+    objects = bucket.arn_for_objects(f"{prefix}/AWSLogs/{account}/*")
+    delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
+    confined = source_conditions(account, f"arn:aws:logs:{stack.region}:{account}:*")
+    for statement in (
+        iam.PolicyStatement(
+            principals=[iam.AccountPrincipal(elb_account)],
+            actions=["s3:PutObject"],
+            resources=[objects],
+        ),
+        iam.PolicyStatement(
+            principals=[delivery],
+            actions=["s3:PutObject"],
+            resources=[objects],
+            conditions={
+                **confined,
+                "StringEquals": {
+                    **confined["StringEquals"],
+                    "s3:x-amz-acl": "bucket-owner-full-control",
+                },
+            },
+        ),
+        iam.PolicyStatement(
+            principals=[delivery],
+            actions=["s3:GetBucketAcl"],
+            resources=[bucket.bucket_arn],
+            conditions=confined,
+        ),
+    ):
+        bucket.add_to_resource_policy(statement)
+    load_balancer.set_attribute("access_logs.s3.enabled", "true")
+    load_balancer.set_attribute("access_logs.s3.bucket", bucket.bucket_name)
+    load_balancer.set_attribute("access_logs.s3.prefix", prefix)
+    if bucket.policy is not None:
+        load_balancer.node.add_dependency(bucket.policy)

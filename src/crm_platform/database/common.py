@@ -6,6 +6,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -16,6 +17,7 @@ from crm_platform.database.heartbeat import HEARTBEAT_DATABASE
 from crm_platform.networking.security_groups import POSTGRES_PORT
 from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings.model import Database as DatabaseConfig
+from crm_platform.trust import arn_in_stack, confine_role_trust
 
 
 def engine(version: str) -> rds.IInstanceEngine:
@@ -95,6 +97,19 @@ def acknowledge_monitoring_role(instance: rds.DatabaseInstanceBase) -> None:
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
             "RDS enhanced monitoring requires this AWS-maintained policy; it only lets RDS "
             "write OS metrics to the RDSOSMetrics log group",
+        )
+
+
+def confine_monitoring_role(instance: rds.DatabaseInstanceBase) -> None:
+    """Enhanced monitoring's role trusts RDS only for this account's instances in this
+    region ("Protecting against the confused deputy problem", ADR 0038). The instance's
+    own ARN would make the role and the instance refer to each other; ``db:*`` of this
+    account and region is the pattern RDS documents for more than one instance."""
+    role = instance.node.try_find_child("MonitoringRole")
+    if role is not None:
+        assert isinstance(role, iam.Role)
+        confine_role_trust(
+            role, "monitoring.rds.amazonaws.com", arn_in_stack(instance, "rds", "db:*")
         )
 
 

@@ -29,6 +29,7 @@ from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.database.app_user import app_user_secret
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
+    confine_monitoring_role,
     engine,
     instance_options,
     instance_type,
@@ -142,6 +143,7 @@ class PrimaryDatabase(Construct):
         for group in log_groups(self, instance_identifier, key, config.log_retention_days):
             self.instance.node.add_dependency(group)
         acknowledge_monitoring_role(self.instance)
+        confine_monitoring_role(self.instance)
         cdk.Tags.of(self.instance).add(*backup_selection_tag)
         acknowledge(
             self.instance,

@@ -21,6 +21,7 @@ from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
+    confine_monitoring_role,
     instance_options,
     instance_type,
     log_groups,
@@ -93,6 +94,7 @@ class ReplicaDatabase(Construct):
         for group in log_groups(self, instance_identifier, key, config.log_retention_days):
             self.instance.node.add_dependency(group)
         acknowledge_monitoring_role(self.instance)
+        confine_monitoring_role(self.instance)
         self.lag_alarm = cloudwatch.Alarm(
             self,
             "ReplicaLag",

@@ -32,6 +32,7 @@ from crm_platform.failover.fence_keeper import FenceKeeper
 from crm_platform.failover.impaired_signal import ImpairedSignal, Signals
 from crm_platform.failover.state_machine import FailoverStateMachine, run_table
 from crm_platform.functions import FunctionDefaults
+from crm_platform.trust import arn_in_stack, confined_service
 
 __all__ = ["FailoverOrchestrator", "Signals"]
 
@@ -137,7 +138,12 @@ class FailoverOrchestrator(Construct):
         starter = iam.Role(
             self,
             "StartOnImpairedRole",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            # "For EventBridge event bus rule targets, the value of aws:SourceArn must be
+            # the rule ARN"; the rule's name is generated (naming it here would make the
+            # role and the rule refer to each other), so any rule of this account and region.
+            assumed_by=confined_service(
+                self, "events.amazonaws.com", arn_in_stack(self, "events", "rule/*")
+            ),
             description="EventBridge starts the failover state machine (automatic mode)",
         )
         iam.ManagedPolicy(

@@ -31,6 +31,7 @@ from crm_platform.failover.fence_keeper import ANY_PRIMARY_GROUP, fence_statemen
 from crm_platform.failover.policy import ATTEMPT_TIMEOUT_SECONDS
 from crm_platform.functions import FunctionDefaults, OpsFunction
 from crm_platform.retention import KEEP, log_retention
+from crm_platform.trust import arn_in_stack, confined_service
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 STATE_MACHINE_LOG_RETENTION_DAYS = 365
@@ -308,7 +309,12 @@ class FailoverStateMachine:
         role = iam.Role(
             scope,
             "StateMachineRole",
-            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            # Step Functions documents both source keys for a state machine's role.
+            assumed_by=confined_service(
+                scope,
+                "states.amazonaws.com",
+                arn_in_stack(scope, "states", f"stateMachine:{config.state_machine}"),
+            ),
             description="The failover state machine: invoke its step function, ask for approval",
         )
         policy = iam.ManagedPolicy(

@@ -14,6 +14,7 @@ from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.networking.ip_plan import FixedSubnetCidrs
 from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings.model import InterfaceEndpoint, RegionNetwork
+from crm_platform.trust import arn_in_stack, confined_service
 
 PUBLIC, PRIVATE, ISOLATED = "public", "private", "data"
 
@@ -136,7 +137,9 @@ class Network(Construct):
         role = iam.Role(
             self,
             "FlowLogRole",
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+            assumed_by=confined_service(
+                self, "vpc-flow-logs.amazonaws.com", arn_in_stack(self, "ec2", "vpc-flow-log/*")
+            ),
             description="Lets VPC Flow Logs write to its one log group",
         )
         self.vpc.add_flow_log(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-HTTP_PORT = 80
 HTTPS_PORT = 443
 APP_PORT = 3000  # Twenty's server listens here
 POSTGRES_PORT = 5432
@@ -45,20 +44,22 @@ class TierSecurityGroups(Construct):
         # A referenced prefix list counts its maximum size (55 for CloudFront's) against
         # the group's 60-rule quota, so each port gets a group of its own.
         self.cloudfront_https = group("CloudFrontHttps", "Load balancer: HTTPS from CloudFront")
-        self.cloudfront_http = group("CloudFrontHttp", "Load balancer: HTTP from CloudFront")
+        # Retired: the balancer has no port-80 listener any more (ADR 0038). The group is
+        # kept, empty and attached to nothing, for one release: this stack deploys before
+        # the application stack, which still attaches it to the balancer until it
+        # updates, and a group in use cannot be deleted. Remove it in the next release.
+        self.retired_cloudfront_http = group(
+            "CloudFrontHttp", "Load balancer: HTTP from CloudFront"
+        )
         self.tasks = group("Tasks", "Twenty server and worker tasks")
         self.database = group("Database", "PostgreSQL: from the tasks only")
         self.cache = group("Cache", "Redis/Valkey: from the tasks only")
 
-        for sg, port, what in (
-            (self.cloudfront_https, HTTPS_PORT, "HTTPS"),
-            (self.cloudfront_http, HTTP_PORT, "HTTP (redirected to HTTPS)"),
-        ):
-            sg.add_ingress_rule(
-                ec2.Peer.prefix_list(cloudfront_prefix_list_id),
-                ec2.Port.tcp(port),
-                f"{what} from CloudFront origin-facing servers",
-            )
+        self.cloudfront_https.add_ingress_rule(
+            ec2.Peer.prefix_list(cloudfront_prefix_list_id),
+            ec2.Port.tcp(HTTPS_PORT),
+            "HTTPS from CloudFront origin-facing servers",
+        )
         self.load_balancer.add_egress_rule(
             self.tasks, ec2.Port.tcp(APP_PORT), "To the Twenty server tasks"
         )

@@ -12,7 +12,9 @@ Why each statement exists (sources in docs/decisions.md, "Region keys"):
   those conditions are not supported for EventBridge-to-encrypted-topic delivery (with
   them, every backup-failure rule would fail silently);
 - Secrets Manager re-encrypts *replica* secrets with it, only where replicas live and only
-  for this platform's secrets (encryption context ``SecretARN``);
+  for this platform's secrets (encryption context ``SecretARN``): for any caller of the
+  account, but only ``kms:Encrypt``/``kms:GenerateDataKey`` (writing a replica); reading
+  one (``kms:Decrypt``) is left to IAM (ADR 0038);
 - in us-east-1, AWS Budgets and Cost Anomaly Detection publish to the encrypted cost topic,
   and the billing services write the usage report into its bucket (encryption context
   ``aws:s3:arn`` of that bucket only).
@@ -130,8 +132,8 @@ class RegionKey(Construct):
             skip_checkov(
                 self.key,
                 "CKV_AWS_33",
-                "The one '*' principal is bound by kms:CallerAccount, kms:ViaService="
-                "secretsmanager and the SecretARN context of this platform's secrets",
+                "The one '*' principal may only encrypt (write replicas), bound by "
+                "kms:CallerAccount, kms:ViaService=secretsmanager and the SecretARN context",
             )
 
 
@@ -200,17 +202,28 @@ def _topic_publisher_statements(account: str) -> list[iam.PolicyStatement]:
     ]
 
 
+# What Secrets Manager needs on the replica region's key to write a replica: "To encrypt
+# the replicated secret with a KMS key other than aws/secretsmanager, you need
+# kms:GenerateDataKey and kms:Encrypt to the key"
+# (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicateSecretToRegions.html).
+# Reading a replica (kms:Decrypt) is not replication: it goes through IAM.
+REPLICA_WRITE_ACTIONS = ["kms:Encrypt", "kms:GenerateDataKey"]
+
+
 def _secret_replica_statement(prefix: str, account: str, region: str) -> iam.PolicyStatement:
     """Secrets Manager re-encrypts replicas on behalf of whoever changed the primary.
 
-    That caller (e.g. the primary region's rotation function) is not known here, so the
-    principal is any principal *of this account*, via Secrets Manager in this region,
-    for this platform's secrets only. No grants.
+    That caller (e.g. the primary region's rotation function, CloudFormation, an operator
+    putting a value) is not known here, so the principal is any principal *of this
+    account*, via Secrets Manager in this region, for this platform's secrets only; and
+    the actions are only the two that write a replica (ADR 0038). Decrypting a replica is
+    decided by IAM through ``AccountUsesKeyThroughServices``: a role reads a replica only
+    if its own policy grants ``kms:Decrypt`` on this key. No grants.
     """
     return iam.PolicyStatement(
         sid="SecretsManagerReplicatesPlatformSecrets",
         principals=[iam.AnyPrincipal()],
-        actions=_USE_ACTIONS,
+        actions=REPLICA_WRITE_ACTIONS,
         resources=["*"],
         conditions={
             "StringEquals": {

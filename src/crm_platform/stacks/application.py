@@ -96,7 +96,6 @@ def application_tier(
         groups=AppSecurityGroups(
             load_balancer=groups.load_balancer,
             cloudfront_https=groups.cloudfront_https,
-            cloudfront_http=groups.cloudfront_http,
             tasks=groups.tasks,
         ),
         key=foundation.key,

@@ -21,6 +21,7 @@ from constructs import Construct
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.retention import KEEP
+from crm_platform.trust import source_conditions
 
 ACCESS_LOG_RETENTION_DAYS = 365
 ACCESS_LOG_NONCURRENT_DAYS = 30
@@ -43,8 +44,31 @@ def private_kms_bucket(
 ) -> s3.Bucket:
     """A named bucket as every data bucket here is: SSE-KMS with a bucket key (one data
     key per bucket instead of one KMS call per object), private, TLS 1.2+ only,
-    versioned, access-logged under ``s3/<name>/``, kept (KEEP)."""
-    return s3.Bucket(
+    versioned, access-logged under ``s3/<name>/``, kept (KEEP).
+
+    CDK lets S3 log delivery write into the log bucket under ``aws:SourceArn`` and
+    ``aws:SourceAccount`` only when both buckets are in one stack; across stacks it
+    writes the grant without them. Then the grant is written here, with both keys
+    naming this bucket by its (deterministic) name (ADR 0038).
+    """
+    target = access_logs
+    across = cdk.Stack.of(access_logs) is not cdk.Stack.of(scope)
+    if across:
+        target = s3.Bucket.from_bucket_name(
+            scope, f"{construct_id}AccessLogTarget", access_logs.bucket_name
+        )
+        access_logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"S3LogsDelivery{construct_id}",
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[access_logs.arn_for_objects(f"s3/{bucket_name}/*")],
+                conditions=source_conditions(
+                    cdk.Stack.of(scope).account, f"arn:aws:s3:::{bucket_name}"
+                ),
+            )
+        )
+    bucket = s3.Bucket(
         scope,
         construct_id,
         bucket_name=bucket_name,
@@ -56,12 +80,18 @@ def private_kms_bucket(
         enforce_ssl=True,
         minimum_tls_version=1.2,
         versioned=True,
-        server_access_logs_bucket=access_logs,
+        server_access_logs_bucket=target,
         server_access_logs_prefix=f"s3/{bucket_name}/",
         lifecycle_rules=lifecycle_rules,
         removal_policy=KEEP,
         **extra,  # type: ignore[arg-type]
     )
+    if across:
+        cdk.Annotations.of(bucket).acknowledge_warning(
+            "@aws-cdk/aws-s3:accessLogsPolicyNotAdded",
+            "The log bucket's grant for this bucket is written above, with its source keys",
+        )
+    return bucket
 
 
 @dataclass(frozen=True)
