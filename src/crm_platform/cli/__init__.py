@@ -1,7 +1,7 @@
 """The ``crm-platform`` command: argument parsing only; operations do the work.
 
 A module per group of verbs (``build``: synth, check, diff, bootstrap, deploy; ``dr``:
-switch, failover, drill, dr status; ``release``; ``config``), the options and the
+switch, failover, drill, dr status; ``release``; ``config``; ``loadtest``), the options and the
 credentials check they share in ``common``, and everything printed in ``render``.
 
 Exit codes: 0 success; 1 a gate found something, a drill or failover did not pass, DR
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from crm_platform.cli import build, config, dr, release, render
+from crm_platform.cli import build, config, dr, loadtest, release, render
 from crm_platform.cli.common import EXIT_TOOL, EXIT_USAGE, CommandError, Invocation, Outside
 from crm_platform.installs import ToolError
 from crm_platform.settings import ConfigError
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synthesize, check and deploy the Twenty CRM platform (AWS CDK, 3 regions).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (build, dr, release, config):
+    for group in (build, dr, release, config, loadtest):
         group.register(commands)
     return parser
 
