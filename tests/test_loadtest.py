@@ -221,3 +221,18 @@ def test_capacity_is_the_best_rate_under_the_threshold_per_task(tmp_path: Path) 
     assert capacity.per_task_per_minute == 35.5 * 60 / 2
     assert capacity.requests_per_task_per_minute == int(35.5 * 60 / 2 * 0.7)
     assert results.sustained_rate(tmp_path / "t", p95_threshold_ms=100) is None
+
+
+def test_nothing_the_cli_imports_brings_in_locust_or_gevent() -> None:
+    """In a fresh interpreter (gevent's patching, once applied, cannot be undone): the
+    CLI and every module of the load test but the scenario load without either."""
+    import subprocess
+
+    code = (
+        "import sys; import crm_platform.cli, crm_platform.cli.loadtest; "
+        "from crm_platform.loadtest import guard, results, run, session, shapes; "
+        "leaked = sorted(m for m in ('gevent', 'locust') if m in sys.modules); "
+        "print(*leaked); sys.exit(1 if leaked else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
