@@ -236,3 +236,17 @@ def test_nothing_the_cli_imports_brings_in_locust_or_gevent() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "option", [["--users", "0"], ["--spawn-rate", "0"], ["--duration", "0s"],
+               ["--duration", "5 minutes"], ["--tasks", "-1"]],
+)  # fmt: skip
+def test_bad_options_exit_2_before_anything_runs(
+    option: list[str], tmp_path: Path, key: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        _run("http://127.0.0.1:9", _config_dir(tmp_path), tmp_path / "out", *option)
+    assert done.value.code == 2
+    assert "invalid" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

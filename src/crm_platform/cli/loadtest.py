@@ -23,9 +23,23 @@ _DURATION = re.compile(r"^(\d+)([smh]?)$")
 def duration(text: str) -> int:
     """``300``, ``300s``, ``5m`` or ``1h`` as seconds (Locust's own notation)."""
     found = _DURATION.fullmatch(text.strip())
-    if not found:
+    if not found or int(found[1]) == 0:
         raise ValueError(text)
     return int(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[found[2]]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
 
 
 def loadtest(inv: Invocation) -> int:
@@ -82,16 +96,20 @@ def register(commands: Any) -> None:
         metavar="VAR",
         help="name of the environment variable holding a Twenty API key (never the key)",
     )
-    parser.add_argument("--users", type=int, help="simulated people (default loadtest.users)")
     parser.add_argument(
-        "--spawn-rate", type=float, help="users started per second (default loadtest.spawn_rate)"
+        "--users", type=positive_int, help="simulated people (default loadtest.users)"
+    )
+    parser.add_argument(
+        "--spawn-rate",
+        type=positive_float,
+        help="users started per second (default loadtest.spawn_rate)",
     )
     parser.add_argument(
         "--duration", type=duration, help="300, 300s, 5m or 1h (default loadtest.duration_seconds)"
     )
     parser.add_argument(
         "--tasks",
-        type=int,
+        type=positive_int,
         help="server tasks behind URL during the run, for the capacity figure "
         "(default compute.server.desired_count)",
     )
