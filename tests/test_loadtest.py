@@ -70,6 +70,7 @@ def test_a_run_within_thresholds_passes_and_writes_its_reports(
     for name in (shapes.NAMES["list_people"], shapes.NAMES["search"], "all requests"):
         assert name in printed
     assert "requests_per_task_per_minute" in printed and "2 server task(s)" in printed
+    assert "a lower bound" in printed  # a stand-in this fast never reaches 2000 ms
     out = tmp_path / "out"
     assert (out / "loadtest.html").stat().st_size > 1000
     rows, total = results.read_stats(out / "loadtest")
@@ -221,6 +222,8 @@ def test_capacity_is_the_best_rate_under_the_threshold_per_task(tmp_path: Path) 
     assert capacity.per_task_per_minute == 35.5 * 60 / 2
     assert capacity.requests_per_task_per_minute == int(35.5 * 60 / 2 * 0.7)
     assert results.sustained_rate(tmp_path / "t", p95_threshold_ms=100) is None
+    assert results.threshold_reached(tmp_path / "t", p95_threshold_ms=500)
+    assert not results.threshold_reached(tmp_path / "t", p95_threshold_ms=900)
 
 
 def test_nothing_the_cli_imports_brings_in_locust_or_gevent() -> None:

@@ -213,7 +213,7 @@ def loadtest(report: LoadTestReport) -> None:
         table.add_column(column, justify="left" if column == "request" else "right")
     for row in (*report.endpoints, report.total):
         table.add_row(
-            f"{row.method} {row.name}".strip() if row is not report.total else "all requests",
+            row.name if row is not report.total else "all requests",
             str(row.requests),
             f"{row.requests_per_second:.2f}",
             _ms(row.p50_ms),
@@ -241,8 +241,14 @@ def loadtest(report: LoadTestReport) -> None:
             f"capacity: {c.sustained_requests_per_second:.2f} req/s sustained at p95 <= "
             f"{t.p95_ms:.0f} ms over {c.tasks} server task(s) = {c.per_task_per_minute:.0f} "
             f"requests per task per minute; at {c.target_utilization:.0%} of it, set "
-            f"compute.requests_per_task_per_minute: {c.requests_per_task_per_minute}",
+            f"compute.requests_per_task_per_minute: {c.requests_per_task_per_minute}"
+            + (
+                ""
+                if c.threshold_reached
+                else " (a lower bound: p95 never reached the threshold; add users)"
+            ),
             highlight=False,
+            soft_wrap=True,
         )
     out.print(
         f"report: {plan.html}, CSV: {plan.prefix}_stats.csv, _stats_history.csv, "

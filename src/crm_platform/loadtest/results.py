@@ -54,6 +54,9 @@ class Capacity:
     tasks: int
     sustained_requests_per_second: float | None  # all tasks; None: never under threshold
     target_utilization: float  # the share of the sustained rate the scaling aims at
+    # False: the current p95 never went over the threshold, so the tasks were not pushed
+    # to their limit and the rate is only a lower bound (more users are needed).
+    threshold_reached: bool = True
 
     @property
     def per_task_per_minute(self) -> float | None:
@@ -115,6 +118,15 @@ def judge(total: EndpointStats, thresholds: Thresholds) -> Verdict:
             f"errors {total.error_percent:.2f}% > {thresholds.max_error_rate_percent:g}%"
         )
     return Verdict(not reasons, tuple(reasons))
+
+
+def threshold_reached(prefix: Path, p95_threshold_ms: float) -> bool:
+    """Whether any history sample's current p95 went over the threshold."""
+    with Path(f"{prefix}_stats_history.csv").open(newline="", encoding="utf-8") as f:
+        return any(
+            row["Name"] == AGGREGATED and _number(row["95%"]) > p95_threshold_ms
+            for row in csv.DictReader(f)
+        )
 
 
 def sustained_rate(prefix: Path, p95_threshold_ms: float) -> float | None:

@@ -116,6 +116,7 @@ def execute(
         tasks=options.tasks or settings.compute.server.desired_count,
         sustained_requests_per_second=results.sustained_rate(outcome.prefix, thresholds.p95_ms),
         target_utilization=settings.compute.autoscaling_target_cpu_percent / 100,
+        threshold_reached=results.threshold_reached(outcome.prefix, thresholds.p95_ms),
     )
     return Report(
         plan, production, warnings, tuple(endpoints), total, thresholds,
