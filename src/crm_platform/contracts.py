@@ -45,6 +45,14 @@ UNFENCED = "Unfenced"
 # Log-derived metrics of Twenty's own tasks (compute/application.py).
 TWENTY_NAMESPACE = "crm-platform/Twenty"
 
+# Twenty's own OpenTelemetry metrics, shipped by the collector sidecar as EMF
+# (compute/telemetry.py), when telemetry.enabled.
+TWENTY_TELEMETRY_NAMESPACE = "crm-platform/TwentyTelemetry"
+
+# The AWS Distro for OpenTelemetry collector the sidecar runs, pinned (never "latest"):
+# one name for the registry work that mirrors upstream images into our own ECR.
+ADOT_COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.45.1"
+
 # What the restore-test validator publishes (backup/restore_testing.py).
 BACKUP_NAMESPACE = "crm-platform/Backup"
 

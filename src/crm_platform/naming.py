@@ -294,6 +294,12 @@ class Names:
         """Every task definition family of this environment starts with this."""
         return f"{self.prefix}-"
 
+    @property
+    def telemetry_log_group(self) -> str:
+        """Where the collector sidecar writes Twenty's metrics as EMF (same name in each
+        region; compute/telemetry.py)."""
+        return f"/{self.prefix}/twenty/otel-metrics"
+
     def task_family(self, role: str) -> str:
         return f"{self.task_family_prefix}{role}"
 

@@ -108,6 +108,13 @@ def _repository(call: Call, account: str) -> list[str]:
     return [_arn("ecr", call, account, f"repository/{call.params['repositoryName']}")]
 
 
+def _log_stream(call: Call, account: str) -> list[str]:
+    """A stream of a log group: what CloudWatch Logs authorizes CreateLogStream and
+    PutLogEvents against (a group's ``:*`` ARN in a policy covers its streams)."""
+    group, stream = call.params["logGroupName"], call.params["logStreamName"]
+    return [_arn("logs", call, account, f"log-group:{group}:log-stream:{stream}")]
+
+
 def _everything(_call: Call, _account: str) -> list[str]:
     return ["*"]
 
@@ -177,6 +184,8 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("backup", "PutRestoreValidationResult"): _everything,
     ("s3", "GetBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
     ("s3", "PutBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
+    ("logs", "CreateLogStream"): _log_stream,
+    ("logs", "PutLogEvents"): _log_stream,
     ("kms", "GenerateMac"): _parameter_list("KeyId"),
     ("ec2", "DescribeSecurityGroupRules"): _everything,
     ("ec2", "RevokeSecurityGroupIngress"): lambda c, a: [

@@ -1,8 +1,9 @@
 """The ``crm-platform`` command: argument parsing only; operations do the work.
 
 A module per group of verbs (``build``: synth, check, diff, bootstrap, deploy; ``dr``:
-switch, failover, drill, dr status; ``release``; ``config``; ``cost``), the options and the
-credentials check they share in ``common``, and everything printed in ``render``.
+switch, failover, drill, dr status; ``release``; ``config``; ``cost``; ``loadtest``), the
+options and the credentials check they share in ``common``, and everything printed in
+``render``.
 
 Exit codes: 0 success; 1 a gate found something, a drill or failover did not pass, DR
 is not ready, or a delegated CDK CLI command failed; 2 bad input (configuration, usage,
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from crm_platform.cli import build, config, cost, dr, release, render
+from crm_platform.cli import build, config, cost, dr, loadtest, release, render
 from crm_platform.cli.common import EXIT_TOOL, EXIT_USAGE, CommandError, Invocation, Outside
 from crm_platform.installs import ToolError
 from crm_platform.settings import ConfigError
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synthesize, check and deploy the Twenty CRM platform (AWS CDK, 3 regions).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (build, dr, release, config, cost):
+    for group in (build, dr, release, config, cost, loadtest):
         group.register(commands)
     return parser
 

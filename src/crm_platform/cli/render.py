@@ -17,6 +17,7 @@ from crm_platform.cli.common import err, out
 if TYPE_CHECKING:
     from crm_platform.cost.estimate import Report
     from crm_platform.cost.estimate.pricing import Estimate
+    from crm_platform.loadtest.session import Report as LoadTestReport
     from crm_platform.ops.dr_status import Status
     from crm_platform.ops.preflight import Check as PreflightCheck
     from crm_platform.toolchain.checks import CheckResult
@@ -314,3 +315,62 @@ def cost(report: Report, *, lines: bool = False) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def loadtest(report: LoadTestReport) -> None:
+    """Requests/s, p50/p95/p99 and errors by endpoint, the verdict and the capacity."""
+    plan = report.plan
+    table = Table(
+        title=f"Load test of {plan.url}: {plan.users} users, {plan.duration_seconds} s"
+        + (" (PRODUCTION)" if report.production else "")
+    )
+    for column in ("request", "count", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="left" if column == "request" else "right")
+    for row in (*report.endpoints, report.total):
+        table.add_row(
+            row.name if row is not report.total else "all requests",
+            str(row.requests),
+            f"{row.requests_per_second:.2f}",
+            _ms(row.p50_ms),
+            _ms(row.p95_ms),
+            _ms(row.p99_ms),
+            f"{row.failures} ({row.error_percent:.1f}%)",
+        )
+    out.print(table)
+    t = report.thresholds
+    if report.verdict.passed:
+        out.print(
+            f"[green]passed[/green]: p95 {report.total.p95_ms:.0f} ms <= {t.p95_ms:.0f} ms, "
+            f"errors {report.total.error_percent:.2f}% <= {t.max_error_rate_percent:g}%"
+        )
+    else:
+        out.print("[red]failed[/red]: " + "; ".join(report.verdict.reasons))
+    c = report.capacity
+    if c.per_task_per_minute is None:
+        out.print(
+            f"capacity: no sample stayed at or under p95 {t.p95_ms:.0f} ms; no "
+            "requests_per_task_per_minute can be derived from this run"
+        )
+    else:
+        out.print(
+            f"capacity: {c.sustained_requests_per_second:.2f} req/s sustained at p95 <= "
+            f"{t.p95_ms:.0f} ms over {c.tasks} server task(s) = {c.per_task_per_minute:.0f} "
+            f"requests per task per minute; at {c.target_utilization:.0%} of it, set "
+            f"compute.requests_per_task_per_minute: {c.requests_per_task_per_minute}"
+            + (
+                ""
+                if c.threshold_reached
+                else " (a lower bound: p95 never reached the threshold; add users)"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"report: {plan.html}, CSV: {plan.prefix}_stats.csv, _stats_history.csv, "
+        "_failures.csv, _exceptions.csv",
+        highlight=False,
+    )

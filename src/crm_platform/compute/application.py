@@ -50,6 +50,7 @@ from crm_platform.compute.task import (
     TaskSpec,
     TwentyTask,
 )
+from crm_platform.compute.telemetry import TelemetryCollector
 from crm_platform.contracts import TWENTY_NAMESPACE
 from crm_platform.database import app_user, heartbeat
 from crm_platform.database.bootstrap import DatabaseBootstrap, digest
@@ -57,7 +58,7 @@ from crm_platform.email.construct import SmtpSettings
 from crm_platform.functions import FunctionDefaults
 from crm_platform.monitoring.resource_alarms import ROLLBACK_RESOURCE_ALARMS
 from crm_platform.networking.security_groups import APP_PORT, POSTGRES_PORT, REDIS_PORT
-from crm_platform.settings.model import Compute
+from crm_platform.settings.model import Compute, Telemetry
 from crm_platform.trust import arn_in_stack, confined_service
 
 # What Twenty's entrypoint prints when `upgrade` fails and it starts the server anyway
@@ -139,6 +140,7 @@ class TwentyApplication(Construct):
         backends: Backends,
         public_url: str,
         email: SmtpSettings | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         region = cdk.Stack.of(self).region
@@ -212,6 +214,21 @@ class TwentyApplication(Construct):
             **common,  # type: ignore[arg-type]
         )  # fmt: skip
         tasks = [self.server_task, self.worker_task]
+        # Twenty's OpenTelemetry metrics (compute/telemetry.py): a collector sidecar in the
+        # services' tasks only (the one-off tasks run for minutes and report nothing).
+        self.telemetry: TelemetryCollector | None = None
+        if telemetry is not None and telemetry.enabled:
+            self.telemetry = TelemetryCollector(
+                self,
+                "Telemetry",
+                config=telemetry,
+                log_group_name=names.telemetry_log_group,
+                environment=names.environment,
+                key=key,
+                task_role=task_role,
+            )
+            for task in tasks:
+                self.telemetry.add_to(task)
         self.migrate_task: TwentyTask | None = None
         if role.migrations:
             # Twenty's entrypoint migrates (setup on an empty database, then `upgrade`),
@@ -621,6 +638,9 @@ class AppNames:
     migrate_family: str
     jobs_family: str
     alarm_prefix: str
+    # The collector's EMF log group and the Environment dimension's value (telemetry).
+    telemetry_log_group: str = ""
+    environment: str = ""
 
     def alarm(self, what: str) -> str:
         return f"{self.alarm_prefix}{what}"

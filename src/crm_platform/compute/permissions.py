@@ -82,3 +82,28 @@ def forbidden(names: Names) -> list[Need]:
                 )
             )
     return found
+
+
+def telemetry_needs(names: Names) -> list[Need]:
+    """What the collector sidecar does as Twenty's task role when ``telemetry.enabled``
+    (compute/telemetry.py): create its task's stream in the EMF log group and put the
+    metrics there, in both regions."""
+    found: list[Need] = []
+    for region, stack in (
+        (names.primary_region, names.primary_stack),
+        (names.dr_region, names.dr_app_stack),
+    ):
+        who = Who(stack, "Twenty/TaskRole")
+        for operation in ("CreateLogStream", "PutLogEvents"):
+            found.append(
+                Need.call(
+                    who,
+                    f"the collector writes Twenty's metrics (EMF) in {region}",
+                    "logs",
+                    region,
+                    operation,
+                    logGroupName=names.telemetry_log_group,
+                    logStreamName="0123456789abcdef0123456789abcdef",  # {TaskId}
+                )
+            )
+    return found

@@ -479,6 +479,43 @@ class CostAssumptions(Strict):
     table_writes_per_table: Annotated[int, Field(ge=0)] = 90_000
 
 
+class LoadTest(Strict):
+    """``crm-platform loadtest``: its defaults and the thresholds that fail a run.
+
+    A run exits non-zero when the 95th percentile of all requests or the share of failed
+    requests exceeds these (docs/adr/0041). The defaults fit a staging environment at
+    its configured size (one server task); a production test is refused unless asked.
+    """
+
+    users: Annotated[int, Field(ge=1, le=10_000)] = 20
+    spawn_rate: Annotated[float, Field(gt=0, le=1000)] = 2
+    duration_seconds: Annotated[int, Field(ge=5, le=86_400)] = 300
+    # Twenty's own pages fire many small API calls: a page feels slow past ~1 s.
+    p95_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
+    max_error_rate_percent: Annotated[float, Field(ge=0, le=100)] = 1.0
+    # Seconds each simulated user waits between actions (min, max): a person reading.
+    wait_seconds: Annotated[tuple[float, float], Field()] = (1.0, 5.0)
+
+
+class Telemetry(Strict):
+    """Twenty's OpenTelemetry metrics through an AWS Distro for OpenTelemetry collector
+    sidecar into CloudWatch (EMF), in both regions (docs/adr/0042).
+
+    Off by default: the load balancer's, Container Insights' and the database's metrics
+    already cover the signals the alarms use, and each metric Twenty emits becomes a
+    priced CloudWatch custom metric whose count is known only once measured (turn it on
+    in staging first: config/staging.yaml).
+    """
+
+    enabled: bool = False
+    # The collector's own share of each server and worker task (it never takes Twenty's):
+    # CPU units reserved for it, and a hard memory limit (it is stopped, not Twenty,
+    # if it grows past it; it is not essential to the task).
+    collector_cpu: Annotated[int, Field(ge=0, le=1024)] = 64
+    collector_memory_mib: Annotated[int, Field(ge=32, le=1024)] = 128
+    metrics_log_retention_days: LogRetentionDays = 30
+
+
 class Settings(Strict):
     """One environment's complete configuration (nothing secret lives here)."""
 
@@ -503,3 +540,5 @@ class Settings(Strict):
     dr: DisasterRecovery = DisasterRecovery()
     email: OutboundEmail = OutboundEmail()
     cost: CostAssumptions = CostAssumptions()
+    loadtest: LoadTest = LoadTest()
+    telemetry: Telemetry = Telemetry()

@@ -29,6 +29,8 @@ def problems(s: Settings) -> list[Problem]:
         *_budget(s),
         *_backup(s),
         *_pipeline(s),
+        *_loadtest(s),
+        *_telemetry(s),
     ]
 
 
@@ -269,3 +271,35 @@ def _backup(s: Settings) -> Iterator[Problem]:
                     f"{days} is outside the vault lock's {lock.min_retention_days}-"
                     f"{lock.max_retention_days} days; the vault would reject the recovery points",
                 )
+
+
+# The collector's share of a task is small next to Twenty's (docs/adr/0042): at most this
+# fraction of the smallest server or worker task.
+COLLECTOR_MAX_SHARE = 8
+
+
+def _loadtest(s: Settings) -> Iterator[Problem]:
+    low, high = s.loadtest.wait_seconds
+    if low < 0 or high < low:
+        yield "loadtest.wait_seconds", "must be [min, max] seconds with 0 <= min <= max"
+
+
+def _telemetry(s: Settings) -> Iterator[Problem]:
+    if not s.telemetry.enabled:
+        return
+    tasks = (s.compute.server, s.compute.worker)
+    memory = min(t.memory_mib for t in tasks)
+    cpu = min(t.cpu for t in tasks)
+    if s.telemetry.collector_memory_mib * COLLECTOR_MAX_SHARE > memory:
+        yield (
+            "telemetry.collector_memory_mib",
+            f"at most 1/{COLLECTOR_MAX_SHARE} of the smallest server or worker task "
+            f"({memory // COLLECTOR_MAX_SHARE} MiB of {memory}): the collector must not take "
+            "Twenty's memory",
+        )
+    if s.telemetry.collector_cpu * COLLECTOR_MAX_SHARE > cpu:
+        yield (
+            "telemetry.collector_cpu",
+            f"at most 1/{COLLECTOR_MAX_SHARE} of the smallest server or worker task "
+            f"({cpu // COLLECTOR_MAX_SHARE} of {cpu} CPU units)",
+        )

@@ -85,6 +85,8 @@ def application_tier(
             migrate_family=names.task_family("migrate"),
             jobs_family=names.task_family("jobs"),
             alarm_prefix=names.alarm_prefix(region),
+            telemetry_log_group=names.telemetry_log_group,
+            environment=names.prefix,
         ),
         config=s.compute,
         image=ecs.ContainerImage.from_registry(context.image(region)),
@@ -119,6 +121,8 @@ def application_tier(
         public_url=names.public_url,
         # The region's own SES sender (email/), when e-mail is on.
         email=foundation.email.smtp if foundation.email is not None else None,
+        # Twenty's metrics through a collector sidecar, in both regions (telemetry.enabled).
+        telemetry=s.telemetry,
     )
     # Twenty's tasks start after the first SMTP rotation began (email/runtime: the
     # placeholder it replaces is never rolled).
