@@ -154,7 +154,6 @@ class TwentyApplication(Construct):
             "PG_DATABASE": backends.database_name,
             "REDIS_HOST": backends.cache_host,
             "REDIS_PORT": str(REDIS_PORT),
-            "RDS_CA_BUNDLE_URL": wrapper.rds_ca_bundle_url(region),
         }
         self.environment = environment
         # Twenty's own user only: no task that runs Twenty can read the master's secret.
@@ -326,7 +325,7 @@ class TwentyApplication(Construct):
                 (),
                 {
                     **{k: self.environment[k] for k in
-                       ("PG_HOST", "PG_PORT", "PG_DATABASE", "RDS_CA_BUNDLE_URL")},
+                       ("PG_HOST", "PG_PORT", "PG_DATABASE")},
                     "HEARTBEAT_DATABASE": heartbeat.HEARTBEAT_DATABASE,
                     wrapper.BOOTSTRAP_SQL_VARIABLE: app_user.BOOTSTRAP_SQL,
                     wrapper.HEARTBEAT_SQL_VARIABLE: heartbeat.SETUP_SQL,

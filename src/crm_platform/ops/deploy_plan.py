@@ -11,6 +11,10 @@ start services on a schema that is not there yet, nor an image older than the sc
 - **with the pipeline**: the deploy keeps the recorded release (by digest) — releases
   go through the pipeline — and says so if ``twenty.version`` differs;
 - otherwise the stacks are deployed as they are.
+
+Whatever the case, the services run the platform's repository's image (docs/adr/0039):
+a release with no digest yet (a first deploy, an upgrade without the pipeline, a record
+from before the registry) is published first (:attr:`DeployPlan.publish_first`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ class DeployPlan:
     migrate_before: bool  # run the migration before the stacks deploy
     first_deploy: bool  # hold the services, migrate, deploy the application stacks again
     note: str  # one line for the operator
+
+    @property
+    def publish_first(self) -> bool:
+        """Publish the release into the registry before the application stacks: it is
+        not there by digest yet (once published, the deploy runs it by digest)."""
+        return self.release.digest is None
 
 
 def plan(settings: Settings, recorded: Release | None) -> DeployPlan:
