@@ -341,3 +341,29 @@ def test_a_publish_that_did_not_put_the_release_in_the_registry_fails(
     ecr = FakeRepository({PUBLISHED} if in_repository else set())
     with pytest.raises(PublishFailed, match=message):
         _run_publish(names, FakeCodeBuild(statuses, exported), ecr)
+
+
+def test_republish_refreshes_the_bundle_of_the_recorded_release_without_the_pipeline(
+    prod_settings: Settings, names: Names
+) -> None:
+    """A release recorded by digest is otherwise never published again: ``--republish``
+    publishes it (a new bundle makes a new digest) and migrates to that digest, which
+    records it, so later deploys keep the fresh image (docs/adr/0039)."""
+    from crm_platform.release.versions import UpgradeRefused
+
+    settings = without_pipeline(prod_settings)
+    recorded = Release(settings.twenty.version, DIGEST)
+    fakes = Fakes()
+    assert deploy(plan(settings, recorded, republish=True), names, fakes.world()).stage == "done"
+    kinds = [c[0] for c in fakes.calls]
+    assert kinds == ["synth", "preflight", "cdk", "publish", "synth", "migrate", "cdk"]
+    assert fakes.calls[5] == ("migrate", Release(settings.twenty.version, PUBLISHED))
+    assert "publish" not in [c[0] for c in _deployed(settings, recorded, names)]
+    with pytest.raises(UpgradeRefused, match="through the pipeline"):
+        plan(prod_settings, recorded, republish=True)
+
+
+def _deployed(settings: Settings, recorded: Release, names: Names) -> list[tuple[Any, ...]]:
+    fakes = Fakes()
+    deploy(plan(settings, recorded), names, fakes.world())
+    return fakes.calls

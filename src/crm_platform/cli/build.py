@@ -71,7 +71,7 @@ def deploy(inv: Invocation) -> int:
     settings, names, clients = inv.settings, inv.names, inv.clients()
     try:
         recorded = record.read(clients("ssm", names.primary_region), names.release_parameter)
-        steps = plan(settings, recorded)
+        steps = plan(settings, recorded, republish=inv.args.republish)
     except UpgradeRefused as e:
         raise CommandError(str(e), label="refused") from None
     out.print(f"release: {steps.note}", highlight=False)
@@ -147,6 +147,12 @@ def register(commands: Any) -> None:
         "--skip-preflight",
         action="store_true",
         help="do not check Lambda concurrency and leftovers before deploying",
+    )
+    deploying.add_argument(
+        "--republish",
+        action="store_true",
+        help="without the pipeline: publish the recorded release again (a fresh RDS "
+        "certificate bundle) and record its new digest",
     )
     add_command(
         commands, "bootstrap",

@@ -40,8 +40,23 @@ class DeployPlan:
         return self.release.digest is None
 
 
-def plan(settings: Settings, recorded: Release | None) -> DeployPlan:
+def plan(settings: Settings, recorded: Release | None, republish: bool = False) -> DeployPlan:
+    """``republish``: publish the recorded release again (a fresh RDS certificate bundle in
+    its image, docs/adr/0039) and migrate to that digest (a no-op migration that records
+    it), without the pipeline; with it, a pipeline run does the same."""
     wanted = Release(version=settings.twenty.version)
+    if republish and recorded is not None:
+        if settings.pipeline.enabled:
+            raise versions.UpgradeRefused(
+                "releases go through the pipeline: start a run to re-publish "
+                f"{recorded.version} (README, deploy step 11), not --republish"
+            )
+        if recorded.version == wanted.version:
+            return DeployPlan(
+                wanted, True, False,
+                f"re-publish {wanted.version} with the current RDS certificate bundle, then "
+                "record its new digest (a snapshot and a no-op migration first)",
+            )  # fmt: skip
     if recorded is None:
         return DeployPlan(
             wanted, False, True,
