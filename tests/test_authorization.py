@@ -210,6 +210,7 @@ def contract(which: str, model: AuthorizationModel, settings: Settings) -> list[
         "backup and restore tests": lambda: backup_needs.needs(names, backup_roles(model, names)),
         "execution roles pull and read secrets": lambda: compute_needs.needs(names),
         "pipeline build and migrate": lambda: release_needs.needs(names),
+        "the deploy's publish build": lambda: release_needs.registry_needs(names),
         "operator commands as the operator role": lambda: operator_needs.needs(names),
     }[which]()
     return [v.describe() for v in evaluate(model, needs) if not v.ok]
@@ -287,6 +288,19 @@ def test_the_pipeline_can_connect_build_and_migrate(
     model: AuthorizationModel, prod_settings: Settings
 ) -> None:
     assert contract("pipeline build and migrate", model, prod_settings) == []
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_deploys_publish_build_may_publish_in_every_environment(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """Issue 18, item 2: with the pipeline off (staging) there was no build at all."""
+    chosen = (model, prod_settings) if env == "prod" else (staging_model, staging_settings)
+    assert contract("the deploy's publish build", *chosen) == []
 
 
 @pytest.mark.parametrize("env", ["prod", "staging"])

@@ -44,6 +44,7 @@ def test_cdk_lists_stacks_in_deployment_order(
     assert proc.stdout.split() == [
         "crm-prod-global",
         "crm-prod-dr",
+        "crm-prod-registry",
         "crm-prod-primary",
         "crm-prod-dr-database",
         "crm-prod-dr-app",

@@ -19,7 +19,7 @@ from tests.conftest import Assembly
 REGIONS = {"crm-prod-primary": "ap-northeast-1", "crm-prod-dr-app": "ap-southeast-1"}
 TWENTY_ENV = {
     "NODE_PORT", "SERVER_URL", "STORAGE_TYPE", "STORAGE_S3_REGION", "STORAGE_S3_NAME",
-    "PG_HOST", "PG_PORT", "PG_DATABASE", "REDIS_HOST", "REDIS_PORT", "RDS_CA_BUNDLE_URL",
+    "PG_HOST", "PG_PORT", "PG_DATABASE", "REDIS_HOST", "REDIS_PORT",
     "DISABLE_DB_MIGRATIONS", "DISABLE_CRON_JOBS_REGISTRATION", "HOME",
     "YARN_ENABLE_TELEMETRY",
     # e-mail through SES (email/): the SMTP user and password are secrets below
@@ -65,8 +65,11 @@ def test_twenty_environment_is_complete_with_exact_names(
     assert values["STORAGE_S3_REGION"] == region
     assert values["STORAGE_S3_NAME"] == bucket
     assert values["NODE_PORT"] == "3000"
-    assert values["RDS_CA_BUNDLE_URL"] == wrapper.rds_ca_bundle_url(region)
-    assert c["Image"] == f"twentycrm/twenty:{prod_settings.twenty.version}"
+    # Our registry (the region's own replica), never Docker Hub (docs/adr/0039).
+    assert c["Image"] == (
+        f"123456789012.dkr.ecr.{region}.amazonaws.com/crm-prod/twenty:"
+        f"{prod_settings.twenty.version}"
+    )
     assert c["EntryPoint"] == wrapper.entry_point()
     assert c["ReadonlyRootFilesystem"] is True
     assert c["MountPoints"] == [{"ContainerPath": "/tmp", "ReadOnly": False, "SourceVolume": "tmp"}]

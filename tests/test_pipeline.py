@@ -101,44 +101,6 @@ def test_artifact_buckets_are_private_encrypted_versioned_and_tls_only(
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
-def test_one_repository_immutable_encrypted_scanned_with_lifecycle(
-    pipeline: Template, prod_settings: Settings
-) -> None:
-    repo = only(pipeline, "AWS::ECR::Repository")
-    props = repo["Properties"]
-    assert props["RepositoryName"] == "crm-prod/twenty"
-    assert props["ImageTagMutability"] == "IMMUTABLE"
-    assert props["EncryptionConfiguration"]["EncryptionType"] == "KMS"
-    assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
-    assert repo["DeletionPolicy"] == "RetainExceptOnCreate"
-    rules = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
-    untagged, releases = rules
-    assert untagged["selection"]["tagStatus"] == "untagged"
-    assert (untagged["selection"]["countType"], untagged["selection"]["countNumber"]) == (
-        "sinceImagePushed", 7,
-    )  # fmt: skip
-    assert releases["selection"]["countNumber"] == prod_settings.pipeline.keep_release_tags
-    (rule,) = only(pipeline, "AWS::ECR::ReplicationConfiguration")["Properties"][
-        "ReplicationConfiguration"
-    ]["Rules"]
-    assert rule["Destinations"] == [{"Region": "ap-southeast-1", "RegistryId": "123456789012"}]
-    assert rule["RepositoryFilters"] == [
-        {"Filter": "crm-prod/twenty", "FilterType": "PREFIX_MATCH"}
-    ]
-
-
-def test_the_dr_replica_gets_the_same_rules_from_a_creation_template(
-    dr: Template, pipeline: Template
-) -> None:
-    props = only(dr, "AWS::ECR::RepositoryCreationTemplate")["Properties"]
-    assert props["Prefix"] == "crm-prod/twenty" and props["AppliedFor"] == ["REPLICATION"]
-    assert props["ImageTagMutability"] == "IMMUTABLE"
-    assert props["EncryptionConfiguration"]["EncryptionType"] == "KMS"
-    assert "CustomRoleArn" in props  # ECR needs one to use a customer key from a template
-    source = only(pipeline, "AWS::ECR::Repository")["Properties"]["LifecyclePolicy"]
-    assert json.loads(props["LifecyclePolicy"]) == json.loads(source["LifecyclePolicyText"])
-
-
 def _projects(pipeline: Template) -> dict[str, dict[str, Any]]:
     return {
         p["Properties"]["Name"]: p["Properties"]
@@ -403,7 +365,8 @@ def test_staging_without_a_pipeline_has_no_pipeline_resources(
     assert not (staging_assembly.outdir / "crm-staging-pipeline.template.json").exists()
     dr = staging_assembly.raw("crm-staging-dr")
     kinds = {r["Type"] for r in dr["Resources"].values()}
-    assert "AWS::ECR::RepositoryCreationTemplate" not in kinds
+    assert "AWS::S3::Bucket" in kinds  # the DR foundation's own buckets ...
+    assert not any("PipelineArtifacts" in logical for logical in dr["Resources"])  # ... only
 
 
 @pytest.fixture(scope="module")

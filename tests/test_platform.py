@@ -16,6 +16,7 @@ from tests.conftest import ROOT, Assembly
 EXPECTED = {
     "crm-prod-global": "us-east-1",
     "crm-prod-dr": "ap-southeast-1",
+    "crm-prod-registry": "ap-northeast-1",  # every environment, before the application
     "crm-prod-primary": "ap-northeast-1",
     "crm-prod-dr-database": "ap-southeast-1",
     "crm-prod-dr-app": "ap-southeast-1",
@@ -36,7 +37,10 @@ def test_stacks_live_in_their_regions_with_an_explicit_account(assembly: Assembl
 
 def test_deployment_order_dr_foundation_then_primary_then_replica(assembly: Assembly) -> None:
     artifacts = assembly.manifest()["artifacts"]
-    assert {"crm-prod-dr", "crm-prod-global"} <= set(artifacts["crm-prod-primary"]["dependencies"])
+    assert {"crm-prod-dr", "crm-prod-global", "crm-prod-registry"} <= set(
+        artifacts["crm-prod-primary"]["dependencies"]
+    )
+    assert "crm-prod-dr" in artifacts["crm-prod-registry"]["dependencies"]
     assert "crm-prod-primary" in artifacts["crm-prod-dr-database"]["dependencies"]
     assert "crm-prod-dr-database" in artifacts["crm-prod-dr-app"]["dependencies"]
     assert {"crm-prod-primary", "crm-prod-dr-app"} <= set(
@@ -138,6 +142,7 @@ def test_staging_is_a_configuration_change_only(staging_assembly: Assembly) -> N
     assert {s.name for s in result.stacks} == {
         "crm-staging-global",
         "crm-staging-dr",
+        "crm-staging-registry",
         "crm-staging-primary",
         "crm-staging-dr-database",
         "crm-staging-dr-app",

@@ -75,6 +75,11 @@ def test_deploy_files_list_every_container_that_runs_the_image(tmp_path: Path) -
 
 
 # --- publish ----------------------------------------------------------------------------
+BASE = "twentycrm/twenty@sha256:" + "a" * 64
+BUNDLE = b"-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
+URI = "1.dkr.ecr.ap-northeast-1.amazonaws.com/crm-prod/twenty"
+
+
 class FakeEcr:
     """BatchGetImage/DescribeImageScanFindings as ECR answers them."""
 
@@ -96,53 +101,138 @@ class FakeEcr:
 
 
 class FakeDocker:
-    def __init__(self, ecr: FakeEcr, image_id: str) -> None:
-        self.ecr, self.image_id, self.calls = ecr, image_id, []  # type: list[list[str]]
+    """The docker CLI: pull, inspect, build (the context is read while it exists), push."""
+
+    def __init__(self, ecr: FakeEcr, image_id: str, base: str = BASE) -> None:
+        self.ecr, self.image_id, self.base = ecr, image_id, base
+        self.calls: list[list[str]] = []
+        self.contexts: list[dict[str, bytes]] = []
 
     def __call__(self, args: Sequence[str]) -> str:
         self.calls.append(list(args))
         if args[0] == "push":
             self.ecr.tagged[args[1].rsplit(":", 1)[1]] = self.image_id
-        return self.image_id if args[:2] == ["image", "inspect"] else ""
+        if args[0] == "build" and args[-1] != ".":  # the derived image's own context
+            self.contexts.append({f.name: f.read_bytes() for f in Path(args[-1]).iterdir()})
+        if args[:2] == ["image", "inspect"]:
+            return self.base if "RepoDigests" in args[3] else self.image_id
+        return ""
+
+    def verbs(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def pushed(self) -> list[str]:
+        return [c[1] for c in self.calls if c[0] == "push"]
 
 
-def _publish(ecr: FakeEcr, docker: FakeDocker, dockerfile: str | None = None) -> str:
-    return publish.publish(
+def _release(
+    ecr: FakeEcr,
+    docker: FakeDocker,
+    bundle: bytes = BUNDLE,
+    custom: tuple[str, bytes] | None = None,
+) -> publish.Release:
+    return publish.publish_release(
         docker=docker, ecr=ecr, source="twentycrm/twenty:v2.45.6", repository="crm-prod/twenty",
-        repository_uri="1.dkr.ecr.ap-northeast-1.amazonaws.com/crm-prod/twenty",
-        tag="v2.45.6", dockerfile=dockerfile, progress=quiet,
+        repository_uri=URI, version="v2.45.6", bundle=bundle, custom_dockerfile=custom,
+        progress=quiet,
     )  # fmt: skip
 
 
-def test_a_new_tag_is_pulled_tagged_and_pushed() -> None:
+def test_a_new_release_is_derived_from_the_pinned_digest_with_the_bundle_and_pushed_once() -> None:
     ecr = FakeEcr()
     docker = FakeDocker(ecr, "sha256:config1")
-    assert _publish(ecr, docker) == DIGEST
-    assert [c[0] for c in docker.calls] == ["pull", "tag", "image", "push"]
+    released = _release(ecr, docker)
+    assert released.digest == DIGEST
+    assert released.tag == f"v2.45.6-{publish.fingerprint(BASE, BUNDLE, None)}"
+    (build,) = [c for c in docker.calls if c[0] == "build"]
+    assert f"BASE={BASE}" in build  # FROM the pulled release by digest, not by tag
+    (context,) = docker.contexts
+    assert context[publish.BUNDLE_FILE] == BUNDLE
+    assert context["Dockerfile"].decode() == publish.DERIVED_DOCKERFILE
+    # The derived tag, then the release's plain tag once (what a digest-less synth names).
+    assert docker.pushed() == [f"{URI}:{released.tag}", f"{URI}:v2.45.6"]
 
 
-def test_a_retry_finding_the_same_image_under_the_tag_succeeds_without_pushing() -> None:
-    ecr = FakeEcr({"v2.45.6": "sha256:config1"})
+def test_a_retry_with_the_same_inputs_builds_and_pushes_nothing() -> None:
+    ecr = FakeEcr()
+    first = _release(ecr, FakeDocker(ecr, "sha256:config1"))
+    docker = FakeDocker(ecr, "sha256:config2")  # a rebuild would never have the same id
+    assert _release(ecr, docker) == first
+    assert "build" not in docker.verbs() and "push" not in docker.verbs()
+
+
+def test_a_new_bundle_makes_a_new_tag_so_each_publish_carries_the_current_one() -> None:
+    ecr = FakeEcr()
+    first = _release(ecr, FakeDocker(ecr, "sha256:config1"))
+    docker = FakeDocker(ecr, "sha256:config2")
+    rotated = BUNDLE + b"-----BEGIN CERTIFICATE-----\ny\n-----END CERTIFICATE-----\n"
+    second = _release(ecr, docker, bundle=rotated)
+    assert second.tag != first.tag and docker.contexts[0][publish.BUNDLE_FILE] == rotated
+    assert docker.pushed() == [f"{URI}:{second.tag}"]  # the plain tag keeps the first image
+
+
+def test_a_re_pointed_upstream_tag_makes_a_new_tag_too() -> None:
+    ecr = FakeEcr()
+    first = _release(ecr, FakeDocker(ecr, "sha256:config1"))
+    second = _release(ecr, FakeDocker(ecr, "sha256:c2", base=BASE.replace("a" * 64, "b" * 64)))
+    assert second.tag != first.tag
+
+
+def test_a_bundle_without_certificates_is_never_baked() -> None:
+    ecr = FakeEcr()
     docker = FakeDocker(ecr, "sha256:config1")
-    assert _publish(ecr, docker) == DIGEST
-    assert "push" not in [c[0] for c in docker.calls]
+    with pytest.raises(publish.PublishRefused, match="no PEM certificate"):
+        _release(ecr, docker, bundle=b"<html>503</html>")
+    assert docker.calls == []
 
 
-def test_a_tag_holding_a_different_image_is_refused_never_overwritten() -> None:
-    ecr = FakeEcr({"v2.45.6": "sha256:other"})
+def test_a_custom_dockerfile_builds_from_the_pinned_digest_then_gets_the_bundle() -> None:
+    ecr = FakeEcr()
+    docker = FakeDocker(ecr, "sha256:config1")
+    released = _release(ecr, docker, custom=("docker/Dockerfile", b"FROM x"))
+    custom, derived = [c for c in docker.calls if c[0] == "build"]
+    assert "docker/Dockerfile" in custom and f"TWENTY_IMAGE={BASE}" in custom
+    parent = custom[custom.index("--tag") + 1]
+    assert f"BASE={parent}" in derived
+    assert released.tag != f"v2.45.6-{publish.fingerprint(BASE, BUNDLE, None)}"
+
+
+def _mirror(ecr: FakeEcr, docker: FakeDocker) -> str:
+    return publish.mirror(
+        docker=docker, ecr=ecr, source="public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1",
+        repository="crm-prod/twenty", repository_uri=URI, tag="mirror-x", progress=quiet,
+    )  # fmt: skip
+
+
+def test_a_mirrored_image_is_pulled_tagged_and_pushed() -> None:
+    ecr = FakeEcr()
+    docker = FakeDocker(ecr, "sha256:config1")
+    assert _mirror(ecr, docker) == DIGEST
+    assert docker.verbs() == ["pull", "tag", "image", "push"]
+
+
+def test_a_retried_mirror_finding_the_same_image_succeeds_without_pushing() -> None:
+    ecr = FakeEcr({"mirror-x": "sha256:config1"})
+    docker = FakeDocker(ecr, "sha256:config1")
+    assert _mirror(ecr, docker) == DIGEST
+    assert "push" not in docker.verbs()
+
+
+def test_a_mirror_tag_holding_a_different_image_is_refused_never_overwritten() -> None:
+    ecr = FakeEcr({"mirror-x": "sha256:other"})
     docker = FakeDocker(ecr, "sha256:config1")
     with pytest.raises(publish.PublishRefused, match="already holds a different image"):
-        _publish(ecr, docker)
-    assert "push" not in [c[0] for c in docker.calls]
+        _mirror(ecr, docker)
 
 
-def test_a_dockerfile_builds_from_the_pinned_release() -> None:
-    ecr = FakeEcr()
-    docker = FakeDocker(ecr, "sha256:config1")
-    _publish(ecr, docker, dockerfile="docker/Dockerfile")
-    build = docker.calls[0]
-    assert build[:2] == ["build", "--pull"]
-    assert "TWENTY_IMAGE=twentycrm/twenty:v2.45.6" in build and "docker/Dockerfile" in build
+def test_mirror_tags_are_valid_ecr_tags_named_by_their_source() -> None:
+    import re
+
+    from crm_platform.release.images import mirror_tag
+
+    a = mirror_tag("public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1")
+    b = mirror_tag("public.ecr.aws/aws-observability/aws-otel-collector:v0.43.2")
+    assert a != b and re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", a) and a.startswith("mirror-")
 
 
 def _scan(status: str, **findings: Any) -> dict[str, Any]:
@@ -638,3 +728,55 @@ def test_an_unreadable_failed_over_state_refuses_a_release(
     with pytest.raises(release_ops.FailedOver, match="cannot reach ap-southeast-1"):
         release_ops.migrate(prod_settings, names, client, Release("v2.45.6", DIGEST), quiet)
     assert _recorded(names) is None
+
+
+# --- the publish build: Twenty's derived image and every mirror, each gated ---------------------
+class GatedEcr(FakeEcr):
+    """ECR for the whole build step: tags, a clean scan for any image, the DR replica."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scanned: list[str] = []
+        self.replicated: list[str] = []
+
+    def describe_image_scan_findings(self, **kwargs: Any) -> dict[str, Any]:
+        self.scanned.append(kwargs["imageId"]["imageDigest"])
+        return _scan("COMPLETE", findingSeverityCounts={"LOW": 1})
+
+    def describe_images(self, **kwargs: Any) -> dict[str, Any]:
+        self.replicated.append(kwargs["imageIds"][0]["imageDigest"])
+        return {"imageDetails": []}
+
+
+def test_the_build_step_bakes_the_current_bundle_and_gates_every_mirror(
+    aws: Any, prod_settings: Settings, tmp_path: Path
+) -> None:
+    from crm_platform.contracts import RDS_CA_BUNDLE_URL
+
+    sidecar = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1"
+    settings = prod_settings.model_copy(
+        update={"pipeline": prod_settings.pipeline.model_copy(update={"mirror_images": [sidecar]})}
+    )
+    names, ecr = Names.of(settings), GatedEcr()
+    docker, fetched = FakeDocker(ecr, "sha256:config1"), []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return BUNDLE
+
+    def client(service: str, region: str) -> Any:
+        return ecr if service == "ecr" else boto3.client(service, region_name=region)
+
+    written = release_ops.build(
+        settings, names, client, tmp_path, quiet, docker=docker, login=lambda _e: None,
+        fetch=fetch,
+    )  # fmt: skip
+    assert fetched == [RDS_CA_BUNDLE_URL]
+    assert docker.contexts[0][publish.BUNDLE_FILE] == BUNDLE
+    from crm_platform.release.images import mirror_tag
+
+    assert f"{names.repository_uri('ap-northeast-1')}:{mirror_tag(sidecar)}" in docker.pushed()
+    # Twenty's image and the mirror: each scanned and waited for in DR.
+    assert len(ecr.scanned) == len(ecr.replicated) == 2
+    assert json.loads((tmp_path / "release.json").read_text())["digest"] == DIGEST
+    assert {p.name for p in written} >= {"server.json", "release.json"}

@@ -28,6 +28,7 @@ from crm_platform.contracts import (
     TWENTY_TELEMETRY_NAMESPACE,
 )
 from crm_platform.naming import Names
+from crm_platform.release.images import mirror_sources, mirror_tag
 from crm_platform.settings import Settings
 from crm_platform.settings.model import TaskSize, Telemetry
 from crm_platform.settings.rules import problems
@@ -169,6 +170,11 @@ def test_staging_runs_the_collector_in_server_and_worker_of_both_regions(
         assert emf["region"] == region
         assert emf["log_group_name"] == Names.of(staging_settings).telemetry_log_group
         assert _env(containers[role])["METER_DRIVER"] == "opentelemetry"
+        # Pulled from its mirror in the platform repository (the region's own), never
+        # from the public registry: the publish step copies it there (mirror_sources).
+        image = json.dumps(containers[telemetry.COLLECTOR]["Image"])
+        assert mirror_tag(ADOT_COLLECTOR_IMAGE) in image and "public.ecr.aws" not in image
+    assert ADOT_COLLECTOR_IMAGE in mirror_sources(staging_settings)
     # The one-off tasks (migrate, jobs, bootstrap) carry none.
     for task in template.find_resources("AWS::ECS::TaskDefinition").values():
         names = {c["Name"] for c in task["Properties"]["ContainerDefinitions"]}

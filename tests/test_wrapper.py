@@ -1,4 +1,5 @@
-"""The task wrapper, run for real under /bin/sh with stand-ins for curl, psql and Twenty."""
+"""The task wrapper, run for real under /bin/sh with stand-ins for psql and Twenty (and
+for curl and wget, which it must never call: the certificate bundle is in the image)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from crm_platform.compute import wrapper
 from crm_platform.compute.wrapper import entry_point
+from crm_platform.contracts import RDS_CA_BUNDLE_PATH
+from crm_platform.release import publish
 
 BASE = {
     "PG_HOST": "db.example.internal",
@@ -19,8 +22,8 @@ BASE = {
     "REDIS_HOST": "cache.example.internal",
     "REDIS_PORT": "6379",
     "REDIS_TOKEN": "Tok3n",
-    "RDS_CA_BUNDLE_URL": "https://truststore.pki.rds.amazonaws.com/ap-northeast-1/ap-northeast-1-bundle.pem",
 }
+PEM = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
 
 
 def stub(folder: Path, name: str, body: str) -> None:
@@ -33,14 +36,15 @@ def stub(folder: Path, name: str, body: str) -> None:
 def bin_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "bin"
     folder.mkdir()
-    # curl: write a certificate to the --output path; log the URL it was asked for.
-    stub(
-        folder,
-        "curl",
-        'while [ $# -gt 0 ]; do case "$1" in --output) out="$2"; shift;; https://*) url="$1";; esac;'
-        ' shift; done\necho "$url" > "$LOG_DIR/curl"\n'
-        'printf -- "-----BEGIN CERTIFICATE-----\\nx\\n-----END CERTIFICATE-----\\n" > "$out"\n',
-    )
+    # The bundle the publish build bakes into the image (release/publish.py).
+    (tmp_path / "ca.pem").write_text(PEM)
+    # Any download at a task start is a defect (issue 18, item 3): they only log a call.
+    for tool in ("curl", "wget"):
+        stub(
+            folder,
+            tool,
+            f'echo "$@" >> "$LOG_DIR/downloads"; echo {tool} >> "$LOG_DIR/downloads"\n',
+        )
     stub(folder, "psql", 'cat > "$LOG_DIR/psql.sql"; echo "$@" > "$LOG_DIR/psql.args"\n')
     # Twenty's entrypoint: print what it was given, as the real one would hand it on.
     stub(
@@ -82,8 +86,7 @@ def test_urls_are_composed_from_the_secret_fields_and_tls_verifies(
     assert env["REDIS_URL"] == "rediss://:Tok3n@cache.example.internal:6379"
     assert env["PGSSLMODE"] == "verify-full"
     assert env["PGSSLROOTCERT"] == env["NODE_EXTRA_CA_CERTS"] == str(tmp_path / "ca.pem")
-    assert "BEGIN CERTIFICATE" in (tmp_path / "ca.pem").read_text()
-    assert (tmp_path / "curl").read_text().strip() == BASE["RDS_CA_BUNDLE_URL"]
+    assert not (tmp_path / "downloads").exists()
     # The image's command is handed on untouched; the raw secrets are not.
     assert (tmp_path / "argv").read_text().strip() == "node dist/main"
     assert "PG_PASSWORD" not in env and "REDIS_TOKEN" not in env
@@ -101,7 +104,7 @@ def test_no_task_start_touches_the_database(bin_dir: Path, tmp_path: Path) -> No
     assert (tmp_path / "argv").read_text().strip() == "node dist/main"
 
 
-@pytest.mark.parametrize("missing", ["PG_PASSWORD", "REDIS_TOKEN", "PG_HOST", "RDS_CA_BUNDLE_URL"])
+@pytest.mark.parametrize("missing", ["PG_PASSWORD", "REDIS_TOKEN", "PG_HOST"])
 def test_a_missing_input_stops_before_twenty_starts(
     bin_dir: Path, tmp_path: Path, missing: str
 ) -> None:
@@ -110,10 +113,34 @@ def test_a_missing_input_stops_before_twenty_starts(
     assert not (tmp_path / "argv").exists()
 
 
-def test_no_certificate_bundle_no_start(bin_dir: Path, tmp_path: Path) -> None:
-    stub(bin_dir, "curl", "exit 22\n")
+def test_no_task_start_downloads_anything(bin_dir: Path, tmp_path: Path) -> None:
+    """On main every task fetched the RDS bundle from the internet at start (issue 18,
+    item 3). Now the server, worker, migration and bootstrap tasks read the bundle baked
+    into the image at its fixed path, and call no download tool."""
+    assert run(bin_dir, tmp_path).returncode == 0
+    assert migrate(bin_dir, tmp_path, CLEAN).returncode == 0
+    assert bootstrap(bin_dir, tmp_path).returncode == 0
+    assert not (tmp_path / "downloads").exists()
+    scripts = [entry_point()[2], wrapper.bootstrap_entry_point("app_password")[2]]
+    for script in scripts:
+        assert "curl" not in script and "wget" not in script and "https://" not in script
+        assert RDS_CA_BUNDLE_PATH in script
+
+
+def test_the_default_bundle_path_is_the_one_the_publish_build_bakes() -> None:
+    assert wrapper.CA_BUNDLE_PATH == RDS_CA_BUNDLE_PATH
+    assert f"COPY {publish.BUNDLE_FILE} {RDS_CA_BUNDLE_PATH}" in publish.DERIVED_DOCKERFILE
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_no_certificate_bundle_no_start(bin_dir: Path, tmp_path: Path, content: str | None) -> None:
+    if content is None:
+        (tmp_path / "ca.pem").unlink()
+    else:
+        (tmp_path / "ca.pem").write_text(content)
     done = run(bin_dir, tmp_path)
     assert done.returncode != 0
+    assert "no RDS certificate bundle" in done.stderr
     assert not (tmp_path / "argv").exists()
 
 
@@ -206,7 +233,6 @@ BOOTSTRAP = {
     "HEARTBEAT_DATABASE": "postgres",
     "BOOTSTRAP_SQL": "SELECT :'app_password';",
     "HEARTBEAT_SETUP_SQL": "SELECT 'beat';",
-    "RDS_CA_BUNDLE_URL": BASE["RDS_CA_BUNDLE_URL"],
 }
 
 

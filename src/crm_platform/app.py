@@ -1,9 +1,12 @@
 """Settings in, a CDK app with every stack out. ``cdk.json`` runs this module.
 
-Deployment order (encoded as stack dependencies): global, DR foundation, primary, DR
-database, DR application, edge, and the release pipeline when enabled. The primary
-replicates into the DR region (bucket, secrets, backups), so the DR foundation must
-exist first; the DR replica needs the primary database, so it comes after, in its own
+Deployment order (encoded as stack dependencies): global, DR foundation, registry,
+primary, DR database, DR application, edge, and the release pipeline when enabled. The
+primary replicates into the DR region (bucket, secrets, backups), so the DR foundation
+must exist first; it also holds the creation template of the image repository's DR
+replica, so it precedes the registry, whose repository the primary's and DR's task
+definitions run from (``crm-platform deploy`` publishes into it between the two,
+docs/adr/0039); the DR replica needs the primary database, so it comes after, in its own
 stack; the pipeline deploys to services of both regions, so it comes last.
 """
 
@@ -27,6 +30,7 @@ from crm_platform.stacks.edge import EdgeStack
 from crm_platform.stacks.global_ import GlobalStack
 from crm_platform.stacks.pipeline import PipelineStack
 from crm_platform.stacks.primary import PrimaryStack
+from crm_platform.stacks.registry import RegistryStack
 
 DEFAULT_ENV = "prod"
 
@@ -67,7 +71,10 @@ def compose(
     names = context.names
     global_ = GlobalStack(app, names.global_stack, context=context)
     dr = DrStack(app, names.dr_stack, context=context)
+    registry = RegistryStack(app, names.registry_stack, context=context)
+    registry.add_stack_dependency(dr, "the DR replica's creation template precedes any push")
     primary = PrimaryStack(app, names.primary_stack, context=context)
+    primary.add_stack_dependency(registry, "its tasks run the image published into it")
     primary.add_stack_dependency(dr, "the primary replicates secrets, objects and backups into DR")
     primary.add_stack_dependency(global_, "the origin-verify secrets replicate into us-east-1")
     dr_database = DrDatabaseStack(app, names.dr_database_stack, context=context, dr=dr)
@@ -80,6 +87,7 @@ def compose(
     stacks: dict[str, cdk.Stack] = {
         "global": global_,
         "dr": dr,
+        "registry": registry,
         "primary": primary,
         "dr_database": dr_database,
         "dr_app": dr_app,

@@ -68,3 +68,12 @@ def failover_state(raw: str) -> str:
     """The state named in the parameter's value ("none" when it names none)."""
     value = json.loads(raw)
     return str(value.get("state", FAILOVER_NONE)) if isinstance(value, dict) else FAILOVER_NONE
+
+
+# --- the RDS certificate bundle baked into the published image (docs/adr/0039) ----------
+# AWS's bundle of every region's RDS CAs ("Certificate bundles for all AWS Regions",
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html): one file
+# valid in the primary and the DR region, fetched by every publish build.
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+# Where the derived image holds it: outside /tmp, which the tasks mount a volume over.
+RDS_CA_BUNDLE_PATH = "/usr/local/share/crm-platform/rds-ca-bundle.pem"

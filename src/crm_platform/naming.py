@@ -57,6 +57,11 @@ class Names:
         return f"{self.prefix}-dr"
 
     @property
+    def registry_stack(self) -> str:
+        """Twenty's image repository and its publish build, before any application stack."""
+        return f"{self.prefix}-registry"
+
+    @property
     def primary_stack(self) -> str:
         return f"{self.prefix}-primary"
 
@@ -353,6 +358,19 @@ class Names:
 
     def repository_arn(self, region: str) -> str:
         return f"arn:aws:ecr:{region}:{self.account}:repository/{self.repository}"
+
+    @property
+    def registry_key_alias(self) -> str:
+        """The registry stack's own key (the primary region key is created after it)."""
+        return f"alias/{self.prefix}-registry"
+
+    @property
+    def publish_project(self) -> str:
+        """The CodeBuild project ``crm-platform deploy`` publishes the release with."""
+        return f"{self.prefix}-publish"
+
+    def publish_project_arn(self, region: str) -> str:
+        return f"arn:aws:codebuild:{region}:{self.account}:project/{self.publish_project}"
 
     @property
     def release_parameter(self) -> str:

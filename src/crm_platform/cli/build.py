@@ -60,6 +60,7 @@ def deploy(inv: Invocation) -> int:
     from pathlib import Path
 
     from crm_platform.ops import preflight as account
+    from crm_platform.ops import publish_build
     from crm_platform.ops.deploy import DeployWorld
     from crm_platform.ops.deploy import deploy as run_deploy
     from crm_platform.ops.deploy_plan import plan
@@ -70,7 +71,7 @@ def deploy(inv: Invocation) -> int:
     settings, names, clients = inv.settings, inv.names, inv.clients()
     try:
         recorded = record.read(clients("ssm", names.primary_region), names.release_parameter)
-        steps = plan(settings, recorded)
+        steps = plan(settings, recorded, republish=inv.args.republish)
     except UpgradeRefused as e:
         raise CommandError(str(e), label="refused") from None
     out.print(f"release: {steps.note}", highlight=False)
@@ -92,12 +93,19 @@ def deploy(inv: Invocation) -> int:
     def migrate(release: Any) -> object:
         return release_ops.migrate(settings, names, clients, release, progress=err.print)
 
+    def publish(release: Any) -> Any:
+        primary = names.primary_region
+        return publish_build.publish_release(
+            clients("codebuild", primary), clients("ecr", primary), names, release, err.print
+        )
+
     outcome = run_deploy(
         steps,
         names,
         DeployWorld(
             synthesize=synthesize,
             preflight=None if inv.args.skip_preflight else preflight,
+            publish=publish,
             migrate=migrate,
             cdk=lambda arguments: inv.outside.cdk(arguments, err.print),
             progress=err.print,
@@ -106,6 +114,9 @@ def deploy(inv: Invocation) -> int:
     if outcome.stage == "preflight":
         err.print(f"[red]{outcome.detail}[/red]")
         return EXIT_USAGE
+    if outcome.stage == "publish":
+        render.refusal("publish failed", outcome.detail)
+        return EXIT_FINDINGS
     if outcome.stage == "migration":
         render.refusal("migration failed", outcome.detail)
         return EXIT_FINDINGS
@@ -127,13 +138,21 @@ def register(commands: Any) -> None:
         out=True, credentials=True,
     )  # fmt: skip
     deploying = add_command(
-        commands, "deploy", "check the account, then cdk deploy every stack in order", deploy,
+        commands, "deploy",
+        "check the account, publish the release into the registry, cdk deploy every stack",
+        deploy,
         out=True, credentials=True,
     )  # fmt: skip
     deploying.add_argument(
         "--skip-preflight",
         action="store_true",
         help="do not check Lambda concurrency and leftovers before deploying",
+    )
+    deploying.add_argument(
+        "--republish",
+        action="store_true",
+        help="without the pipeline: publish the recorded release again (a fresh RDS "
+        "certificate bundle) and record its new digest",
     )
     add_command(
         commands, "bootstrap",

@@ -59,7 +59,7 @@ def status(inv: Invocation) -> int:
         text = (
             "none recorded"
             if found is None
-            else f"{found.version} ({found.digest or 'upstream image'})"
+            else f"{found.version} ({found.digest or 'no digest recorded'})"
         )
         out.print(f"{region}: {names.release_parameter} = {text}", highlight=False)
     out.print(f"configured twenty.version: {inv.settings.twenty.version}", highlight=False)

@@ -168,7 +168,6 @@ class TwentyApplication(Construct):
             "PG_DATABASE": backends.database_name,
             "REDIS_HOST": backends.cache_host,
             "REDIS_PORT": str(REDIS_PORT),
-            "RDS_CA_BUNDLE_URL": wrapper.rds_ca_bundle_url(region),
         }
         self.environment = environment
         # Twenty's own user only: no task that runs Twenty can read the master's secret.
@@ -226,6 +225,7 @@ class TwentyApplication(Construct):
                 environment=names.environment,
                 key=key,
                 task_role=task_role,
+                image=names.collector_image,
             )
             for task in tasks:
                 self.telemetry.add_to(task)
@@ -354,7 +354,7 @@ class TwentyApplication(Construct):
                 (),
                 {
                     **{k: self.environment[k] for k in
-                       ("PG_HOST", "PG_PORT", "PG_DATABASE", "RDS_CA_BUNDLE_URL")},
+                       ("PG_HOST", "PG_PORT", "PG_DATABASE")},
                     "HEARTBEAT_DATABASE": heartbeat.HEARTBEAT_DATABASE,
                     wrapper.BOOTSTRAP_SQL_VARIABLE: app_user.BOOTSTRAP_SQL,
                     wrapper.HEARTBEAT_SQL_VARIABLE: heartbeat.SETUP_SQL,
@@ -641,6 +641,8 @@ class AppNames:
     # The collector's EMF log group and the Environment dimension's value (telemetry).
     telemetry_log_group: str = ""
     environment: str = ""
+    # Where the collector's image is pulled from: its mirror in the platform repository.
+    collector_image: str = ""
 
     def alarm(self, what: str) -> str:
         return f"{self.alarm_prefix}{what}"

@@ -113,9 +113,14 @@ class TelemetryCollector(Construct):
         environment: str,
         key: kms.IKey,
         task_role: iam.IRole,
+        image: str = "",
     ) -> None:
+        """``image``: the collector's mirror in the platform repository (the publish step
+        copies ``ADOT_COLLECTOR_IMAGE`` there, release/images.py); the public image only
+        where no mirror is named (scratch stacks in tests)."""
         super().__init__(scope, construct_id)
         self.config = config
+        self.image = image or ADOT_COLLECTOR_IMAGE
         region = cdk.Stack.of(self).region
         self.log_group = logs.LogGroup(
             self,
@@ -153,7 +158,7 @@ class TelemetryCollector(Construct):
         collector = task.definition.add_container(
             COLLECTOR,
             container_name=COLLECTOR,
-            image=ecs.ContainerImage.from_registry(ADOT_COLLECTOR_IMAGE),
+            image=ecs.ContainerImage.from_registry(self.image),
             essential=False,  # no metrics for a while is better than no CRM
             cpu=self.config.collector_cpu,
             memory_limit_mib=self.config.collector_memory_mib,

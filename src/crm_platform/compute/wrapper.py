@@ -6,14 +6,16 @@ secret) could drift. So ECS injects the secret's *fields* (``PG_USER``, ``PG_PAS
 ``REDIS_TOKEN``) next to plain settings (``PG_HOST`` ...), and this script composes the
 URLs at task start, then ``exec``s the image's entrypoint with the original command:
 
-1. fetch the region's RDS certificate bundle from AWS's trust store over HTTPS (curl,
-   which the image ships) into the task's writable ``/tmp``; the database forces TLS and
-   the connection verifies the server against this bundle: ``PGSSLMODE=verify-full``
-   with ``PGSSLROOTCERT`` for ``psql`` (Twenty's entrypoint), and ``NODE_EXTRA_CA_CERTS``
-   for node-postgres, which reads ``PGSSLMODE`` because Twenty sets no ``ssl`` option
-   unless ``PG_SSL_ALLOW_SELF_SIGNED`` is on (it never is here). Fetching at start rather
-   than baking a copy in keeps up with AWS's CA rotations; a task that cannot fetch it
-   exits and ECS starts another;
+1. use the RDS certificate bundle baked into the image at a fixed path
+   (contracts.RDS_CA_BUNDLE_PATH): the publish build derives the image we run from the
+   pinned release and adds AWS's bundle of every region's RDS CAs, fetched afresh by each
+   publish (release/publish.py, docs/adr/0039), so a task start needs no internet and no
+   public endpoint. The database forces TLS and the connection verifies the server
+   against this bundle: ``PGSSLMODE=verify-full`` with ``PGSSLROOTCERT`` for ``psql``
+   (Twenty's entrypoint), and ``NODE_EXTRA_CA_CERTS`` for node-postgres, which reads
+   ``PGSSLMODE`` because Twenty sets no ``ssl`` option unless ``PG_SSL_ALLOW_SELF_SIGNED``
+   is on (it never is here). An image without the bundle (not published by this
+   project) stops the task at once, saying so;
 2. compose the URLs without encoding: Twenty's entrypoint hands the URL to ``psql`` and
    the password alphabet is alphanumeric by construction (security/secrets.py), so
    nothing needs escaping; no query string is added, because older entrypoints split the
@@ -45,8 +47,10 @@ The task definition runs it as ``sh -c WRAPPER crm-wrapper <command...>``.
 
 from __future__ import annotations
 
+from crm_platform.contracts import RDS_CA_BUNDLE_PATH
+
 IMAGE_ENTRYPOINT = "/app/entrypoint.sh"  # Twenty's image: ENTRYPOINT ["/app/entrypoint.sh"]
-CA_BUNDLE_PATH = "/tmp/rds-ca-bundle.pem"  # noqa: S108 - the task's own ephemeral volume
+CA_BUNDLE_PATH = RDS_CA_BUNDLE_PATH  # baked into the image by the publish build
 SCRIPT_NAME = "crm-wrapper"  # $0 of the script, shown in process listings
 MIGRATION_OUTPUT_PATH = "/tmp/crm-migration.log"  # noqa: S108 - the task's own /tmp volume
 # Set (to "1") in the migration task's environment only: the one script judges there.
@@ -67,24 +71,21 @@ VERDICT_FAILED = f"{VERDICT} failed"
 REPORTED_FAILURE_EXIT = 70
 
 
-def rds_ca_bundle_url(region: str) -> str:
-    """AWS's published certificate bundle for RDS in ``region``."""
-    return f"https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
-
-
-# Step 1, shared by every task (the bundle's path may be overridden: tests, derived images).
+# Step 1, shared by every task (the bundle's path may be overridden: tests).
 _CERTIFICATES = f"""\
 CA="${{RDS_CA_BUNDLE_PATH:-{CA_BUNDLE_PATH}}}"
-curl --fail --silent --show-error --retry 5 --retry-all-errors --max-time 30 \\
-  --output "$CA" "$RDS_CA_BUNDLE_URL"
-grep -q "BEGIN CERTIFICATE" "$CA"
+if ! grep -q "BEGIN CERTIFICATE" "$CA" 2>/dev/null; then
+  echo "crm-platform: no RDS certificate bundle at $CA: run an image published by \
+crm-platform (docs/adr/0039)" >&2
+  exit 1
+fi
 export PGSSLMODE=verify-full PGSSLROOTCERT="$CA" NODE_EXTRA_CA_CERTS="$CA"
 """
 
 WRAPPER = f"""\
 set -eu
 : "${{PG_HOST:?}}" "${{PG_PORT:?}}" "${{PG_DATABASE:?}}" "${{PG_USER:?}}" "${{PG_PASSWORD:?}}"
-: "${{REDIS_HOST:?}}" "${{REDIS_PORT:?}}" "${{REDIS_TOKEN:?}}" "${{RDS_CA_BUNDLE_URL:?}}"
+: "${{REDIS_HOST:?}}" "${{REDIS_PORT:?}}" "${{REDIS_TOKEN:?}}"
 {_CERTIFICATES}\
 export PG_DATABASE_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/$PG_DATABASE"
 export REDIS_URL="rediss://:$REDIS_TOKEN@$REDIS_HOST:$REDIS_PORT"
@@ -155,7 +156,7 @@ def bootstrap_entry_point(password_variable: str) -> list[str]:
 set -eu
 : "${{PG_HOST:?}}" "${{PG_PORT:?}}" "${{PG_DATABASE:?}}" "${{PG_PASSWORD:?}}"
 : "${{MASTER_USER:?}}" "${{MASTER_PASSWORD:?}}" "${{HEARTBEAT_DATABASE:?}}"
-: "${{{BOOTSTRAP_SQL_VARIABLE}:?}}" "${{{HEARTBEAT_SQL_VARIABLE}:?}}" "${{RDS_CA_BUNDLE_URL:?}}"
+: "${{{BOOTSTRAP_SQL_VARIABLE}:?}}" "${{{HEARTBEAT_SQL_VARIABLE}:?}}"
 {_CERTIFICATES}\
 case "$PG_PASSWORD" in
   *[!A-Za-z0-9]*) echo "crm-platform: the application password is not alphanumeric" >&2; exit 1;;

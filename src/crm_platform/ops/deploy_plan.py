@@ -11,6 +11,10 @@ start services on a schema that is not there yet, nor an image older than the sc
 - **with the pipeline**: the deploy keeps the recorded release (by digest) — releases
   go through the pipeline — and says so if ``twenty.version`` differs;
 - otherwise the stacks are deployed as they are.
+
+Whatever the case, the services run the platform's repository's image (docs/adr/0039):
+a release with no digest yet (a first deploy, an upgrade without the pipeline, a record
+from before the registry) is published first (:attr:`DeployPlan.publish_first`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,30 @@ class DeployPlan:
     first_deploy: bool  # hold the services, migrate, deploy the application stacks again
     note: str  # one line for the operator
 
+    @property
+    def publish_first(self) -> bool:
+        """Publish the release into the registry before the application stacks: it is
+        not there by digest yet (once published, the deploy runs it by digest)."""
+        return self.release.digest is None
 
-def plan(settings: Settings, recorded: Release | None) -> DeployPlan:
+
+def plan(settings: Settings, recorded: Release | None, republish: bool = False) -> DeployPlan:
+    """``republish``: publish the recorded release again (a fresh RDS certificate bundle in
+    its image, docs/adr/0039) and migrate to that digest (a no-op migration that records
+    it), without the pipeline; with it, a pipeline run does the same."""
     wanted = Release(version=settings.twenty.version)
+    if republish and recorded is not None:
+        if settings.pipeline.enabled:
+            raise versions.UpgradeRefused(
+                "releases go through the pipeline: start a run to re-publish "
+                f"{recorded.version} (README, deploy step 11), not --republish"
+            )
+        if recorded.version == wanted.version:
+            return DeployPlan(
+                wanted, True, False,
+                f"re-publish {wanted.version} with the current RDS certificate bundle, then "
+                "record its new digest (a snapshot and a no-op migration first)",
+            )  # fmt: skip
     if recorded is None:
         return DeployPlan(
             wanted, False, True,

@@ -1,4 +1,5 @@
-"""What the operator's incident commands need, as the role an operator assumes for them.
+"""What the operator's commands need: the incident commands as the operator role, and
+the calls ``crm-platform deploy`` makes itself (:func:`deploy_needs`).
 
 ``crm-platform failover`` (its readiness, the start, following the timeline),
 ``crm-platform switch`` and ``crm-platform dr status`` run from the DR region during an
@@ -117,3 +118,34 @@ def needs(names: Names) -> list[Need]:
         ),
     ]
     return readiness + failover + switch + fence
+
+
+# The principal that runs ``crm-platform deploy`` (the operator's deploy credentials,
+# which also run ``cdk deploy``): no role of the assembly, so these needs are a contract
+# the deploy's fakes are held to (tests/test_deploy.py), not a request the model decides.
+DEPLOYER = Who(role_name="the operator's deploy credentials")
+
+
+def deploy_needs(names: Names) -> list[Need]:
+    """The runtime AWS calls of ``crm-platform deploy`` beyond ``cdk deploy`` and the
+    release's migration (release/permissions.py): reading the release record and the
+    publish step (ops/publish_build.py)."""
+    primary = names.primary_region
+    return [
+        Need.call(
+            DEPLOYER, "read the schema's release", "ssm", primary, "GetParameter",
+            Name=names.release_parameter,
+        ),
+        Need.call(
+            DEPLOYER, "start the publish build", "codebuild", primary, "StartBuild",
+            projectName=names.publish_project,
+        ),
+        Need.call(
+            DEPLOYER, "follow the publish build and read its digest", "codebuild", primary,
+            "BatchGetBuilds", ids=[f"{names.publish_project}:build-1"],
+        ),
+        Need.call(
+            DEPLOYER, "check the published digest is in the repository", "ecr", primary,
+            "DescribeImages", repositoryName=names.repository,
+        ),
+    ]  # fmt: skip

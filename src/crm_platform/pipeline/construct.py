@@ -53,6 +53,12 @@ from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.naming import Names
 from crm_platform.pipeline import buildspecs, trusted_source
+from crm_platform.registry.publish_project import (
+    PublishScope,
+    acknowledge_login,
+    parameter_arn,
+    publish_statements,
+)
 from crm_platform.retention import KEEP, log_retention
 from crm_platform.settings import Settings
 from crm_platform.trust import arn_in_stack, confine_role_trust
@@ -447,64 +453,21 @@ class ReleasePipeline(Construct):
         )
 
     def _grant_build(self, project: codebuild.PipelineProject, names: Names) -> None:
+        """The publish build's grants: the same as the deploy's publish project's."""
         s = self._settings
-        primary, dr = s.regions.primary, s.regions.dr
-        statements = [
-            iam.PolicyStatement(
-                sid="PushTheRelease",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
-                    "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
-                    "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages",
-                    "ecr:DescribeImageScanFindings",
-                ],
-                resources=[names.repository_arn(primary)],
+        scope = PublishScope(
+            account=s.account,
+            primary_region=s.regions.primary,
+            dr_region=s.regions.dr,
+            cached_repository=(
+                f"{names.pull_through_prefix}/{s.twenty.image}"
+                if s.pipeline.docker_hub_credentials_arn
+                else None
             ),
-            iam.PolicyStatement(
-                sid="SeeTheDrReplica",
-                actions=["ecr:DescribeImages"],
-                resources=[names.repository_arn(dr)],
-            ),
-            iam.PolicyStatement(
-                sid="LogInToTheRegistry",
-                actions=["ecr:GetAuthorizationToken"],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="ReadTheReleaseRecord",
-                actions=["ssm:GetParameter"],
-                resources=[_parameter_arn(primary, s.account, names.release_parameter)],
-            ),
-            # First of all: no release while DR serves (release/operations.py).
-            iam.PolicyStatement(
-                sid="ReadTheFailedOverState",
-                actions=["ssm:GetParameter"],
-                resources=[_parameter_arn(dr, s.account, names.failover_parameter)],
-            ),
-        ]  # fmt: skip
-        if s.pipeline.docker_hub_credentials_arn:
-            cached = (f"arn:aws:ecr:{primary}:{s.account}:repository/"
-                      f"{names.pull_through_prefix}/{s.twenty.image}")  # fmt: skip
-            statements.append(
-                iam.PolicyStatement(
-                    sid="PullThroughTheDockerHubCache",
-                    actions=[
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchImportUpstreamImage",
-                        "ecr:CreateRepository",
-                    ],
-                    resources=[cached],
-                )
-            )
-        for statement in statements:
-            project.add_to_role_policy(statement)
-        acknowledge(
-            project.role.node.find_child("DefaultPolicy"),  # type: ignore[union-attr]
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource-level permissions (ECR authorization "
-            "reference); every push and read action is scoped to the one repository",
         )
+        for statement in publish_statements(names, scope):
+            project.add_to_role_policy(statement)
+        acknowledge_login(project.role)  # type: ignore[arg-type]
 
     def _grant_migrate(
         self,
@@ -595,13 +558,13 @@ class ReleasePipeline(Construct):
             iam.PolicyStatement(
                 sid="ReadTheFailedOverState",
                 actions=["ssm:GetParameter"],
-                resources=[_parameter_arn(s.regions.dr, account, names.failover_parameter)],
+                resources=[parameter_arn(s.regions.dr, account, names.failover_parameter)],
             ),
             iam.PolicyStatement(
                 sid="RecordTheSchemaRelease",
                 actions=["ssm:GetParameter", "ssm:PutParameter"],
                 resources=[
-                    _parameter_arn(r, account, names.release_parameter)
+                    parameter_arn(r, account, names.release_parameter)
                     for r in (region, s.regions.dr)
                 ],
             ),
@@ -657,7 +620,3 @@ def _codebuild_own(project: codebuild.PipelineProject, stack: cdk.Stack) -> dict
         f"AwsSolutions-IAM5[Resource::{base.format('codebuild')}:report-group/{name}-*]":
             "the project's test report groups",
     }  # fmt: skip
-
-
-def _parameter_arn(region: str, account: str, name: str) -> str:
-    return f"arn:aws:ssm:{region}:{account}:parameter{name}"

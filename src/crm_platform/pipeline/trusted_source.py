@@ -70,6 +70,10 @@ def settings_file(settings: Settings) -> str:
 def stage(settings: Settings) -> Path:
     """The folder to ship, staged once per content; returns its path."""
     files = _files()
+    dockerfile = settings.pipeline.dockerfile
+    if dockerfile and (ROOT / dockerfile).is_file():
+        # The publish build (registry/publish_project.py) builds from it, too.
+        files.append((dockerfile, ROOT / dockerfile))
     config = (f"config/{settings.environment}.yaml", settings_file(settings).encode())
     digest = hashlib.sha256()
     for name, path in files:

@@ -21,10 +21,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crm_platform.contracts import FAILOVER_NONE, failover_state
+from crm_platform.contracts import FAILOVER_NONE, RDS_CA_BUNDLE_URL, failover_state
 from crm_platform.naming import Names
 from crm_platform.release import artifacts, migration, publish, record, versions
-from crm_platform.release.images import image_reference
+from crm_platform.release.images import image_reference, mirror_sources, mirror_tag
 from crm_platform.release.record import Release
 from crm_platform.settings import Settings
 
@@ -36,11 +36,25 @@ SNAPSHOT_TIMEOUT_S = 60 * 60
 
 
 def source_image(s: Settings, names: Names) -> str:
-    """Where the build pulls the pinned release: Docker Hub, or its ECR pull-through cache."""
+    """Where the build pulls the pinned release: Docker Hub through its ECR pull-through
+    cache (authenticated with the configured Docker Hub credentials) when one is
+    configured, else Docker Hub itself, anonymously (its anonymous pull limit applies to
+    the build's address; docs/adr/0039)."""
     if s.pipeline.docker_hub_credentials_arn:
         registry = names.repository_uri(s.regions.primary).split("/", 1)[0]
         return f"{registry}/{names.pull_through_prefix}/{s.twenty.image}:{s.twenty.version}"
     return f"{s.twenty.image}:{s.twenty.version}"
+
+
+def fetch_url(url: str) -> bytes:
+    """GET ``url`` over HTTPS (the RDS certificate bundle), failing on any error."""
+    import urllib.request
+
+    if not url.startswith("https://"):
+        raise ValueError(f"{url} is not an HTTPS URL")
+    with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - https only
+        body: bytes = answer.read()
+    return body
 
 
 def docker_login(ecr: Any, docker_binary: str = "docker") -> None:
@@ -93,8 +107,11 @@ def build(
     progress: Progress,
     docker: publish.Docker = publish.docker_cli,
     login: Callable[[Any], None] = docker_login,
+    fetch: Callable[[str], bytes] = fetch_url,
 ) -> list[Path]:
-    """Publish ``twenty.version`` once, gate it on its scan and the DR replica, write files.
+    """Publish ``twenty.version`` once (derived with the current RDS certificate bundle)
+    and every ``pipeline.mirror_images``, gate each on its scan and the DR replica, write
+    the deploy files.
 
     Refuses first while failed over (``refuse_while_failed_over``)."""
     refuse_while_failed_over(names, client)
@@ -105,33 +122,49 @@ def build(
     )
     progress(f"schema at {current.version if current else 'nothing yet'}; "
              f"releasing {s.twenty.version}")  # fmt: skip
-    ecr = client("ecr", primary)
+    ecr, ecr_dr = client("ecr", primary), client("ecr", dr)
     login(ecr)
-    digest = publish.publish(
+    dockerfile = s.pipeline.dockerfile
+    release = publish.publish_release(
         docker=docker,
         ecr=ecr,
         source=source_image(s, names),
         repository=names.repository,
         repository_uri=names.repository_uri(primary),
-        tag=s.twenty.version,
-        dockerfile=s.pipeline.dockerfile,
+        version=s.twenty.version,
+        bundle=fetch(RDS_CA_BUNDLE_URL),
+        custom_dockerfile=(dockerfile, Path(dockerfile).read_bytes()) if dockerfile else None,
         progress=progress,
     )
-    publish.scan_gate(
-        ecr,
-        repository=names.repository,
-        digest=digest,
-        threshold=s.pipeline.fail_on_severity,
-        timeout_s=SCAN_TIMEOUT_S,
-        progress=progress,
-    )
-    publish.wait_replicated(
-        client("ecr", dr),
-        repository=names.repository,
-        digest=digest,
-        timeout_s=REPLICATION_TIMEOUT_S,
-        progress=progress,
-    )
+    digest = release.digest
+    mirrored = [
+        publish.mirror(
+            docker=docker,
+            ecr=ecr,
+            source=source,
+            repository=names.repository,
+            repository_uri=names.repository_uri(primary),
+            tag=mirror_tag(source),
+            progress=progress,
+        )
+        for source in mirror_sources(s)
+    ]
+    for image in (digest, *mirrored):
+        publish.scan_gate(
+            ecr,
+            repository=names.repository,
+            digest=image,
+            threshold=s.pipeline.fail_on_severity,
+            timeout_s=SCAN_TIMEOUT_S,
+            progress=progress,
+        )
+        publish.wait_replicated(
+            ecr_dr,
+            repository=names.repository,
+            digest=image,
+            timeout_s=REPLICATION_TIMEOUT_S,
+            progress=progress,
+        )
     written = artifacts.write(
         out,
         artifacts.DeployImages(
@@ -191,7 +224,7 @@ def migrate(
             progress=progress, timeout_s=SNAPSHOT_TIMEOUT_S,
         )  # fmt: skip
     ecs = client("ecs", primary)
-    image = image_reference(names, f"{s.twenty.image}:{s.twenty.version}", release.digest, primary)
+    image = image_reference(names, release.version, release.digest, primary)
     revision = migration.revision_with_image(ecs, where.family, image)
     completed = migration.migrate_once(
         ecs, client("logs", primary), where, revision,

@@ -54,7 +54,7 @@ def needs(names: Names) -> list[Need]:
                 "GetParameter",
                 Name=names.failover_parameter,
             )
-            for who in (build, migrate)
+            for who in (migrate,)
         ),
         Need.iam(
             pipeline,
@@ -62,34 +62,7 @@ def needs(names: Names) -> list[Need]:
             "codeconnections:UseConnection",
             "{connection}",
         ),
-        Need.call(
-            build,
-            "read the schema's release",
-            "ssm",
-            primary,
-            "GetParameter",
-            Name=names.release_parameter,
-        ),
-        Need.call(build, "log in to ECR", "ecr", primary, "GetAuthorizationToken"),
-        *(
-            Need.call(
-                build,
-                f"publish the release ({op})",
-                "ecr",
-                primary,
-                op,
-                repositoryName=names.repository,
-            )
-            for op in PUSH
-        ),
-        Need.call(
-            build,
-            "wait for the DR replica of the image",
-            "ecr",
-            dr,
-            "DescribeImages",
-            repositoryName=names.repository,
-        ),
+        *publish_needs(names, build),
         Need.call(
             migrate,
             "read the schema's release",
@@ -167,6 +140,40 @@ def needs(names: Names) -> list[Need]:
         ),
     ]
     return found
+
+
+def publish_needs(names: Names, who: Who) -> list[Need]:
+    """The publish build's calls (``crm-platform release build``), as the pipeline's build
+    step and as the registry's publish project (the deploy's) make them: the same code,
+    the same grants (registry/publish_project.py)."""
+    primary, dr = names.primary_region, names.dr_region
+    return [
+        Need.call(
+            who, "read the failed-over state in DR before anything else", "ssm", dr,
+            "GetParameter", Name=names.failover_parameter,
+        ),
+        Need.call(
+            who, "read the schema's release", "ssm", primary, "GetParameter",
+            Name=names.release_parameter,
+        ),
+        Need.call(who, "log in to ECR", "ecr", primary, "GetAuthorizationToken"),
+        *(
+            Need.call(
+                who, f"publish the release ({op})", "ecr", primary, op,
+                repositoryName=names.repository,
+            )
+            for op in PUSH
+        ),
+        Need.call(
+            who, "wait for the DR replica of the image", "ecr", dr, "DescribeImages",
+            repositoryName=names.repository,
+        ),
+    ]  # fmt: skip
+
+
+def registry_needs(names: Names) -> list[Need]:
+    """The deploy's publish build, in the registry stack (every environment)."""
+    return publish_needs(names, Who(names.registry_stack, "Publish/Project/Role"))
 
 
 def deploy_needs(names: Names, roles: Mapping[tuple[str, str], Sequence[str]]) -> list[Need]:

@@ -1,24 +1,54 @@
 """Publish Twenty's image into the platform's ECR repository, idempotently, and gate it.
 
-The build step of the pipeline (CodeBuild) calls :func:`publish` and :func:`scan_gate`.
-The tag is immutable: a retried build that finds the tag already holding the *same*
-image (same config digest as the image just pulled or built) succeeds without pushing;
-a tag holding a different image is an error, never overwritten.
+The publish build (the pipeline's build step, and the CodeBuild project ``crm-platform
+deploy`` starts: registry/publish_project.py; one buildspec) calls :func:`publish_release`,
+:func:`mirror` and :func:`scan_gate`.
+
+Twenty's image is *derived*: a two-line Dockerfile (:data:`DERIVED_DOCKERFILE`) ``FROM``
+the pinned release by digest adds AWS's RDS certificate bundle at a fixed path
+(contracts.RDS_CA_BUNDLE_PATH), fetched by the build from AWS's documented URL, so no
+task needs the internet to start (docs/adr/0039). A rebuilt image never has the same id
+twice (build timestamps), so idempotence rests on the *inputs*: the tag is
+``<version>-<fingerprint>``, the fingerprint a hash of the base image's digest, the
+bundle and the Dockerfile(s). Same inputs, same tag: a retried build finds it and pushes
+nothing. A new bundle (AWS rotates CAs) or a re-pointed upstream tag makes a new tag, so
+each publish carries the current bundle without overwriting an immutable tag. The plain
+``<version>`` tag is pushed once, with the first image of that release: what an offline
+synthesis (no digest) names; deploys name the digest.
+
+A mirrored image (a sidecar's) is re-published as it is, under a tag derived from its
+source reference (release/images.py); the tag holding a *different* image is an error,
+never overwritten.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from crm_platform.contracts import RDS_CA_BUNDLE_PATH
+
 Docker = Callable[[Sequence[str]], str]  # runs `docker ARGS...`, returns its stdout
 Progress = Callable[[str], None]
 SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+BUNDLE_FILE = "rds-ca-bundle.pem"
+# The derived image: the pinned release plus the RDS bundle, readable by Twenty's user.
+DERIVED_DOCKERFILE = f"""\
+ARG BASE
+FROM ${{BASE}}
+COPY {BUNDLE_FILE} {RDS_CA_BUNDLE_PATH}
+"""
+FINGERPRINT_LENGTH = 12
+LABEL_BASE = "org.crm-platform.base"
+LABEL_BUNDLE = "org.crm-platform.rds-ca-bundle-sha256"
 
 
 class PublishRefused(Exception):
@@ -50,7 +80,7 @@ def published(ecr: Any, repository: str, tag: str) -> Published | None:
     except ClientError as err:
         if err.response["Error"]["Code"] == "RepositoryNotFoundException":
             raise PublishRefused(
-                f"repository {repository} not found: deploy the pipeline stack first"
+                f"repository {repository} not found: deploy the registry stack first"
             ) from err
         raise
     if not answer["images"]:
@@ -62,7 +92,88 @@ def published(ecr: Any, repository: str, tag: str) -> Published | None:
     )
 
 
-def publish(
+def check_bundle(bundle: bytes) -> None:
+    """A bundle that is not PEM certificates is never baked into an image."""
+    if b"-----BEGIN CERTIFICATE-----" not in bundle:
+        raise PublishRefused("the RDS certificate bundle holds no PEM certificate")
+
+
+def fingerprint(base: str, bundle: bytes, custom_dockerfile: bytes | None) -> str:
+    """What identifies a derived image's inputs (the base by digest, the bundle, the
+    Dockerfiles): same inputs, same tag."""
+    digest = hashlib.sha256()
+    for part in (base.encode(), bundle, DERIVED_DOCKERFILE.encode(), custom_dockerfile or b""):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()[:FINGERPRINT_LENGTH]
+
+
+@dataclass(frozen=True)
+class Release:
+    tag: str  # <version>-<fingerprint>
+    digest: str
+
+
+def publish_release(
+    *,
+    docker: Docker,
+    ecr: Any,
+    source: str,
+    repository: str,
+    repository_uri: str,
+    version: str,
+    bundle: bytes,
+    custom_dockerfile: tuple[str, bytes] | None,
+    progress: Progress,
+) -> Release:
+    """Pull the pinned release, derive the image with ``bundle``, push it once."""
+    check_bundle(bundle)
+    progress(f"pulling {source}")
+    docker(["pull", "--platform", "linux/amd64", source])
+    base = docker(["image", "inspect", "--format", "{{index .RepoDigests 0}}", source])
+    if "@sha256:" not in base:
+        raise PublishRefused(f"{source} has no registry digest after the pull ({base!r})")
+    custom = custom_dockerfile[1] if custom_dockerfile else None
+    tag = f"{version}-{fingerprint(base, bundle, custom)}"
+    local = f"{repository_uri}:{tag}"
+    existing = published(ecr, repository, tag)
+    if existing is not None:
+        progress(f"{repository}:{tag} already holds the image of these inputs "
+                 f"({existing.digest}): not building")  # fmt: skip
+        digest = existing.digest
+    else:
+        parent = base
+        if custom_dockerfile:
+            parent = f"{repository_uri}:{tag}-custom"
+            progress(f"building {parent} from {custom_dockerfile[0]} (FROM {base})")
+            docker(["build", "--file", custom_dockerfile[0], "--build-arg",
+                    f"TWENTY_IMAGE={base}", "--tag", parent, "."])  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="crm-derived-") as context:
+            (Path(context) / "Dockerfile").write_text(DERIVED_DOCKERFILE)
+            (Path(context) / BUNDLE_FILE).write_bytes(bundle)
+            (Path(context) / BUNDLE_FILE).chmod(0o444)  # COPY keeps the mode: readable
+            progress(f"building {local}: {base} + the RDS certificate bundle")
+            docker(["build", "--build-arg", f"BASE={parent}",
+                    "--label", f"{LABEL_BASE}={base}",
+                    "--label", f"{LABEL_BUNDLE}={hashlib.sha256(bundle).hexdigest()}",
+                    "--tag", local, context])  # fmt: skip
+        progress(f"pushing {local}")
+        docker(["push", local])
+        pushed = published(ecr, repository, tag)
+        if pushed is None:
+            raise PublishRefused(f"{repository}:{tag} is missing right after the push")
+        digest = pushed.digest
+        progress(f"pushed {repository}@{digest}")
+    if published(ecr, repository, version) is None:
+        # The release's plain tag, once: what a synthesis without a digest names.
+        if existing is not None:
+            docker(["pull", local])  # not built here: fetched to be tagged
+        docker(["tag", local, f"{repository_uri}:{version}"])
+        docker(["push", f"{repository_uri}:{version}"])
+        progress(f"tagged {repository}:{version} (the first image of {version})")
+    return Release(tag=tag, digest=digest)
+
+
+def mirror(
     *,
     docker: Docker,
     ecr: Any,
@@ -70,37 +181,20 @@ def publish(
     repository: str,
     repository_uri: str,
     tag: str,
-    dockerfile: str | None,
     progress: Progress,
 ) -> str:
-    """Pull (or build) the release, push it under ``tag`` once; return its digest."""
+    """Re-publish ``source`` as it is under ``tag`` once; return its digest."""
     local = f"{repository_uri}:{tag}"
-    if dockerfile:
-        progress(f"building {local} from {dockerfile} (FROM {source})")
-        docker(
-            [
-                "build",
-                "--pull",
-                "--file",
-                dockerfile,
-                "--build-arg",
-                f"TWENTY_IMAGE={source}",
-                "--tag",
-                local,
-                ".",
-            ]
-        )
-    else:
-        progress(f"pulling {source}")
-        docker(["pull", "--platform", "linux/amd64", source])
-        docker(["tag", source, local])
+    progress(f"pulling {source}")
+    docker(["pull", "--platform", "linux/amd64", source])
+    docker(["tag", source, local])
     image_id = docker(["image", "inspect", "--format", "{{.Id}}", local])
     existing = published(ecr, repository, tag)
     if existing is not None:
         if existing.config_digest != image_id:
             raise PublishRefused(
                 f"{repository}:{tag} already holds a different image ({existing.config_digest}, "
-                f"this build made {image_id}); tags are immutable: release under a new tag"
+                f"this build made {image_id}); tags are immutable: mirror under a new tag"
             )
         progress(f"{repository}:{tag} already holds this image ({existing.digest}): not pushing")
         return existing.digest

@@ -287,6 +287,17 @@ class Pipeline(Strict):
         ]
         | None
     ) = None
+    # Only for an account whose repository the pipeline stack created (before ADR 0039):
+    # the key that repository is encrypted with (the primary region key), so the registry
+    # stack models it exactly when it imports it (a repository's encryption cannot change).
+    imported_repository_key_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")] | None
+    ) = None
+    # Images mirrored into the platform's repository beside Twenty's by every publish
+    # (a sidecar's image, say), so no task pulls from a public registry at start.
+    mirror_images: list[
+        Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})$")]
+    ] = []
     deploy_timeout_minutes: Annotated[int, Field(ge=10, le=60)] = 60
     migration_timeout_minutes: Annotated[int, Field(ge=5, le=120)] = 60
 

@@ -19,6 +19,7 @@ from crm_platform.compute.application import (
     TwentyApplication,
 )
 from crm_platform.compute.load_balancer import OriginNames
+from crm_platform.contracts import ADOT_COLLECTOR_IMAGE
 from crm_platform.edge.waf import OriginGuard
 from crm_platform.monitoring.dashboards import RegionDashboard
 from crm_platform.monitoring.resource_alarms import (
@@ -26,6 +27,7 @@ from crm_platform.monitoring.resource_alarms import (
     ResourceAlarms,
     Watched,
 )
+from crm_platform.release.images import mirror_reference
 from crm_platform.security.secrets import ORIGIN_SLOTS
 from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.regional import RegionalStack
@@ -87,6 +89,7 @@ def application_tier(
             alarm_prefix=names.alarm_prefix(region),
             telemetry_log_group=names.telemetry_log_group,
             environment=names.prefix,
+            collector_image=mirror_reference(names, ADOT_COLLECTOR_IMAGE, region),
         ),
         config=s.compute,
         image=ecs.ContainerImage.from_registry(context.image(region)),

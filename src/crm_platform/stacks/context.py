@@ -19,8 +19,9 @@ from crm_platform.settings import Settings
 class ReleaseInputs:
     """The release a synthesis is for (``crm-platform deploy`` sets it; offline: defaults)."""
 
-    # The recorded release's image digest (release/record.py), when deploying one that the
-    # pipeline published; None: the upstream image of twenty.image:twenty.version.
+    # The release's image digest in the platform's repository: the recorded one, or what
+    # the deploy's publish build just pushed (release/record.py, ops/deploy.py); None:
+    # the same repository's image under the twenty.version tag (offline synthesis).
     digest: str | None = None
     # First deploy only: services at zero tasks until the migration created the schema.
     hold_services: bool = False
@@ -37,8 +38,8 @@ class StackContext:
         return cls(settings, Names.of(settings), release or ReleaseInputs())
 
     def image(self, region: str) -> str:
-        """What Twenty's tasks in ``region`` run: the recorded digest, or the upstream tag."""
-        twenty = self.settings.twenty
+        """What Twenty's tasks in ``region`` run: always the platform repository's image
+        (its DR replica in DR), by digest when one is known."""
         return image_reference(
-            self.names, f"{twenty.image}:{twenty.version}", self.release.digest, region
+            self.names, self.settings.twenty.version, self.release.digest, region
         )

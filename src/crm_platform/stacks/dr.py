@@ -7,7 +7,7 @@ from constructs import Construct
 from crm_platform.backup.standby_plan import StandbyPlan
 from crm_platform.failover.switch import SwitchWriters, TrafficSwitch
 from crm_platform.pipeline.artifact_bucket import ArtifactBucket
-from crm_platform.pipeline.replica_template import ReplicaTemplate
+from crm_platform.registry.replica_template import ReplicaTemplate
 from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.regional import RegionalStack
 
@@ -62,15 +62,16 @@ class DrStack(RegionalStack):
             functions=self.functions,
         )
         pipeline = context.settings.pipeline
+        # In every environment, before the registry stack's first push: the replica is
+        # created with these rules (docs/adr/0039).
+        ReplicaTemplate(
+            self,
+            "ImageReplica",
+            repository_name=names.repository,
+            key=self.key,
+            keep_release_tags=pipeline.keep_release_tags,
+        )
         if pipeline.enabled:
-            # Before the first push: the replica is created with these rules.
-            ReplicaTemplate(
-                self,
-                "ImageReplica",
-                repository_name=names.repository,
-                key=self.key,
-                keep_release_tags=pipeline.keep_release_tags,
-            )
             # The pipeline's DR actions need an artifact store in this region.
             ArtifactBucket(
                 self,

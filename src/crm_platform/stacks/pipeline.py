@@ -1,9 +1,10 @@
-"""The delivery stack in the primary region, deployed last: ECR, CodeBuild, CodePipeline.
+"""The delivery stack in the primary region, deployed last: CodeBuild, CodePipeline.
 
 It is a stack of its own so that a pipeline change (or a failed connection) never rolls
 back the serving tier; it reads the primary stack's key, topic and roles (same region).
-Its DR half (artifact bucket, the replica's creation template) lives in the DR stack,
-which is deployed first.
+The repository it publishes into is the registry stack's (stacks/registry.py, deployed
+in every environment, named through naming.py); its DR half (artifact bucket) lives in
+the DR stack, which is deployed first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from constructs import Construct
 
 from crm_platform.pipeline.artifact_bucket import ArtifactBucket
 from crm_platform.pipeline.construct import MigrationRoles, Region, ReleasePipeline
-from crm_platform.pipeline.repository import ImageRepository
 from crm_platform.stacks.base import PlatformStack
 from crm_platform.stacks.context import StackContext
 from crm_platform.stacks.primary import PrimaryStack
@@ -31,19 +31,6 @@ class PipelineStack(PlatformStack):
             region=region,
             description=f"{names.prefix}: release pipeline in {region}",
             availability_zones=s.network.primary.availability_zones,
-        )
-        p = s.pipeline
-        self.repository = ImageRepository(
-            self,
-            "Images",
-            repository_name=names.repository,
-            key=primary.key,
-            dr_region=s.regions.dr,
-            account=s.account,
-            keep_release_tags=p.keep_release_tags,
-            enhanced_scanning=p.enhanced_scanning,
-            docker_hub_credentials_arn=p.docker_hub_credentials_arn,
-            pull_through_prefix=names.pull_through_prefix,
         )
         artifacts = ArtifactBucket(
             self,
@@ -78,4 +65,3 @@ class PipelineStack(PlatformStack):
                 execution_role_arn=app.migrate_task.definition.obtain_execution_role().role_arn,
             ),
         )
-        self.release.node.add_dependency(self.repository)

@@ -1,12 +1,14 @@
-"""The one ECR repository of Twenty's image, replicated to the DR region.
+"""The one ECR repository of Twenty's image (and the images mirrored beside it), replicated
+to the DR region.
 
 The seed had two repositories for one image. Here: scan on push (or the registry's
 enhanced scanning), immutable tags, the region's KMS key, a lifecycle that keeps the last
 release tags and expires untagged images after 7 days, and registry replication to the
-DR region (a registry-wide setting: this stack owns the registry's replication rules,
-see docs/decisions.md). The DR replica gets this repository's rules from a creation
-template in the DR stack (replica_template.py). Optionally an ECR pull-through cache of
-Docker Hub, so builds do not hit Docker Hub's anonymous pull limits.
+DR region (a registry-wide setting: the registry stack owns the registry's replication
+rules, see docs/decisions.md). The DR replica gets this repository's rules from a
+creation template in the DR stack (replica_template.py), deployed before the registry
+stack. Optionally an ECR pull-through cache of Docker Hub, so builds pull with the
+configured Docker Hub credentials instead of anonymously (docs/adr/0039).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from crm_platform.retention import KEEP
@@ -57,7 +58,7 @@ class ImageRepository(Construct):
         construct_id: str,
         *,
         repository_name: str,
-        key: kms.IKey,
+        key_arn: str,
         dr_region: str,
         account: str,
         keep_release_tags: int,
@@ -76,7 +77,7 @@ class ImageRepository(Construct):
                 scan_on_push=not enhanced_scanning
             ),
             encryption_configuration=ecr.CfnRepository.EncryptionConfigurationProperty(
-                encryption_type="KMS", kms_key=key.key_arn
+                encryption_type="KMS", kms_key=key_arn
             ),
             lifecycle_policy=ecr.CfnRepository.LifecyclePolicyProperty(
                 lifecycle_policy_text=_json({"rules": lifecycle_rules(keep_release_tags)})

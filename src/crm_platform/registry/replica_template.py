@@ -19,7 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from crm_platform.pipeline.repository import lifecycle_rules
+from crm_platform.registry.repository import lifecycle_rules
 
 
 class ReplicaTemplate(Construct):
