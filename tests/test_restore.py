@@ -285,9 +285,7 @@ def test_a_refused_point_creates_nothing_and_exits_2(
     assert world.instances() == before
 
 
-def test_a_crashed_execute_resumes_the_same_restore(
-    aws: None, prod_settings: Settings
-) -> None:
+def test_a_crashed_execute_resumes_the_same_restore(aws: None, prod_settings: Settings) -> None:
     """First run: the job starts, then the command dies while following it. Second run:
     it finds the running job (no second start); third run, after AWS Backup created the
     instance: it finds the instance, follows it, tags and validates it."""
@@ -367,8 +365,12 @@ def test_validation_reports_a_restore_placed_elsewhere(aws: None, prod_settings:
     p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
                      multi_az=True, now=NOW)  # fmt: skip
     boto3.client("rds", region_name=PRIMARY).create_db_instance(
-        DBInstanceIdentifier=p.identifier, Engine="postgres", DBInstanceClass="db.t3.medium",
-        MasterUsername="u", MasterUserPassword="passwordpassword", AllocatedStorage=20,
+        DBInstanceIdentifier=p.identifier,
+        Engine="postgres",
+        DBInstanceClass="db.t3.medium",
+        MasterUsername="u",
+        MasterUserPassword="passwordpassword",
+        AllocatedStorage=20,
     )  # fmt: skip  (default groups, unencrypted: what a restore without metadata gives)
     instance = restore.describe(boto3.client("rds", region_name=PRIMARY), p.identifier)
     assert instance is not None
@@ -399,7 +401,12 @@ def test_next_commands_give_the_restored_instance_the_platforms_name(
 def test_the_cli_parses_the_restore_verb() -> None:
     parser = cli.build_parser()
     args = parser.parse_args(["restore", "--env", "staging", "--point", "latest"])
-    assert (args.env, args.point, args.region, args.execute) == ("staging", "latest", "primary", False)
+    assert (args.env, args.point, args.region, args.execute) == (
+        "staging",
+        "latest",
+        "primary",
+        False,
+    )
     args = parser.parse_args(
         ["restore", "--point", "2026-12-07T03:00:00Z", "--region", "dr", "--execute"]
     )

@@ -210,6 +210,7 @@ def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatem
         return f"arn:aws:rds:{region}:{account}:{resource}"
 
     restored = [rds(region, f"db:{r.database}-restore-*") for region in r.regions]
+    via_rds = f"rds.{r.primary_region}.amazonaws.com"
     return [
         iam.PolicyStatement(
             sid="RestoreReadsTheDatabases",
@@ -268,10 +269,17 @@ def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatem
         ),
         iam.PolicyStatement(
             sid="RestoreSnapshotKeyThroughRds",
-            actions=["kms:CreateGrant", "kms:DescribeKey"],
+            actions=["kms:DescribeKey"],
+            resources=[f"arn:aws:kms:{r.primary_region}:{account}:key/*"],
+            conditions={"StringEquals": {"kms:ViaService": via_rds}},
+        ),
+        iam.PolicyStatement(
+            sid="RestoreSnapshotGrantThroughRds",
+            actions=["kms:CreateGrant"],
             resources=[f"arn:aws:kms:{r.primary_region}:{account}:key/*"],
             conditions={
-                "StringEquals": {"kms:ViaService": f"rds.{r.primary_region}.amazonaws.com"}
+                "StringEquals": {"kms:ViaService": via_rds},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
             },
         ),
     ]

@@ -163,10 +163,15 @@ def restore_needs(names: Names) -> list[Need]:
         Need.call(who, "restore: restore the snapshot into a new instance", "rds", primary,
                   "RestoreDBInstanceFromDBSnapshot", DBInstanceIdentifier=restored,
                   DBSnapshotIdentifier=snapshot),
-        *(Need.iam(who, f"restore: RDS calls {action} on the snapshot's key for the caller",
-                   action, names.kms_alias_arn(primary),
-                   **{"kms:ViaService": f"rds.{primary}.amazonaws.com"})
-          for action in ("kms:CreateGrant", "kms:DescribeKey")),
+        # RDS creates the restored instance's grant for the caller, an AWS resource's
+        # grant (kms:GrantIsForAWSResource), which is all the key policy delegates.
+        Need.iam(who, "restore: RDS creates a grant on the snapshot's key for the caller",
+                 "kms:CreateGrant", names.kms_alias_arn(primary),
+                 **{"kms:ViaService": f"rds.{primary}.amazonaws.com",
+                    "kms:GrantIsForAWSResource": "true"}),
+        Need.iam(who, "restore: RDS reads the snapshot's key for the caller",
+                 "kms:DescribeKey", names.kms_alias_arn(primary),
+                 **{"kms:ViaService": f"rds.{primary}.amazonaws.com"}),
     ]  # fmt: skip
     return found
 
