@@ -142,9 +142,15 @@ def test_a_point_that_means_nothing_is_refused(text: str) -> None:
 def test_the_request_id_is_stable_and_tells_requests_apart() -> None:
     first, again = choose("latest"), choose("latest")
     when = choose((NOW - timedelta(days=1)).isoformat())
-    assert first.request_id("crm-prod", PRIMARY) == again.request_id("crm-prod", PRIMARY)
-    assert first.request_id("crm-prod", PRIMARY) != when.request_id("crm-prod", PRIMARY)
-    assert first.request_id("crm-prod", PRIMARY) != first.request_id("crm-prod", DR)
+
+    def rid(chosen: Any, region: str = PRIMARY, now: datetime = NOW) -> str:
+        return str(chosen.request_id("crm-prod", region, now))
+
+    assert rid(first) == rid(again) == rid(first, now=NOW + timedelta(hours=3))
+    assert rid(first) != rid(when) and rid(first) != rid(first, DR)
+    # "latest" next week is a new request, not last week's restore found again
+    assert rid(first) != rid(first, now=NOW + timedelta(days=7))
+    assert rid(when) == rid(when, now=NOW + timedelta(days=7))
 
 
 # --- against moto (RDS) and a Stubber (AWS Backup) ------------------------------------------
@@ -166,6 +172,7 @@ class World:
     def __init__(self, names: Names) -> None:
         assert names.account == ACCOUNT, "the canned recovery points name prod's account"
         self.names = names
+        self.extra: dict[tuple[str, str], Any] = {}
         self.backup: dict[str, Any] = {}
         self.stubs: dict[str, Stubber] = {}
         for region in (PRIMARY, DR):
@@ -206,6 +213,8 @@ class World:
     def client(self, service: str, region: str) -> Any:
         if service == "backup":
             return self.backup[region]
+        if (service, region) in self.extra:
+            return self.extra[service, region]
         return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
     def queue_plan(self, region: str = PRIMARY) -> None:
@@ -269,19 +278,32 @@ def test_the_dry_run_changes_nothing(
     world.stubs[PRIMARY].assert_no_pending_responses()
 
 
+@pytest.mark.parametrize(
+    ("region", "days_ago", "says"),
+    [("primary", 400, "outside the restore window"), ("dr", 1, "copy of a continuous backup")],
+)
 def test_a_refused_point_creates_nothing_and_exits_2(
-    aws: None, prod_settings: Settings, capsys: pytest.CaptureFixture[str]
-) -> None:
+    aws: None, prod_settings: Settings, capsys: pytest.CaptureFixture[str],
+    region: str, days_ago: int, says: str,
+) -> None:  # fmt: skip
+    """Only reads are queued: the refusal comes before any start."""
     names = Names.of(prod_settings)
     world = World(names)
     before = world.instances()
-    old = (NOW - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    world.queue_plan()
+    when = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.queue_plan(PRIMARY if region == "primary" else DR)
+    if region == "dr":  # a DR database to read the placement from (moto's primary stands in)
+        world.extra["rds", DR] = world.client("rds", PRIMARY)
+        world.create(names.db_replica)
+        before = world.instances()
     outside = cli.Outside(clients=lambda: world.client, credentials=lambda: "env")
-    code = cli.main(["restore", "--config-dir", str(CONFIG), "--point", old, "--execute"], outside)
+    argv = ["restore", "--config-dir", str(CONFIG), "--point", when, "--region", region]
+    code = cli.main([*argv, "--execute"], outside)
     captured = capsys.readouterr()
-    assert code == 2
-    assert "outside the restore window" in captured.out + captured.err
+    assert code == 2, captured.out + captured.err
+    assert (
+        says in captured.out + captured.err and "nothing was created" in captured.out + captured.err
+    )
     assert world.instances() == before
 
 
@@ -395,6 +417,106 @@ def test_next_commands_give_the_restored_instance_the_platforms_name(
     assert text.index(f"{names.db_instance}-replaced-") < text.index(
         f"--db-instance-identifier {p.identifier}"
     )
+
+
+def test_a_pre_migration_snapshot_restores_by_name_into_a_new_instance(
+    aws: None, prod_settings: Settings
+) -> None:
+    """RDS restores it (moto implements the snapshot calls); AWS Backup is not called, and
+    a second run finds the instance instead of restoring again."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    name = f"{names.db_instance}-pre-1-2-0-20261207T0300Z"
+    rds = boto3.client("rds", region_name=PRIMARY)
+    rds.create_db_snapshot(DBInstanceIdentifier=names.db_instance, DBSnapshotIdentifier=name)
+
+    def plan() -> restore.Plan:
+        return restore.plan(names, world.client, point=f"snapshot:{name}", region=PRIMARY,
+                            retention_days=35, multi_az=True, now=NOW)  # fmt: skip
+
+    p = plan()
+    assert (p.selection.how, p.selection.source, p.metadata) == ("snapshot", name, {})
+    first = restore.execute(names, world.client, p, progress=lambda _m: None, now=NOW)
+    assert (first.how, first.identifier) == ("started", p.identifier)
+    assert world.instances() == sorted([names.db_instance, p.identifier])
+    second = restore.execute(names, world.client, plan(), progress=lambda _m: None, now=NOW)
+    assert (second.how, second.identifier) == ("resumed", p.identifier)
+    assert world.instances() == sorted([names.db_instance, p.identifier])
+    world.stubs[PRIMARY].assert_no_pending_responses()  # AWS Backup: nothing queued, nothing called
+    with pytest.raises(RestoreRefused, match="no snapshot"):
+        restore.plan(names, world.client, point="snapshot:nope", region=PRIMARY,
+                     retention_days=35, multi_az=True, now=NOW)  # fmt: skip
+
+
+def stack_resources(stub: Stubber, stack: str, rows: list[tuple[str, str, str]]) -> None:
+    summaries = [
+        {"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": kind,
+         "LastUpdatedTimestamp": NOW, "ResourceStatus": "CREATE_COMPLETE"}
+        for logical, kind, physical in rows
+    ]  # fmt: skip
+    stub.add_response("list_stack_resources", {"StackResourceSummaries": summaries},
+                      {"StackName": stack})  # fmt: skip
+
+
+def test_without_a_replica_dr_placement_comes_from_the_dr_stacks(
+    aws: None, prod_settings: Settings
+) -> None:
+    """The lost-replica case: no instance to copy the groups from, so the stacks name them."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    cfn = boto3.client("cloudformation", region_name=DR)
+    stub = Stubber(cfn)
+    stub.activate()
+    world.extra["cloudformation", DR] = cfn
+    stack_resources(stub, names.dr_stack, [
+        ("SecurityGroupsTasks5A07FEEB", "AWS::EC2::SecurityGroup", "sg-tasks"),
+        ("SecurityGroupsDatabase03711F2A", "AWS::EC2::SecurityGroup", "sg-db-dr"),
+    ])  # fmt: skip
+    stack_resources(stub, names.dr_database_stack, [
+        ("ReplicaParameters6D392FA5", "AWS::RDS::DBParameterGroup", "dr-params"),
+        ("ReplicaInstanceSubnetGroupF2EFC5E4", "AWS::RDS::DBSubnetGroup", "dr-subnets"),
+    ])  # fmt: skip
+    world.queue_plan(DR)
+    p = restore.plan(names, world.client, point="latest", region=DR, retention_days=35,
+                     multi_az=False, now=NOW)  # fmt: skip
+    assert p.placement.found_in.startswith("stacks") and names.db_replica in p.placement.found_in
+    assert (p.placement.parameter_group, p.placement.subnet_group, p.placement.security_groups) == (
+        "dr-params", "dr-subnets", ("sg-db-dr",))  # fmt: skip
+    assert (p.selection.source, p.metadata["MultiAZ"]) == (COPY_NEW, "false")
+    assert "UseLatestRestorableTime" not in p.metadata  # a copy is a snapshot
+    lines = "\n".join(restore.next_commands(names, p, platform_instance_exists=False))
+    assert f"--new-db-instance-identifier {names.db_replica}" in lines
+    assert f"crm-platform failover --env {names.environment} --execute --force" in lines
+    stub.assert_no_pending_responses()
+
+
+def test_a_stack_without_the_groups_is_refused(aws: None, prod_settings: Settings) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    cfn = boto3.client("cloudformation", region_name=DR)
+    stub = Stubber(cfn)
+    stub.activate()
+    world.extra["cloudformation", DR] = cfn
+    stack_resources(stub, names.dr_stack, [])
+    stack_resources(stub, names.dr_database_stack, [])
+    with pytest.raises(RestoreRefused, match="parameter_group, security_group, subnet_group"):
+        restore.plan(names, world.client, point="latest", region=DR, retention_days=35,
+                     multi_az=False, now=NOW)  # fmt: skip
+
+
+def test_the_recorded_metadata_never_reaches_aws_backup_twice() -> None:
+    where = restore.Placement("pg", "sub", ("sg-1",), "instance x")
+    chosen = choose((NOW - timedelta(days=1)).isoformat())
+    base = {"dbinstanceidentifier": "crm-prod-postgres", "multiaz": "true", "Engine": "postgres",
+            "availabilityZone": "ap-northeast-1a"}  # fmt: skip
+    metadata = restore.restore_metadata(base, "crm-prod-postgres-restore-x", where, chosen,
+                                        multi_az=False)  # fmt: skip
+    lowered = [k.lower() for k in metadata]
+    assert len(lowered) == len(set(lowered))
+    assert metadata["DBInstanceIdentifier"] == "crm-prod-postgres-restore-x"
+    assert (metadata["MultiAZ"], metadata["Engine"]) == ("false", "postgres")
+    assert metadata["RestoreTime"] == (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "availabilityzone" not in lowered
 
 
 # --- the CLI -------------------------------------------------------------------------------

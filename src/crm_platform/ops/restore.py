@@ -223,7 +223,15 @@ def restore_metadata(
     identifier and the region's placement (keys as restore testing names them:
     https://docs.aws.amazon.com/aws-backup/latest/devguide/restore-testing-inferred-metadata.html;
     the point-in-time keys are assumed, verify on staging)."""
-    metadata = {k: v for k, v in base.items() if k.lower() not in {"availabilityzone"}}
+    overrides = {
+        "DBInstanceIdentifier", "DBSubnetGroupName", "VpcSecurityGroupIds",
+        "DBParameterGroupName", "MultiAZ", "CopyTagsToSnapshot", "RestoreTime",
+        "UseLatestRestorableTime", "AvailabilityZone",
+    }  # fmt: skip
+    # AWS Backup reads the keys without regard to case: drop the recorded spelling of
+    # every key set here, so no key reaches it twice.
+    replaced = {k.lower() for k in overrides}
+    metadata = {k: v for k, v in base.items() if k.lower() not in replaced}
     metadata.update({
         "DBInstanceIdentifier": plan_identifier,
         "DBSubnetGroupName": where.subnet_group,
@@ -268,7 +276,7 @@ def plan(
         latest_restorable=(reference or {}).get("LatestRestorableTime")
         if region == names.primary_region else None,
     )  # fmt: skip
-    request_id = selection.request_id(names.prefix, region)
+    request_id = selection.request_id(names.prefix, region, at)
     identifier = restored_identifier(names, request_id)
     metadata: dict[str, str] = {}
     if selection.how != "snapshot":

@@ -118,9 +118,19 @@ class Selection:
     key_arn: str
     summary: str
 
-    def request_id(self, prefix: str, region: str) -> str:
-        """Stable for the same request, so a second ``--execute`` finds the first."""
-        when = _iso(self.restore_time) if self.restore_time else "latest"
+    def request_id(self, prefix: str, region: str, now: datetime) -> str:
+        """Stable for the same request, so a second ``--execute`` finds the first.
+
+        "The latest restorable time" of a continuous backup names no time of its own, so
+        that request carries the UTC day it is made on: a run resumed the same day finds
+        the first, and ``latest`` a week later restores anew instead of finding last
+        week's restore."""
+        if self.restore_time is not None:
+            when = _iso(self.restore_time)
+        elif self.how == "point-in-time":
+            when = f"latest@{now.astimezone(UTC).date().isoformat()}"
+        else:
+            when = "as-recorded"
         text = f"{prefix}|{region}|{self.how}|{self.source}|{when}"
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
