@@ -315,6 +315,29 @@ def test_the_operator_role_may_run_the_incident_commands(
     assert contract("operator commands as the operator role", *chosen) == []
 
 
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_operator_role_restores_into_a_new_instance_only(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """``crm-platform restore`` (ops/restore.py): every call allowed, with the restore
+    role passed to AWS Backup and the snapshot's key through RDS; never the platform's own
+    identifiers, never another role handed to AWS Backup."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    allowed = evaluate(chosen, operator_needs.restore_needs(names))
+    assert [v.describe() for v in allowed if not v.ok] == []
+    passed = [d.request for v in allowed for d in v.decisions if d.request.action == "iam:PassRole"]
+    assert {r.resource.rsplit("/", 1)[-1] for r in passed} == {names.restore_break_glass_role}
+    forbidden = evaluate(chosen, operator_needs.restore_forbidden(names))
+    assert len(forbidden) == 4
+    assert [v.need.why for v in forbidden if v.ok] == []
+
+
 def test_a_call_carries_the_kms_calls_its_service_makes(model: AuthorizationModel) -> None:
     step = model.role_of_function("crm-prod-dr-app", "handler.handler")
     keys = key_index(model)

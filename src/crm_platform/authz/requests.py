@@ -192,6 +192,17 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
         _arn("ec2", c, a, f"security-group/{c.params['GroupId']}")
     ],
     ("kms", "VerifyMac"): _parameter_list("KeyId"),
+    ("rds", "RestoreDBInstanceFromDBSnapshot"): _rds_snapshot,
+    ("cloudformation", "ListStackResources"): lambda c, a: [
+        _arn("cloudformation", c, a, f"stack/{c.params['StackName']}/*")
+    ],
+    ("backup", "ListRecoveryPointsByBackupVault"): lambda c, a: [
+        _arn("backup", c, a, f"backup-vault:{c.params['BackupVaultName']}")
+    ],
+    ("backup", "GetRecoveryPointRestoreMetadata"): _parameter_list("RecoveryPointArn"),
+    ("backup", "StartRestoreJob"): _parameter_list("RecoveryPointArn"),
+    ("backup", "ListRestoreJobs"): _everything,
+    ("backup", "DescribeRestoreJob"): _everything,
 }
 ACTIONS = {("lambda", "Invoke"): "lambda:InvokeFunction"}
 
@@ -288,7 +299,12 @@ def _passed_roles(
     task_roles: Callable[[str, str], list[str]],
 ) -> list[Request]:
     """``iam:PassRole`` for the roles a call hands to ECS: those it names, and for
-    ``RunTask`` those of the task definition it runs."""
+    ``RunTask`` those of the task definition it runs; and the role ``StartRestoreJob``
+    hands to AWS Backup."""
+    if call.service == "backup" and call.operation == "StartRestoreJob":
+        passed = call.params.get("IamRoleArn")
+        context = {"iam:PassedToService": "backup.amazonaws.com"}
+        return [Request.of(principal, "iam:PassRole", str(passed), context, why)] if passed else []
     if call.service != "ecs" or call.operation not in ("RegisterTaskDefinition", "RunTask"):
         return []
     roles = [call.params.get("taskRoleArn"), call.params.get("executionRoleArn")]

@@ -1,4 +1,4 @@
-"""Disaster recovery: ``switch``, ``failover``, ``drill``, ``dr status``."""
+"""Disaster recovery: ``switch``, ``failover``, ``restore``, ``drill``, ``dr status``."""
 
 from __future__ import annotations
 
@@ -123,6 +123,42 @@ def failover(inv: Invocation) -> int:
     return EXIT_OK if status == "SUCCEEDED" else EXIT_FINDINGS
 
 
+def restore(inv: Invocation) -> int:
+    """Plan the restore (dry run); ``--execute`` restores, validates, prints what is next."""
+    from crm_platform.ops import restore as run
+    from crm_platform.ops.restore_points import RestoreRefused
+
+    names, clients, args, settings = inv.names, inv.clients(), inv.args, inv.settings
+    region = names.primary_region if args.region == "primary" else names.dr_region
+    try:
+        p = run.plan(
+            names, clients, point=args.point, region=region,
+            retention_days=settings.backup.retention_days,
+            multi_az=settings.database.multi_az if args.region == "primary" else False,
+        )  # fmt: skip
+    except RestoreRefused as e:
+        raise CommandError(f"{e} (nothing was created)", label="refused") from None
+    render.restore_plan(f"Restore of {names.prefix}'s database in {region}", p.lines())
+    if not args.execute:
+        out.print("dry run: nothing was changed; add --execute to restore", highlight=False)
+        return EXIT_OK
+    try:
+        outcome = run.execute(names, clients, p, progress=err.print)
+    except run.RestoreFailed as e:
+        raise CommandError(str(e), code=EXIT_FINDINGS, label="failed") from None
+    out.print(f"{outcome.identifier} ({outcome.how}): {outcome.verdict}", highlight=False)
+    if outcome.problems:
+        for problem in outcome.problems:
+            render.refusal("invalid", problem)
+        return EXIT_FINDINGS
+    exists = run.describe(clients("rds", region), run.reference_instance(names, region))
+    render.commands(
+        f"restored and valid at {outcome.endpoint}; not yet automated, put it into service:",
+        run.next_commands(names, p, platform_instance_exists=exists is not None),
+    )
+    return EXIT_OK
+
+
 def status(inv: Invocation) -> int:
     from crm_platform.ops import drift
 
@@ -179,6 +215,20 @@ def register(commands: Any) -> None:
     )
     fail.add_argument("--approve", metavar="TOKEN", help="approve an automatic failover")
     fail.add_argument("--report", default="drill-report.json", help="the last drill's report")
+    back = add_command(
+        commands, "restore",
+        "restore the database from a backup into a new instance (dry run by default)", restore,
+        credentials=True,
+    )  # fmt: skip
+    back.add_argument(
+        "--point", required=True,
+        help="latest | an ISO time with a zone (point in time, primary only) | snapshot:NAME",
+    )  # fmt: skip
+    back.add_argument(
+        "--region", choices=["primary", "dr"], default="primary",
+        help="whose vault, and where the new instance goes (default primary)",
+    )  # fmt: skip
+    back.add_argument("--execute", action="store_true", help="restore (default: dry run)")
     dr = commands.add_parser("dr", help="disaster-recovery status")
     actions = dr.add_subparsers(dest="dr_command", required=True, metavar="ACTION")
     ready = add_command(

@@ -211,6 +211,21 @@ def failover_plan(title: str, lines: Sequence[tuple[str, str]]) -> None:
     out.print(table)
 
 
+def restore_plan(title: str, lines: Sequence[tuple[str, str]]) -> None:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("")
+    for what, value in lines:
+        table.add_row(what, value)
+    out.print(table)
+
+
+def commands(title: str, lines: Sequence[str]) -> None:
+    out.print(title, highlight=False)
+    for line in lines:
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
+
+
 def failover_step(row: dict[str, Any]) -> None:
     detail = json.dumps(row["detail"])[:120]
     out.print(f"  {row['status']:<8} {row['step']} {detail}", highlight=False)

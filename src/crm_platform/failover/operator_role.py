@@ -1,8 +1,8 @@
 """The role an operator assumes in the DR region for the incident commands, and no more.
 
 ``crm-platform failover`` (readiness, start or resume, follow, approve), ``switch``,
-``dr status`` and "fence now" (one round of the fence keeper) need these permissions and
-nothing else; ops/permissions.py lists the
+``dr status``, ``restore`` and "fence now" (one round of the fence keeper) need these
+permissions and nothing else; ops/permissions.py lists the
 calls they make, and the permission contracts evaluate them as this role
 (tests/test_authorization.py). The trust policy admits principals of this account only
 with MFA (``aws:MultiFactorAuthPresent``). IAM is a global service whose control plane
@@ -23,6 +23,7 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.naming import Names
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,44 @@ class Incident:
     switch_key_arn: str  # signs and verifies the switch's state (security/switch_key.py)
     switch_beacon: str  # the beacon function woken after a flip
     fence_keeper: str  # "fence now": one round of the keeper (failover/fence_keeper.py)
+    restore: RestoreAccess | None = None  # crm-platform restore (ops/restore.py)
+
+
+@dataclass(frozen=True)
+class RestoreAccess:
+    """What ``crm-platform restore`` reads and creates, in both serving regions.
+
+    IAM is global, so the DR region's role also acts in the primary region: a restore
+    there is the common case (a corrupted database, a failed migration)."""
+
+    primary_region: str
+    regions: tuple[str, ...]
+    database: str  # the primary instance: restored instances are ``<database>-restore-*``
+    replica: str  # the DR database (its placement is read)
+    vaults: tuple[str, ...]  # vault ARNs whose recovery points are listed
+    stacks: tuple[str, ...]  # stack ARN patterns the placement is read from, no instance left
+    restore_role_arn: str  # the only role AWS Backup may be handed
+
+    @staticmethod
+    def of(names: Names) -> RestoreAccess:
+        primary, dr = names.primary_region, names.dr_region
+
+        def stack(region: str, name: str) -> str:
+            return f"arn:aws:cloudformation:{region}:{names.account}:stack/{name}/*"
+
+        return RestoreAccess(
+            primary_region=primary,
+            regions=(primary, dr),
+            database=names.db_instance,
+            replica=names.db_replica,
+            vaults=(names.backup_vault_arn(primary), names.backup_vault_arn(dr)),
+            stacks=(
+                stack(primary, names.primary_stack),
+                stack(dr, names.dr_stack),
+                stack(dr, names.dr_database_stack),
+            ),
+            restore_role_arn=f"arn:aws:iam::{names.account}:role/{names.restore_break_glass_role}",
+        )
 
 
 class OperatorRole(Construct):
@@ -65,6 +104,7 @@ class OperatorRole(Construct):
         def parameter(name: str) -> str:
             return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
+        restore = incident.restore
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
@@ -168,3 +208,116 @@ class OperatorRole(Construct):
         acknowledge(self.policy, "AwsSolutions-IAM5[Resource::*]", no_resource_level)
         acknowledge(self.policy, f"AwsSolutions-IAM5[Resource::{executions}]", no_resource_level)
         skip_checkov(self.policy, "CKV_AWS_111", no_resource_level)
+        if restore is not None:
+            # Its own policy: a managed policy holds 6,144 characters, and the incident
+            # commands' grew close to it.
+            self.restore_policy = iam.ManagedPolicy(
+                self,
+                "RestorePolicy",
+                description="Exactly what crm-platform restore calls",
+                roles=[self.role],
+                statements=_restore_statements(restore, account),
+            )
+            _acknowledge_restore(self.restore_policy, restore, account)
+
+
+def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatement]:
+    """``crm-platform restore``: reads, a restore into ``<database>-restore-*`` only, and
+    AWS Backup handed the restore role only (docs/adr/0043-restore-from-backup.md)."""
+
+    def rds(region: str, resource: str) -> str:
+        return f"arn:aws:rds:{region}:{account}:{resource}"
+
+    restored = [rds(region, f"db:{r.database}-restore-*") for region in r.regions]
+    via_rds = f"rds.{r.primary_region}.amazonaws.com"
+    return [
+        iam.PolicyStatement(
+            sid="RestoreReadsTheDatabases",
+            actions=["rds:DescribeDBInstances"],
+            resources=[
+                *(
+                    rds(region, f"db:{name}")
+                    for region in r.regions
+                    for name in (r.database, r.replica)
+                ),
+                *restored,
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="RestoreReadsThePlacementStacks",
+            actions=["cloudformation:ListStackResources"],
+            resources=list(r.stacks),
+        ),
+        iam.PolicyStatement(
+            sid="RestoreListsTheVaults",
+            actions=["backup:ListRecoveryPointsByBackupVault"],
+            resources=list(r.vaults),
+        ),
+        iam.PolicyStatement(
+            sid="RestoreStartsAndFollowsRestoreJobs",
+            actions=[
+                "backup:GetRecoveryPointRestoreMetadata",
+                "backup:StartRestoreJob",
+                "backup:ListRestoreJobs",
+                "backup:DescribeRestoreJob",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="RestoreHandsAwsBackupTheRestoreRole",
+            actions=["iam:PassRole"],
+            resources=[r.restore_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            sid="RestoreTagsTheRestoredInstance",
+            actions=["rds:AddTagsToResource"],
+            resources=restored,
+        ),
+        iam.PolicyStatement(
+            sid="RestoreAPreMigrationSnapshot",
+            actions=["rds:DescribeDBSnapshots", "rds:RestoreDBInstanceFromDBSnapshot"],
+            resources=[
+                rds(r.primary_region, f"snapshot:{r.database}-pre-*"),
+                rds(r.primary_region, f"db:{r.database}-restore-*"),
+                # RestoreDBInstanceFromDBSnapshot also authorizes the groups it names.
+                rds(r.primary_region, "pg:*"),
+                rds(r.primary_region, "subgrp:*"),
+                rds(r.primary_region, "og:*"),
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="RestoreSnapshotKeyThroughRds",
+            actions=["kms:DescribeKey"],
+            resources=[f"arn:aws:kms:{r.primary_region}:{account}:key/*"],
+            conditions={"StringEquals": {"kms:ViaService": via_rds}},
+        ),
+        iam.PolicyStatement(
+            sid="RestoreSnapshotGrantThroughRds",
+            actions=["kms:CreateGrant"],
+            resources=[f"arn:aws:kms:{r.primary_region}:{account}:key/*"],
+            conditions={
+                "StringEquals": {"kms:ViaService": via_rds},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        ),
+    ]
+
+
+def _acknowledge_restore(policy: iam.ManagedPolicy, r: RestoreAccess, account: str) -> None:
+    reason = (
+        "A restore creates an instance named at run time (<database>-restore-<request>) and "
+        "reads snapshots named per release; AWS Backup's restore calls authorize on the "
+        "recovery point's underlying resource, so the only role AWS Backup may be handed "
+        "(iam:PassRole) is what limits what it creates"
+    )
+    patterns = [
+        *(f"arn:aws:rds:{region}:{account}:db:{r.database}-restore-*" for region in r.regions),
+        *r.stacks,
+        f"arn:aws:rds:{r.primary_region}:{account}:snapshot:{r.database}-pre-*",
+        *(f"arn:aws:rds:{r.primary_region}:{account}:{kind}:*" for kind in ("pg", "subgrp", "og")),
+        f"arn:aws:kms:{r.primary_region}:{account}:key/*",
+    ]
+    for pattern in ["*", *patterns]:
+        acknowledge(policy, f"AwsSolutions-IAM5[Resource::{pattern}]", reason)
+    skip_checkov(policy, "CKV_AWS_111", reason)

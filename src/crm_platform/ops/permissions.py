@@ -3,7 +3,8 @@ the calls ``crm-platform deploy`` makes itself (:func:`deploy_needs`).
 
 ``crm-platform failover`` (its readiness, the start, following the timeline),
 ``crm-platform switch`` and ``crm-platform dr status`` run from the DR region during an
-outage of the primary. They are evaluated as the operator role (``Names.operator_role``):
+outage of the primary; ``crm-platform restore`` (ops/restore.py) runs in either region.
+They are evaluated as the operator role (``Names.operator_role``):
 an operator should not need account-wide administrator rights to recover the platform.
 """
 
@@ -117,7 +118,95 @@ def needs(names: Names) -> list[Need]:
             FunctionName=names.fence_keeper_function,
         ),
     ]
-    return readiness + failover + switch + fence
+    return readiness + failover + switch + fence + restore_needs(names)
+
+
+def restore_needs(names: Names) -> list[Need]:
+    """``crm-platform restore`` in each region: every call of ops/restore.py, with the
+    ``iam:PassRole`` AWS Backup's ``StartRestoreJob`` needs for the restore role it
+    passes, and the key RDS uses for the caller when it restores an encrypted manual
+    snapshot (docs/adr/0043-restore-from-backup.md)."""
+    who = Who(role_name=names.operator_role)
+    restored = f"{names.db_instance}-restore-0123456789"
+    restore_role = f"arn:aws:iam::{names.account}:role/{names.restore_break_glass_role}"
+    found: list[Need] = []
+    for region in (names.primary_region, names.dr_region):
+        vault = names.backup_vault(region)
+        point = f"arn:aws:backup:{region}:{names.account}:recovery-point:continuous:db-1"
+        reference = names.db_instance if region == names.primary_region else names.db_replica
+        stacks = (
+            [names.primary_stack]
+            if region == names.primary_region
+            else [names.dr_stack, names.dr_database_stack]
+        )
+        found += [
+            Need.call(who, "restore: read the database's placement", "rds", region,
+                      "DescribeDBInstances", DBInstanceIdentifier=reference),
+            *(Need.call(who, "restore: placement from the stacks (no instance left)",
+                        "cloudformation", region, "ListStackResources", StackName=s)
+              for s in stacks),
+            Need.call(who, "restore: list the vault's recovery points", "backup", region,
+                      "ListRecoveryPointsByBackupVault", BackupVaultName=vault),
+            Need.call(who, "restore: read the point's restore metadata", "backup", region,
+                      "GetRecoveryPointRestoreMetadata", BackupVaultName=vault,
+                      RecoveryPointArn=point),
+            Need.call(who, "restore: find the job a crashed run started", "backup", region,
+                      "ListRestoreJobs"),
+            Need.call(who, "restore: start the restore job, passing the restore role",
+                      "backup", region, "StartRestoreJob", RecoveryPointArn=point,
+                      IamRoleArn=restore_role),
+            Need.call(who, "restore: follow the job", "backup", region, "DescribeRestoreJob",
+                      RestoreJobId="job-1"),
+            Need.call(who, "restore: follow the restored instance", "rds", region,
+                      "DescribeDBInstances", DBInstanceIdentifier=restored),
+            Need.call(who, "restore: tag the restored instance with the request", "rds",
+                      region, "AddTagsToResource",
+                      ResourceName=f"arn:aws:rds:{region}:{names.account}:db:{restored}"),
+            Need.call(Who(service="backup.amazonaws.com"),
+                      "restore: AWS Backup assumes the restore role", "sts", region,
+                      "AssumeRole", RoleArn=restore_role),
+        ]  # fmt: skip
+    primary = names.primary_region
+    snapshot = f"{names.db_instance}-pre-1-2-0-20261207T0300Z"
+    found += [
+        Need.call(who, "restore: read the pre-migration snapshot", "rds", primary,
+                  "DescribeDBSnapshots", DBSnapshotIdentifier=snapshot),
+        Need.call(who, "restore: restore the snapshot into a new instance", "rds", primary,
+                  "RestoreDBInstanceFromDBSnapshot", DBInstanceIdentifier=restored,
+                  DBSnapshotIdentifier=snapshot),
+        # RDS creates the restored instance's grant for the caller, an AWS resource's
+        # grant (kms:GrantIsForAWSResource), which is all the key policy delegates.
+        Need.iam(who, "restore: RDS creates a grant on the snapshot's key for the caller",
+                 "kms:CreateGrant", names.kms_alias_arn(primary),
+                 **{"kms:ViaService": f"rds.{primary}.amazonaws.com",
+                    "kms:GrantIsForAWSResource": "true"}),
+        Need.iam(who, "restore: RDS reads the snapshot's key for the caller",
+                 "kms:DescribeKey", names.kms_alias_arn(primary),
+                 **{"kms:ViaService": f"rds.{primary}.amazonaws.com"}),
+    ]  # fmt: skip
+    return found
+
+
+def restore_forbidden(names: Names) -> list[Need]:
+    """What the operator role must NOT be able to do through a restore: overwrite or
+    create the platform's own instances, or hand AWS Backup any other role."""
+    who = Who(role_name=names.operator_role)
+    primary = names.primary_region
+    snapshot = f"{names.db_instance}-pre-1-2-0-20261207T0300Z"
+    other_role = f"arn:aws:iam::{names.account}:role/{names.failover_step_role}"
+    point = f"arn:aws:backup:{primary}:{names.account}:recovery-point:continuous:db-1"
+    return [
+        Need.call(who, "restore over the platform's instance", "rds", primary,
+                  "RestoreDBInstanceFromDBSnapshot", DBInstanceIdentifier=names.db_instance,
+                  DBSnapshotIdentifier=snapshot),
+        Need.call(who, "restore under the DR replica's name", "rds", names.dr_region,
+                  "RestoreDBInstanceFromDBSnapshot", DBInstanceIdentifier=names.db_replica,
+                  DBSnapshotIdentifier=snapshot),
+        Need.call(who, "pass another role to AWS Backup", "backup", primary,
+                  "StartRestoreJob", RecoveryPointArn=point, IamRoleArn=other_role),
+        Need.call(who, "tag the platform's instance", "rds", primary, "AddTagsToResource",
+                  ResourceName=names.db_instance_arn),
+    ]  # fmt: skip
 
 
 # The principal that runs ``crm-platform deploy`` (the operator's deploy credentials,

@@ -17,7 +17,7 @@ from crm_platform.compute.application import AppSecrets
 from crm_platform.contracts import PROBE_METRICS
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.config import StepConfig
-from crm_platform.failover.operator_role import Incident, OperatorRole
+from crm_platform.failover.operator_role import Incident, OperatorRole, RestoreAccess
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
 from crm_platform.monitoring.dashboards import ReadinessDashboard
 from crm_platform.naming import GLOBAL_REGION
@@ -107,6 +107,7 @@ class DrAppStack(PlatformStack):
                 switch_key_arn=dr.switch.key.key_arn,
                 switch_beacon=names.switch_beacon_function,
                 fence_keeper=names.fence_keeper_function,
+                restore=RestoreAccess.of(names),
             ),
             key=dr.key,
         )  # fmt: skip

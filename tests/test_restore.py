@@ -1,0 +1,539 @@
+"""``crm-platform restore``: point selection (pure), the dry run, a crashed ``--execute``
+resumed, the CLI.
+
+RDS runs on moto (instances, subnet and parameter groups, tags). AWS Backup's recovery
+points and restore jobs are not implemented by moto, so the backup client is a botocore
+``Stubber``: it checks each request against AWS's service model and each canned response
+against AWS's response shapes, and fails on any call that was not queued, so a test that
+queues only reads proves the command made no other call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from crm_platform import cli
+from crm_platform.naming import Names
+from crm_platform.ops import restore
+from crm_platform.ops.restore_points import (
+    PointSpec,
+    RecoveryPoint,
+    RestoreRefused,
+    select,
+)
+from crm_platform.settings import Settings
+from tests.conftest import CONFIG
+
+NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+PRIMARY, DR = "ap-northeast-1", "ap-southeast-1"
+ACCOUNT = "123456789012"  # config/prod.yaml
+DB = f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:db:crm-prod-postgres"
+CONTINUOUS = f"arn:aws:backup:{PRIMARY}:{ACCOUNT}:recovery-point:continuous:db-abc-1a2b3c"
+SNAP = f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:snapshot:awsbackup:job-1"
+COPY_OLD = f"arn:aws:rds:{DR}:{ACCOUNT}:snapshot:awsbackup:copyjob-old"
+COPY_NEW = f"arn:aws:rds:{DR}:{ACCOUNT}:snapshot:awsbackup:copyjob-new"
+KEY = f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+
+
+def point(arn: str, *, created: datetime, status: str = "COMPLETED", resource: str = DB) -> RecoveryPoint:  # fmt: skip
+    return RecoveryPoint(arn, resource, status, created, created + timedelta(minutes=20), KEY)
+
+
+PRIMARY_POINTS = [
+    point(CONTINUOUS, created=NOW - timedelta(days=60)),
+    point(SNAP, created=NOW - timedelta(days=1)),
+]
+DR_POINTS = [
+    point(COPY_OLD, created=NOW - timedelta(days=2)),
+    point(COPY_NEW, created=NOW - timedelta(days=1)),
+    point(f"{COPY_NEW}-partial", created=NOW - timedelta(hours=2), status="PARTIAL"),
+    point(f"{COPY_NEW}-other", created=NOW - timedelta(hours=1), resource=f"{DB}-other"),
+]
+
+
+def choose(text: str, region: str = PRIMARY, points: list[RecoveryPoint] | None = None) -> Any:
+    return select(
+        PointSpec.parse(text), region=region, source_region=PRIMARY,
+        vault="crm-prod-backup-vault" if region == PRIMARY else "crm-prod-backup-vault-dr",
+        points=PRIMARY_POINTS if points is None else points, resources=[DB],
+        retention_days=35, now=NOW,
+    )  # fmt: skip
+
+
+# --- selection (pure) ----------------------------------------------------------------------
+def test_latest_in_the_primary_is_the_continuous_backup_at_its_latest_time() -> None:
+    chosen = choose("latest")
+    assert (chosen.how, chosen.source, chosen.restore_time) == ("point-in-time", CONTINUOUS, None)
+
+
+def test_latest_in_dr_is_the_newest_completed_copy_of_the_database() -> None:
+    chosen = choose("latest", DR, DR_POINTS)
+    assert (chosen.how, chosen.source) == ("recovery-point", COPY_NEW)
+
+
+def test_a_time_inside_the_window_restores_the_continuous_backup_to_it() -> None:
+    when = NOW - timedelta(days=3, hours=2)
+    chosen = choose(when.isoformat())
+    assert (chosen.how, chosen.source, chosen.restore_time) == ("point-in-time", CONTINUOUS, when)
+
+
+@pytest.mark.parametrize("when", [NOW - timedelta(days=36), NOW + timedelta(hours=1)])
+def test_a_time_outside_the_window_is_refused_with_the_window(when: datetime) -> None:
+    with pytest.raises(RestoreRefused) as refused:
+        choose(when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    message = str(refused.value)
+    earliest = (NOW - timedelta(days=35)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    latest = (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"{earliest} .. {latest}" in message and "outside the restore window" in message
+
+
+def test_the_window_ends_at_the_sources_latest_restorable_time() -> None:
+    latest = NOW - timedelta(minutes=1)
+    spec = PointSpec.parse((NOW - timedelta(seconds=90)).isoformat())
+    with pytest.raises(RestoreRefused, match="outside"):
+        select(spec, region=PRIMARY, source_region=PRIMARY, vault="v", points=PRIMARY_POINTS,
+               resources=[DB], retention_days=35, now=NOW,
+               latest_restorable=latest - timedelta(minutes=1))  # fmt: skip
+    chosen = select(spec, region=PRIMARY, source_region=PRIMARY, vault="v",
+                    points=PRIMARY_POINTS, resources=[DB], retention_days=35, now=NOW,
+                    latest_restorable=latest)  # fmt: skip
+    assert chosen.restore_time == spec.time
+
+
+def test_a_time_in_the_dr_vault_is_refused_with_the_reason() -> None:
+    with pytest.raises(RestoreRefused) as refused:
+        choose((NOW - timedelta(days=1)).isoformat(), DR, DR_POINTS)
+    message = str(refused.value)
+    assert "crm-prod-backup-vault-dr" in message and "copy of a continuous backup" in message
+    assert "recov-point-create-a-copy.html" in message
+
+
+def test_a_time_without_continuous_backup_is_refused() -> None:
+    with pytest.raises(RestoreRefused, match="continuous_backup"):
+        choose((NOW - timedelta(days=1)).isoformat(), points=PRIMARY_POINTS[1:])
+
+
+def test_an_empty_vault_is_refused() -> None:
+    with pytest.raises(RestoreRefused, match="no completed recovery point"):
+        choose("latest", DR, DR_POINTS[2:])
+
+
+def test_a_snapshot_by_name_is_a_point_in_the_primary_only() -> None:
+    name = "crm-prod-postgres-pre-1-2-0-20261207T0300Z"
+    chosen = choose(f"snapshot:{name}")
+    assert (chosen.how, chosen.source) == ("snapshot", name)
+    with pytest.raises(RestoreRefused, match="primary region"):
+        choose(f"snapshot:{name}", DR, DR_POINTS)
+
+
+@pytest.mark.parametrize("text", ["2026-12-07T03:00:00", "yesterday", "snapshot:"])
+def test_a_point_that_means_nothing_is_refused(text: str) -> None:
+    with pytest.raises(RestoreRefused):
+        PointSpec.parse(text)
+
+
+def test_the_request_id_is_stable_and_tells_requests_apart() -> None:
+    first, again = choose("latest"), choose("latest")
+    when = choose((NOW - timedelta(days=1)).isoformat())
+
+    def rid(chosen: Any, region: str = PRIMARY, now: datetime = NOW) -> str:
+        return str(chosen.request_id("crm-prod", region, now))
+
+    assert rid(first) == rid(again) == rid(first, now=NOW + timedelta(hours=3))
+    assert rid(first) != rid(when) and rid(first) != rid(first, DR)
+    # "latest" next week is a new request, not last week's restore found again
+    assert rid(first) != rid(first, now=NOW + timedelta(days=7))
+    assert rid(when) == rid(when, now=NOW + timedelta(days=7))
+
+
+# --- against moto (RDS) and a Stubber (AWS Backup) ------------------------------------------
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": PRIMARY,
+    }.items():
+        monkeypatch.setenv(var, value)
+    with mock_aws():
+        yield
+
+
+class World:
+    """The primary database on moto; AWS Backup's answers queued on one stub per region."""
+
+    def __init__(self, names: Names) -> None:
+        assert names.account == ACCOUNT, "the canned recovery points name prod's account"
+        self.names = names
+        self.extra: dict[tuple[str, str], Any] = {}
+        self.backup: dict[str, Any] = {}
+        self.stubs: dict[str, Stubber] = {}
+        for region in (PRIMARY, DR):
+            client = boto3.client("backup", region_name=region)
+            self.backup[region], self.stubs[region] = client, Stubber(client)
+            self.stubs[region].activate()
+        ec2 = boto3.client("ec2", region_name=PRIMARY)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                              AvailabilityZone=f"{PRIMARY}{az}")["Subnet"]["SubnetId"]
+            for i, az in enumerate("ac")
+        ]  # fmt: skip
+        self.sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
+        rds = boto3.client("rds", region_name=PRIMARY)
+        rds.create_db_subnet_group(
+            DBSubnetGroupName="crm-prod-db-subnets", DBSubnetGroupDescription="d",
+            SubnetIds=subnets,
+        )  # fmt: skip
+        rds.create_db_parameter_group(
+            DBParameterGroupName="crm-prod-db-params", DBParameterGroupFamily="postgres16",
+            Description="d",
+        )  # fmt: skip
+        self.create(names.db_instance)
+
+    def create(self, identifier: str) -> None:
+        boto3.client("rds", region_name=PRIMARY).create_db_instance(
+            DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.medium",
+            MasterUsername="u", MasterUserPassword="passwordpassword", AllocatedStorage=20,
+            DBSubnetGroupName="crm-prod-db-subnets", DBParameterGroupName="crm-prod-db-params",
+            VpcSecurityGroupIds=[self.sg], StorageEncrypted=True, KmsKeyId=KEY,
+        )  # fmt: skip
+
+    def instances(self) -> list[str]:
+        rds = boto3.client("rds", region_name=PRIMARY)
+        return sorted(i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"])
+
+    def client(self, service: str, region: str) -> Any:
+        if service == "backup":
+            return self.backup[region]
+        if (service, region) in self.extra:
+            return self.extra[service, region]
+        return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+    def queue_plan(self, region: str = PRIMARY) -> None:
+        """The reads a plan makes: the vault's points, then the chosen point's metadata."""
+        vault = self.names.backup_vault(region)
+        rows = [
+            {"RecoveryPointArn": p.arn, "BackupVaultName": vault, "ResourceArn": p.resource_arn,
+             "ResourceType": "RDS", "Status": p.status, "CreationDate": p.created,
+             "CompletionDate": p.completed, "EncryptionKeyArn": p.key_arn, "IsEncrypted": True}
+            for p in (PRIMARY_POINTS if region == PRIMARY else DR_POINTS)
+        ]  # fmt: skip
+        stub = self.stubs[region]
+        stub.add_response(
+            "list_recovery_points_by_backup_vault", {"RecoveryPoints": rows},
+            {"BackupVaultName": vault, "ByResourceType": "RDS"},
+        )  # fmt: skip
+        stub.add_response(
+            "get_recovery_point_restore_metadata",
+            {"RecoveryPointArn": CONTINUOUS, "ResourceType": "RDS",
+             "RestoreMetadata": {"DBInstanceIdentifier": "crm-prod-postgres",
+                                 "AvailabilityZone": f"{PRIMARY}a", "Engine": "postgres"}},
+            {"BackupVaultName": vault, "RecoveryPointArn": ANY},
+        )  # fmt: skip
+
+
+def test_the_plan_names_a_new_instance_and_the_regions_placement(
+    aws: None, prod_settings: Settings
+) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    world.queue_plan()
+    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
+                     multi_az=True, now=NOW)  # fmt: skip
+    assert p.identifier.startswith(f"{names.db_instance}-restore-")
+    assert p.identifier != names.db_instance
+    assert (p.placement.parameter_group, p.placement.subnet_group) == (
+        "crm-prod-db-params", "crm-prod-db-subnets")  # fmt: skip
+    assert p.placement.security_groups == (world.sg,)
+    assert p.metadata["DBInstanceIdentifier"] == p.identifier
+    assert p.metadata["UseLatestRestorableTime"] == "true"
+    assert "AvailabilityZone" not in p.metadata  # Multi-AZ picks its own zones
+    assert p.role_arn.endswith(f":role/{names.restore_break_glass_role}")
+    world.stubs[PRIMARY].assert_no_pending_responses()
+
+
+def test_the_dry_run_changes_nothing(
+    aws: None, prod_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only reads are queued on the stub: a start would fail the command."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    world.queue_plan()
+    before = world.instances()
+    outside = cli.Outside(clients=lambda: world.client, credentials=lambda: "env")
+    code = cli.main(["restore", "--config-dir", str(CONFIG), "--point", "latest"], outside)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "dry run: nothing was changed" in printed
+    assert "crm-prod-postgres-restore-" in printed and "crm-prod-db-params" in printed
+    assert world.instances() == before
+    world.stubs[PRIMARY].assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("region", "days_ago", "says"),
+    [("primary", 400, "outside the restore window"), ("dr", 1, "copy of a continuous backup")],
+)
+def test_a_refused_point_creates_nothing_and_exits_2(
+    aws: None, prod_settings: Settings, capsys: pytest.CaptureFixture[str],
+    region: str, days_ago: int, says: str,
+) -> None:  # fmt: skip
+    """Only reads are queued: the refusal comes before any start."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    before = world.instances()
+    when = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.queue_plan(PRIMARY if region == "primary" else DR)
+    if region == "dr":  # a DR database to read the placement from (moto's primary stands in)
+        world.extra["rds", DR] = world.client("rds", PRIMARY)
+        world.create(names.db_replica)
+        before = world.instances()
+    outside = cli.Outside(clients=lambda: world.client, credentials=lambda: "env")
+    argv = ["restore", "--config-dir", str(CONFIG), "--point", when, "--region", region]
+    code = cli.main([*argv, "--execute"], outside)
+    captured = capsys.readouterr()
+    assert code == 2, captured.out + captured.err
+    assert (
+        says in captured.out + captured.err and "nothing was created" in captured.out + captured.err
+    )
+    assert world.instances() == before
+
+
+def test_a_crashed_execute_resumes_the_same_restore(aws: None, prod_settings: Settings) -> None:
+    """First run: the job starts, then the command dies while following it. Second run:
+    it finds the running job (no second start); third run, after AWS Backup created the
+    instance: it finds the instance, follows it, tags and validates it."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    stub = world.stubs[PRIMARY]
+
+    def plan() -> restore.Plan:
+        world.queue_plan()
+        return restore.plan(names, world.client, point="latest", region=PRIMARY,
+                            retention_days=35, multi_az=True, now=NOW)  # fmt: skip
+
+    p = plan()
+    stub.add_response("list_restore_jobs", {"RestoreJobs": []}, {"ByCreatedAfter": ANY, "ByResourceType": "RDS"})  # fmt: skip
+    stub.add_response(
+        "start_restore_job", {"RestoreJobId": "job-1"},
+        {"RecoveryPointArn": CONTINUOUS, "Metadata": dict(p.metadata), "IamRoleArn": p.role_arn,
+         "IdempotencyToken": p.request_id, "ResourceType": "RDS"},
+    )  # fmt: skip
+    stub.add_response("describe_restore_job", {"RestoreJobId": "job-1", "Status": "RUNNING"})
+
+    class Crash(Exception):
+        pass
+
+    def crash(_seconds: float) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        restore.execute(names, world.client, p, progress=lambda _m: None, now=NOW, sleep=crash)
+    stub.assert_no_pending_responses()
+
+    again = plan()
+    assert again.identifier == p.identifier
+    running = {"RestoreJobId": "job-1", "RecoveryPointArn": CONTINUOUS, "Status": "RUNNING",
+               "IamRoleArn": p.role_arn, "ResourceType": "RDS"}  # fmt: skip
+    stub.add_response("list_restore_jobs", {"RestoreJobs": [running]})
+    stub.add_response("describe_restore_job", {"RestoreJobId": "job-1", "Status": "RUNNING"})
+    seen: list[str] = []
+    with pytest.raises(Crash):
+        restore.execute(names, world.client, again, progress=seen.append, now=NOW, sleep=crash)
+    assert seen[0] == f"resumed the restore into {p.identifier} (job job-1)"
+    stub.assert_no_pending_responses()
+
+    world.create(p.identifier)  # what AWS Backup's job creates
+    third = plan()
+    outcome = restore.execute(names, world.client, third, progress=lambda _m: None, now=NOW)
+    assert (outcome.identifier, outcome.how, outcome.problems) == (p.identifier, "resumed", ())
+    assert world.instances() == sorted([names.db_instance, p.identifier])
+    rds = boto3.client("rds", region_name=PRIMARY)
+    arn = rds.describe_db_instances(DBInstanceIdentifier=p.identifier)["DBInstances"][0][
+        "DBInstanceArn"
+    ]
+    tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
+    assert tags[restore.REQUEST_TAG] == p.request_id
+    stub.assert_no_pending_responses()
+
+
+def test_a_failed_job_is_reported_not_followed_forever(aws: None, prod_settings: Settings) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    world.queue_plan()
+    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
+                     multi_az=True, now=NOW)  # fmt: skip
+    stub = world.stubs[PRIMARY]
+    stub.add_response("list_restore_jobs", {"RestoreJobs": []})
+    stub.add_response("start_restore_job", {"RestoreJobId": "job-2"})
+    stub.add_response("describe_restore_job",
+                      {"RestoreJobId": "job-2", "Status": "FAILED", "StatusMessage": "no subnet"})  # fmt: skip
+    with pytest.raises(restore.RestoreFailed, match="no subnet"):
+        restore.execute(names, world.client, p, progress=lambda _m: None, now=NOW)
+
+
+def test_validation_reports_a_restore_placed_elsewhere(aws: None, prod_settings: Settings) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    world.queue_plan()
+    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
+                     multi_az=True, now=NOW)  # fmt: skip
+    boto3.client("rds", region_name=PRIMARY).create_db_instance(
+        DBInstanceIdentifier=p.identifier,
+        Engine="postgres",
+        DBInstanceClass="db.t3.medium",
+        MasterUsername="u",
+        MasterUserPassword="passwordpassword",
+        AllocatedStorage=20,
+    )  # fmt: skip  (default groups, unencrypted: what a restore without metadata gives)
+    instance = restore.describe(boto3.client("rds", region_name=PRIMARY), p.identifier)
+    assert instance is not None
+    _verdict, problems = restore.validate(world.client, p, instance)
+    joined = " ".join(problems)
+    assert "NOT encrypted" in joined and "parameter group" in joined
+    assert "subnet group" in joined and "security groups" in joined
+
+
+def test_next_commands_give_the_restored_instance_the_platforms_name(
+    aws: None, prod_settings: Settings
+) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    world.queue_plan()
+    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
+                     multi_az=True, now=NOW)  # fmt: skip
+    lines = restore.next_commands(names, p, platform_instance_exists=True)
+    text = "\n".join(lines)
+    assert (f"--db-instance-identifier {p.identifier} --new-db-instance-identifier "
+            f"{names.db_instance}") in text  # fmt: skip
+    assert text.index(f"{names.db_instance}-replaced-") < text.index(
+        f"--db-instance-identifier {p.identifier}"
+    )
+
+
+def test_a_pre_migration_snapshot_restores_by_name_into_a_new_instance(
+    aws: None, prod_settings: Settings
+) -> None:
+    """RDS restores it (moto implements the snapshot calls); AWS Backup is not called, and
+    a second run finds the instance instead of restoring again."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    name = f"{names.db_instance}-pre-1-2-0-20261207T0300Z"
+    rds = boto3.client("rds", region_name=PRIMARY)
+    rds.create_db_snapshot(DBInstanceIdentifier=names.db_instance, DBSnapshotIdentifier=name)
+
+    def plan() -> restore.Plan:
+        return restore.plan(names, world.client, point=f"snapshot:{name}", region=PRIMARY,
+                            retention_days=35, multi_az=True, now=NOW)  # fmt: skip
+
+    p = plan()
+    assert (p.selection.how, p.selection.source, p.metadata) == ("snapshot", name, {})
+    first = restore.execute(names, world.client, p, progress=lambda _m: None, now=NOW)
+    assert (first.how, first.identifier) == ("started", p.identifier)
+    assert world.instances() == sorted([names.db_instance, p.identifier])
+    second = restore.execute(names, world.client, plan(), progress=lambda _m: None, now=NOW)
+    assert (second.how, second.identifier) == ("resumed", p.identifier)
+    assert world.instances() == sorted([names.db_instance, p.identifier])
+    world.stubs[PRIMARY].assert_no_pending_responses()  # AWS Backup: nothing queued, nothing called
+    with pytest.raises(RestoreRefused, match="no snapshot"):
+        restore.plan(names, world.client, point="snapshot:nope", region=PRIMARY,
+                     retention_days=35, multi_az=True, now=NOW)  # fmt: skip
+
+
+def stack_resources(stub: Stubber, stack: str, rows: list[tuple[str, str, str]]) -> None:
+    summaries = [
+        {"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": kind,
+         "LastUpdatedTimestamp": NOW, "ResourceStatus": "CREATE_COMPLETE"}
+        for logical, kind, physical in rows
+    ]  # fmt: skip
+    stub.add_response("list_stack_resources", {"StackResourceSummaries": summaries},
+                      {"StackName": stack})  # fmt: skip
+
+
+def test_without_a_replica_dr_placement_comes_from_the_dr_stacks(
+    aws: None, prod_settings: Settings
+) -> None:
+    """The lost-replica case: no instance to copy the groups from, so the stacks name them."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    cfn = boto3.client("cloudformation", region_name=DR)
+    stub = Stubber(cfn)
+    stub.activate()
+    world.extra["cloudformation", DR] = cfn
+    stack_resources(stub, names.dr_stack, [
+        ("SecurityGroupsTasks5A07FEEB", "AWS::EC2::SecurityGroup", "sg-tasks"),
+        ("SecurityGroupsDatabase03711F2A", "AWS::EC2::SecurityGroup", "sg-db-dr"),
+    ])  # fmt: skip
+    stack_resources(stub, names.dr_database_stack, [
+        ("ReplicaParameters6D392FA5", "AWS::RDS::DBParameterGroup", "dr-params"),
+        ("ReplicaInstanceSubnetGroupF2EFC5E4", "AWS::RDS::DBSubnetGroup", "dr-subnets"),
+    ])  # fmt: skip
+    world.queue_plan(DR)
+    p = restore.plan(names, world.client, point="latest", region=DR, retention_days=35,
+                     multi_az=False, now=NOW)  # fmt: skip
+    assert p.placement.found_in.startswith("stacks") and names.db_replica in p.placement.found_in
+    assert (p.placement.parameter_group, p.placement.subnet_group, p.placement.security_groups) == (
+        "dr-params", "dr-subnets", ("sg-db-dr",))  # fmt: skip
+    assert (p.selection.source, p.metadata["MultiAZ"]) == (COPY_NEW, "false")
+    assert "UseLatestRestorableTime" not in p.metadata  # a copy is a snapshot
+    lines = "\n".join(restore.next_commands(names, p, platform_instance_exists=False))
+    assert f"--new-db-instance-identifier {names.db_replica}" in lines
+    assert f"crm-platform failover --env {names.environment} --execute --force" in lines
+    stub.assert_no_pending_responses()
+
+
+def test_a_stack_without_the_groups_is_refused(aws: None, prod_settings: Settings) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    cfn = boto3.client("cloudformation", region_name=DR)
+    stub = Stubber(cfn)
+    stub.activate()
+    world.extra["cloudformation", DR] = cfn
+    stack_resources(stub, names.dr_stack, [])
+    stack_resources(stub, names.dr_database_stack, [])
+    with pytest.raises(RestoreRefused, match="parameter_group, security_group, subnet_group"):
+        restore.plan(names, world.client, point="latest", region=DR, retention_days=35,
+                     multi_az=False, now=NOW)  # fmt: skip
+
+
+def test_the_recorded_metadata_never_reaches_aws_backup_twice() -> None:
+    where = restore.Placement("pg", "sub", ("sg-1",), "instance x")
+    chosen = choose((NOW - timedelta(days=1)).isoformat())
+    base = {"dbinstanceidentifier": "crm-prod-postgres", "multiaz": "true", "Engine": "postgres",
+            "availabilityZone": "ap-northeast-1a"}  # fmt: skip
+    metadata = restore.restore_metadata(base, "crm-prod-postgres-restore-x", where, chosen,
+                                        multi_az=False)  # fmt: skip
+    lowered = [k.lower() for k in metadata]
+    assert len(lowered) == len(set(lowered))
+    assert metadata["DBInstanceIdentifier"] == "crm-prod-postgres-restore-x"
+    assert (metadata["MultiAZ"], metadata["Engine"]) == ("false", "postgres")
+    assert metadata["RestoreTime"] == (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "availabilityzone" not in lowered
+
+
+# --- the CLI -------------------------------------------------------------------------------
+def test_the_cli_parses_the_restore_verb() -> None:
+    parser = cli.build_parser()
+    args = parser.parse_args(["restore", "--env", "staging", "--point", "latest"])
+    assert (args.env, args.point, args.region, args.execute) == (
+        "staging",
+        "latest",
+        "primary",
+        False,
+    )
+    args = parser.parse_args(
+        ["restore", "--point", "2026-12-07T03:00:00Z", "--region", "dr", "--execute"]
+    )
+    assert (args.region, args.execute) == ("dr", True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["restore", "--point", "latest", "--region", "us-east-1"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["restore"])
