@@ -234,6 +234,35 @@ def test_each_what_if_row_changes_only_what_it_says(
             assert "not built" in row.gives_up and "RTO" in row.gives_up
 
 
+def test_telemetry_is_priced_by_its_setting(
+    assembly: Assembly,
+    staging_assembly: Assembly,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """Off in prod (a what-if adds it), on in staging (its lines come from the collector's
+    log group in the assembly, and a what-if takes them away)."""
+    prod = inventory(_stacks(assembly), prod_settings.cost, roles(prod_settings)).lines
+    staging = inventory(
+        _stacks(staging_assembly), staging_settings.cost, roles(staging_settings)
+    ).lines
+    assert not [x for x in prod if "telemetry" in x.tags]
+    found = [x for x in staging if "telemetry" in x.tags]
+    assert {x.key for x in found} == {
+        "cloudwatch.metric_month", "logs.ingest_gb", "logs.store_gb_month"
+    }  # fmt: skip
+    metrics = sum(x.quantity for x in found if x.key == "cloudwatch.metric_month")
+    assert metrics == staging_settings.cost.telemetry_metrics.primary  # DR emits nothing idle
+    (on,) = [c for c in choices(prod_settings, list(prod)) if c.name == "telemetry on"]
+    (off,) = [c for c in choices(staging_settings, list(staging)) if c.name == "telemetry off"]
+    assert on.change is not None and off.change is not None
+    added = [x for x in on.change(list(prod)) if "telemetry" in x.tags]
+    assert sum(x.quantity for x in added if x.key == "cloudwatch.metric_month") == (
+        prod_settings.cost.telemetry_metrics.primary
+    )
+    assert not [x for x in off.change(list(staging)) if "telemetry" in x.tags]
+
+
 def test_posture_changes_only_the_dr_server(assembly: Assembly, prod_settings: Settings) -> None:
     stacks = _stacks(assembly)
     table = load_table()

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from crm_platform.settings import Settings
 
+# The end of the telemetry log group's name (``Names.telemetry_log_group``), by which the
+# cost estimator finds it in the assembly.
+TELEMETRY_LOG_SUFFIX = "/twenty/otel-metrics"
+
 GLOBAL_REGION = "us-east-1"  # CloudFront certificates and WAF scope, CUR, Cost Anomaly Detection
 
 
@@ -303,7 +307,7 @@ class Names:
     def telemetry_log_group(self) -> str:
         """Where the collector sidecar writes Twenty's metrics as EMF (same name in each
         region; compute/telemetry.py)."""
-        return f"/{self.prefix}/twenty/otel-metrics"
+        return f"/{self.prefix}{TELEMETRY_LOG_SUFFIX}"
 
     def task_family(self, role: str) -> str:
         return f"{self.task_family_prefix}{role}"

@@ -488,6 +488,11 @@ class CostAssumptions(Strict):
     lambda_seconds_per_invocation: Annotated[float, Field(ge=0)] = 0.5
     state_transitions: Annotated[int, Field(ge=0)] = 1000
     table_writes_per_table: Annotated[int, Field(ge=0)] = 90_000
+    # Telemetry (``telemetry.enabled``): each metric Twenty emits becomes a CloudWatch
+    # custom metric, and the collector writes them as EMF logs. Assumed until measured
+    # on staging (README "Telemetry"); DR emits only while it serves.
+    telemetry_metrics: RegionVolumes = RegionVolumes(primary=150)
+    telemetry_emf_gb: RegionVolumes = RegionVolumes(primary=2)
 
 
 class LoadTest(Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crm_platform.cost.estimate.context import Context, Resource, Rule, of_type
 from crm_platform.cost.estimate.lines import Line
+from crm_platform.naming import TELEMETRY_LOG_SUFFIX
 
 
 def _alarm(ctx: Context, r: Resource) -> list[Line]:
@@ -13,7 +14,22 @@ def _alarm(ctx: Context, r: Resource) -> list[Line]:
     ]
 
 
+def telemetry_lines(ctx: Context, r: Resource) -> list[Line]:
+    """What the collector adds where it runs: Twenty's metrics as custom metrics, and
+    their EMF logs (``cost.telemetry_*``, assumptions until measured)."""
+    role = ctx.role(r.stack.region)
+    metrics = ctx.volumes.telemetry_metrics.of(role)
+    emf = ctx.volumes.telemetry_emf_gb.of(role)
+    return [
+        r.line("Twenty's metrics (custom)", "cloudwatch.metric_month", metrics, 1, "telemetry"),
+        r.line("EMF logs ingested (GB)", "logs.ingest_gb", emf, 1, "telemetry"),
+        r.line("EMF logs kept (GB)", "logs.store_gb_month", emf, 1, "telemetry"),
+    ]
+
+
 def _log_group(ctx: Context, r: Resource) -> list[Line]:
+    if str(r.props.get("LogGroupName", "")).endswith(TELEMETRY_LOG_SUFFIX):
+        return telemetry_lines(ctx, r)
     role = ctx.role(r.stack.region)
     groups = len(of_type(r.stack, "AWS::Logs::LogGroup"))
     region_groups = groups or 1

@@ -110,6 +110,28 @@ def _no_endpoints(lines: list[Line]) -> list[Line]:
     ]
 
 
+def _with_telemetry(settings: Settings) -> Change:
+    """The collector's lines where tasks serve (the primary at the standby posture),
+    priced like those of an assembly with ``telemetry.enabled`` (rules_operations.py)."""
+    v = settings.cost
+
+    def change(lines: list[Line]) -> list[Line]:
+        like = next(x for x in lines if "logs" in x.tags and x.region == settings.regions.primary)
+        added = [
+            replace(like, resource="(what-if) telemetry", what=what, key=key, count=count,
+                    each=1, tags=frozenset({"telemetry"}), note="")
+            for what, key, count in (
+                ("Twenty's metrics (custom)", "cloudwatch.metric_month",
+                 v.telemetry_metrics.primary),
+                ("EMF logs ingested (GB)", "logs.ingest_gb", v.telemetry_emf_gb.primary),
+                ("EMF logs kept (GB)", "logs.store_gb_month", v.telemetry_emf_gb.primary),
+            )
+        ]  # fmt: skip
+        return [*lines, *added]
+
+    return change
+
+
 def _insights(mode: str) -> Change:
     return lambda lines: [
         x.with_count(1 if f"insights:{mode}" in x.tags else 0) if "insights" in x.tags else x
@@ -385,15 +407,24 @@ def choices(settings: Settings, lines: Sequence[Line]) -> list[Choice]:
                 _scale_vcpu("server", factor),
             )
         )
-    telemetry = getattr(s, "telemetry", None)
-    rows.append(
-        Choice(
-            "telemetry on/off",
-            frozenset({"telemetry"}),
-            "not yet priced: telemetry not built"
-            if telemetry is None
-            else "not yet priced: the collector's share is not modelled",
-            None,
+    if "telemetry" in tags:
+        rows.append(
+            Choice(
+                "telemetry off",
+                frozenset({"telemetry"}),
+                "Twenty's own metrics (queue depths, job and request timings) in CloudWatch",
+                _drop("telemetry"),
+                rank=2,
+            )
         )
-    )
+    else:
+        rows.append(
+            Choice(
+                "telemetry on",
+                frozenset({"telemetry"}),
+                "costs more: Twenty's own metrics in CloudWatch (collector sidecar within "
+                "the tasks' size; cost.telemetry_* are assumptions until measured)",
+                _with_telemetry(s),
+            )
+        )
     return rows
