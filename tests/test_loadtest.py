@@ -69,8 +69,12 @@ def test_a_run_within_thresholds_passes_and_writes_its_reports(
     # The summary has a row per request name, with its figures.
     for name in (shapes.NAMES["list_people"], shapes.NAMES["search"], "all requests"):
         assert name in printed
-    assert "requests_per_task_per_minute" in printed and "2 server task(s)" in printed
-    assert "a lower bound" in printed  # a stand-in this fast never reaches 2000 ms
+    # Rich wraps at the console's width; a loaded machine may keep no one-second sample
+    # under the threshold, and the run says so instead of a figure.
+    flat = " ".join(printed.split())
+    assert "requests_per_task_per_minute" in flat
+    assert "2 server task(s)" in flat or "no sample stayed at or under" in flat
+    assert "a lower bound" in flat  # a stand-in this fast never reaches 2000 ms
     out = tmp_path / "out"
     assert (out / "loadtest.html").stat().st_size > 1000
     rows, total = results.read_stats(out / "loadtest")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from crm_platform.naming import Names
+from crm_platform.release.images import mirror_reference, mirror_sources
 from crm_platform.settings import Settings
 from tests.conftest import Assembly
 
@@ -78,7 +79,11 @@ def test_the_first_deploy_assembly_runs_every_task_from_our_registry(
             for d in _of(template, "AWS::ECS::TaskDefinition")
             for c in d["Properties"]["ContainerDefinitions"]
         }
-        assert images == {f"{names.repository_uri(region)}:{settings.twenty.version}"}, stack
+        # Twenty's image, and the mirrors of what runs beside it (the telemetry
+        # collector's where telemetry is on): all from the region's own repository.
+        twenty = f"{names.repository_uri(region)}:{settings.twenty.version}"
+        mirrors = {mirror_reference(names, m, region) for m in mirror_sources(settings)}
+        assert twenty in images and images <= {twenty, *mirrors}, stack
         pulls = [
             s
             for policy in _of(template, "AWS::IAM::ManagedPolicy")

@@ -172,8 +172,9 @@ def test_staging_runs_the_collector_in_server_and_worker_of_both_regions(
         assert _env(containers[role])["METER_DRIVER"] == "opentelemetry"
         # Pulled from its mirror in the platform repository (the region's own), never
         # from the public registry: the publish step copies it there (mirror_sources).
-        image = json.dumps(containers[telemetry.COLLECTOR]["Image"])
-        assert mirror_tag(ADOT_COLLECTOR_IMAGE) in image and "public.ecr.aws" not in image
+        image = containers[telemetry.COLLECTOR]["Image"]
+        names = Names.of(staging_settings)
+        assert image == f"{names.repository_uri(region)}:{mirror_tag(ADOT_COLLECTOR_IMAGE)}"
     assert ADOT_COLLECTOR_IMAGE in mirror_sources(staging_settings)
     # The one-off tasks (migrate, jobs, bootstrap) carry none.
     for task in template.find_resources("AWS::ECS::TaskDefinition").values():

@@ -144,7 +144,7 @@ class TwentyTask(Construct):
             ),
             stop_timeout=cdk.Duration.seconds(60),
         )
-        _pulled_by_the_execution_role(self.container)
+        pulled_by_the_execution_role(self.container)
         if read_only_root_filesystem:
             self._writable_tmp(image)
         acknowledge(
@@ -170,7 +170,7 @@ class TwentyTask(Construct):
                 stream_prefix=f"{self.spec.role}-prepare", log_group=self.log_group
             ),
         )
-        _pulled_by_the_execution_role(prepare)
+        pulled_by_the_execution_role(prepare)
         for container in (prepare, self.container):
             container.add_mount_points(
                 ecs.MountPoint(container_path=TMP, source_volume="tmp", read_only=False)
@@ -182,11 +182,12 @@ class TwentyTask(Construct):
         )
 
 
-def _pulled_by_the_execution_role(container: ecs.ContainerDefinition) -> None:
+def pulled_by_the_execution_role(container: ecs.ContainerDefinition) -> None:
     """CDK warns that an ECR image named by URI needs a pull policy: the execution role
     holds it (compute/application.py, ``PullTwentyFromThePlatformRepository``, tested in
-    both regions), and the image is named by URI because the repository belongs to the
-    registry stack (no cross-stack token, docs/adr/0039)."""
+    both regions; the repository holds Twenty's image and the mirrors, such as the
+    telemetry collector's), and the image is named by URI because the repository belongs
+    to the registry stack (no cross-stack token, docs/adr/0039)."""
     cdk.Annotations.of(container).acknowledge_warning(
         "@aws-cdk/aws-ecs:ecrImageRequiresPolicy",
         "the execution role's PullTwentyFromThePlatformRepository statement grants the pull",

@@ -34,7 +34,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from crm_platform.compute.task import TwentyTask
+from crm_platform.compute.task import TwentyTask, pulled_by_the_execution_role
 from crm_platform.contracts import (
     ADOT_COLLECTOR_IMAGE,
     ENVIRONMENT_DIMENSION,
@@ -170,6 +170,8 @@ class TelemetryCollector(Construct):
         )
         for name, value in TWENTY_ENVIRONMENT.items():
             task.container.add_environment(name, value)
+        if self.image != ADOT_COLLECTOR_IMAGE:  # its mirror in the platform repository
+            pulled_by_the_execution_role(collector)
         # Twenty starts once the collector has started: its first export has a receiver.
         task.container.add_container_dependencies(
             ecs.ContainerDependency(

@@ -28,6 +28,7 @@ from constructs import Construct
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.naming import Names
 from crm_platform.retention import KEEP, log_retention
+from crm_platform.trust import arn_in_stack, confine_role_trust
 
 BUILD_LOG_RETENTION_DAYS = 365
 PUBLISH_TIMEOUT_MINUTES = 90  # a pull, a build, a push, the scan and the DR replica
@@ -155,6 +156,12 @@ class PublishProject(Construct):
         role = self.project.role
         assert role is not None  # CDK creates one
         acknowledge_login(role)
+        # As the pipeline's build projects (ADR 0038): only this project may assume it.
+        confine_role_trust(
+            role,
+            "codebuild.amazonaws.com",
+            arn_in_stack(self, "codebuild", f"project/{names.publish_project}"),
+        )
         stack = cdk.Stack.of(self)
         policy = role.node.find_child("DefaultPolicy")
         name = f"<{stack.get_logical_id(self.project.node.default_child)}>"  # type: ignore[arg-type]
