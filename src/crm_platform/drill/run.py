@@ -575,7 +575,9 @@ class Rehearsal:
             status = self.operate()
         restored = max(self.aws.traffic_moved_at(), self.aws.dr_serving_since())
         if restored < INFINITY:
-            self.clock.sleep(max(0.0, restored - self.clock.now()) + 60)
+            # Long enough for a round of the fence keeper after the switch (its alarm is
+            # part of the outcome); the recovery time is measured at ``restored``.
+            self.clock.sleep(max(0.0, restored - self.clock.now()) + FENCE_KEEPER_SECONDS)
         if self.scenario.primary_returns:
             self.primary_returns()
         return self.report(status, before, rpo, restored, time.perf_counter() - wall)
