@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from crm_platform.ops import preflight
+from crm_platform.ops.drift import Drift
 from tests.conftest import Assembly
 
 REGION = "ap-northeast-1"
@@ -202,3 +203,22 @@ def test_the_platforms_own_monitor_or_a_custom_one_does_not_block(assembly: Asse
 def test_no_monitor_planned_means_no_cost_explorer_call(tmp_path: Path) -> None:
     outdir = assembly_with(tmp_path, {"A": function(None)})
     assert preflight.check_anomaly_monitor(preflight.stack_plans(outdir), monitors_client([])) == []
+
+
+def test_drift_a_failover_left_stops_the_deploy_with_its_commands(tmp_path: Path) -> None:
+    """A deploy does not undo drift (a change set compares templates): the preflight
+    names each difference and the command that puts it back (ops/drift.py)."""
+    outdir = assembly_with(tmp_path, {"A": function(None)})
+    left = [
+        Drift("replica-lag alarm actions", "enabled", "disabled (the failover retired it)",
+              "aws cloudwatch enable-alarm-actions --alarm-names crm-prod-replica-lag"),
+    ]  # fmt: skip
+    checks = preflight.run_preflight(outdir, factory(1000, 1000), drift=lambda: left)
+    (drift,) = [c for c in checks if c.what == "drift from the templates"]
+    assert not drift.ok
+    assert "replica-lag alarm actions" in drift.message and "enable-alarm-actions" in drift.message
+    clean = preflight.run_preflight(outdir, factory(1000, 1000), drift=lambda: [])
+    assert [c.ok for c in clean if c.what == "drift from the templates"] == [True]
+    # Nothing deployed yet (or unreadable): nothing to compare, the deploy goes on.
+    first = preflight.run_preflight(outdir, factory(1000, 1000), drift=lambda: "unreadable")
+    assert [c.ok for c in first if c.what == "drift from the templates"] == [True]

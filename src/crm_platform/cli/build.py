@@ -59,6 +59,7 @@ def deploy(inv: Invocation) -> int:
     """Deploy every stack, migrating the schema first when the release is new to it."""
     from pathlib import Path
 
+    from crm_platform.ops import drift as drift_check
     from crm_platform.ops import preflight as account
     from crm_platform.ops import publish_build
     from crm_platform.ops.deploy import DeployWorld
@@ -85,7 +86,10 @@ def deploy(inv: Invocation) -> int:
             "checking the account (failed-over state, Lambda concurrency, leftovers)..."
         ):
             checks = account.run_preflight(
-                outdir, clients, (names.dr_region, names.failover_parameter)
+                outdir,
+                clients,
+                (names.dr_region, names.failover_parameter),
+                drift=lambda: drift_check.safely(names, settings, clients),
             )
         render.preflight(checks)
         return all(c.ok for c in checks)

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from crm_platform.assembly.reader import stack_artifacts
 from crm_platform.contracts import FAILOVER_NONE, failover_state
+from crm_platform.ops.drift import Drift
 
 Client = Callable[[str, str], Any]  # (service, region) -> boto3 client
 
@@ -311,17 +312,41 @@ def check_anomaly_monitor(plans: list[StackPlan], client: Client) -> list[Check]
     ]
 
 
+def check_no_drift(found: list[Drift] | str) -> Check:
+    """What a failover (or its fence) changed outside CloudFormation and nobody put back:
+    a deploy would not undo it (a change set compares templates, not resources), so the
+    deploy stops and names each difference with its command (ops/drift.py)."""
+    if isinstance(found, str):  # nothing to compare with yet (a first deploy), or unreadable
+        return Check("all", "drift from the templates", True, f"not compared: {found}")
+    if not found:
+        return Check("all", "drift from the templates", True, "none")
+    listed = "; ".join(f"{d.what}: {d.found}, template {d.expected} ({d.reconcile})" for d in found)
+    return Check(
+        "all",
+        "drift from the templates",
+        False,
+        f"{len(found)} setting(s) a failover changed still differ: {listed}. Reconcile them "
+        "(crm-platform dr status lists them), then deploy",
+    )
+
+
 def run_preflight(
-    outdir: Path, client: Client, failover_state: tuple[str, str] | None = None
+    outdir: Path,
+    client: Client,
+    failover_state: tuple[str, str] | None = None,
+    drift: Callable[[], list[Drift] | str] | None = None,
 ) -> list[Check]:
     """Every check, for every stack of the assembly at ``outdir``.
 
-    ``failover_state`` is (DR region, parameter name) of the failed-over state.
+    ``failover_state`` is (DR region, parameter name) of the failed-over state; ``drift``
+    reads what differs from the templates (ops/drift.py ``safely``).
     """
     plans = stack_plans(outdir)
     checks = [] if failover_state is None else [check_not_failed_over(client, *failover_state)]
     if checks and not checks[0].ok:
         return checks  # nothing else matters until the platform is back on the primary
+    if drift is not None:
+        checks.append(check_no_drift(drift()))
     statuses = {p.name: stack_status(client("cloudformation", p.region), p.name) for p in plans}
     checks += check_lambda_concurrency(plans, client, statuses)
     checks += check_anomaly_monitor(plans, client)
