@@ -1,4 +1,9 @@
-"""One synthesized assembly per test session, shared by every test that reads templates.
+"""One synthesized assembly per test run, shared by every test and xdist worker that reads it.
+
+The first worker to need the prod (or staging) assembly synthesizes it into a cache under
+the run's temporary root, holding a file lock; the other workers wait and reuse it
+(tests/assembly_cache.py: the cache is keyed on the sources, the configuration and the
+dependency versions, and a mismatch is synthesized again, never read).
 
 A few tests synthesize again on purpose, because the second synthesis is what they
 prove: a cold process with no credentials (test_platform), plain `cdk synth` writing the
@@ -9,8 +14,7 @@ acknowledgement being necessary (test_acknowledgements, prod and staging).
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +23,12 @@ import pytest
 from aws_cdk.assertions import Template
 
 from crm_platform.settings import Settings, load_settings
-from crm_platform.toolchain.synth import SynthResult, synthesize
+from crm_platform.toolchain.synth import SynthResult, summarize_assembly, synthesize
+from tests.assembly_cache import cache_key, shared_assembly
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
+SOURCE = ROOT / "src"
 
 
 @dataclass
@@ -56,15 +62,33 @@ def prod_settings() -> Settings:
     return load_settings(CONFIG / "prod.yaml")
 
 
+def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every worker of this run shares (xdist workers' base folders are siblings).
+
+    Outside xdist the session's own base folder: it is the whole run. pytest keeps the
+    last three runs' folders and removes older ones, so the caches do not accumulate.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def cached_assembly(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    """The run's assembly of ``settings``: synthesized by the first worker, read by the rest."""
+
+    def synthesize_into(outdir: Path) -> None:
+        result = synthesize(settings, outdir)
+        assert result.ok, f"unacknowledged findings: {result.findings}"
+
+    key = cache_key(settings.environment, SOURCE, CONFIG)
+    folder = run_root(tmp_path_factory) / f"assembly-cache-{settings.environment}"
+    outdir, _made = shared_assembly(folder, key, synthesize_into)
+    # Only ok assemblies are ever cached, so no findings; read-only from here on.
+    return Assembly(SynthResult(outdir=outdir, stacks=summarize_assembly(outdir)))
+
+
 @pytest.fixture(scope="session")
-def assembly(
-    prod_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Assembly]:
-    folder = tmp_path_factory.mktemp("assembly")
-    result = synthesize(prod_settings, folder / "cdk.out")
-    assert result.ok, f"unacknowledged findings: {result.findings}"
-    yield Assembly(result)
-    shutil.rmtree(folder, ignore_errors=True)  # a few MB per session otherwise
+def assembly(prod_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    return cached_assembly(prod_settings, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +99,9 @@ def staging_settings() -> Settings:
 @pytest.fixture(scope="session")
 def staging_assembly(
     staging_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Assembly]:
-    """The staging assembly, synthesized once per session for the tests that need it."""
-    folder = tmp_path_factory.mktemp("staging")
-    result = synthesize(staging_settings, folder / "cdk.out")
-    assert result.ok, f"unacknowledged findings: {result.findings}"
-    yield Assembly(result)
-    shutil.rmtree(folder, ignore_errors=True)
+) -> Assembly:
+    """The staging assembly, synthesized once per run for the tests that need it."""
+    return cached_assembly(staging_settings, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
