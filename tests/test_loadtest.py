@@ -74,7 +74,11 @@ def test_a_run_within_thresholds_passes_and_writes_its_reports(
     flat = " ".join(printed.split())
     assert "requests_per_task_per_minute" in flat
     assert "2 server task(s)" in flat or "no sample stayed at or under" in flat
-    assert "a lower bound" in flat  # a stand-in this fast never reaches 2000 ms
+    # The stand-in answers in milliseconds, so no one-second sample should reach 2000 ms
+    # and the figure is a lower bound; a starved machine can push one sample over, and
+    # then the note is rightly absent (threshold_reached is tested on its own below).
+    reached = results.threshold_reached(tmp_path / "out" / "loadtest", p95_threshold_ms=2000)
+    assert ("a lower bound" in flat) is not reached
     out = tmp_path / "out"
     assert (out / "loadtest.html").stat().st_size > 1000
     rows, total = results.read_stats(out / "loadtest")
