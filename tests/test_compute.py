@@ -89,7 +89,7 @@ def test_secrets_are_single_fields_of_the_rotating_database_secret(dr_app: Templ
     assert secrets["ENCRYPTION_KEY"] == f"{base}app/encryption-key"
 
 
-def test_no_service_migrates_only_the_primary_migrate_task_does(
+def test_no_service_migrates_only_the_migrate_tasks_do(
     primary: Template, dr_app: Template
 ) -> None:
     for template, role in (
@@ -101,23 +101,22 @@ def test_no_service_migrates_only_the_primary_migrate_task_does(
         values = env(container(template, f"crm-prod-{role}", role))
         assert values["DISABLE_DB_MIGRATIONS"] == "true", (role, values)
         assert values["DISABLE_CRON_JOBS_REGISTRATION"] == "true"
-    migrate = container(primary, "crm-prod-migrate", "migrate")
-    values = env(migrate)
-    assert (values["DISABLE_DB_MIGRATIONS"], values["DISABLE_CRON_JOBS_REGISTRATION"]) == (
-        "false", "false",
-    )  # fmt: skip
-    assert migrate["Command"] == ["true"]  # the entrypoint migrates, then the task ends
-    assert migrate["EntryPoint"] == wrapper.entry_point()
-    assert "PortMappings" not in migrate
-    assert not dr_app.find_resources(
-        "AWS::ECS::TaskDefinition", {"Properties": {"Family": "crm-prod-migrate"}}
-    )
-    # Only the migrate family is in no service: it runs once per release.
-    families = {
-        json.dumps(svc["Properties"]["TaskDefinition"])
-        for svc in primary.find_resources("AWS::ECS::Service").values()
-    }
-    assert not any("Migrate" in f for f in families)
+    # Both regions hold one (DR's runs only in a release into DR while it serves).
+    for template in (primary, dr_app):
+        migrate = container(template, "crm-prod-migrate", "migrate")
+        values = env(migrate)
+        assert (values["DISABLE_DB_MIGRATIONS"], values["DISABLE_CRON_JOBS_REGISTRATION"]) == (
+            "false", "false",
+        )  # fmt: skip
+        assert migrate["Command"] == ["true"]  # the entrypoint migrates, then the task ends
+        assert migrate["EntryPoint"] == wrapper.entry_point()
+        assert "PortMappings" not in migrate
+        # The migrate family is in no service: it runs once per release.
+        families = {
+            json.dumps(svc["Properties"]["TaskDefinition"])
+            for svc in template.find_resources("AWS::ECS::Service").values()
+        }
+        assert not any("Migrate" in f for f in families)
 
 
 # --- Twenty's own database user (issue 18, item 9) --------------------------------------

@@ -66,6 +66,27 @@ def status(inv: Invocation) -> int:
     return EXIT_OK if len(set(seen.values())) == 1 else EXIT_FINDINGS
 
 
+def into_dr(inv: Invocation) -> int:
+    """While DR serves: publish, gate, migrate and roll out ``twenty.version`` in DR only."""
+    from crm_platform.release import into_dr as dr_release
+    from crm_platform.release.migration import MigrationFailed
+    from crm_platform.release.publish import PublishRefused
+    from crm_platform.release.versions import UpgradeRefused
+
+    try:
+        plan = dr_release.plan(inv.settings, inv.names, inv.clients())
+        for line in plan.lines():
+            out.print(line, highlight=False)
+        if not inv.args.execute:
+            out.print("dry run: nothing changed (--execute to release into DR)", highlight=False)
+            return EXIT_OK
+        released = dr_release.execute(inv.settings, inv.names, inv.clients(), progress=err.print)
+    except (dr_release.NotFailedOver, PublishRefused, UpgradeRefused, MigrationFailed) as e:
+        raise CommandError(str(e), EXIT_FINDINGS, "refused") from None
+    out.print(f"DR serves {released.version} ({released.digest})", highlight=False)
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
     release = commands.add_parser("release", help="release steps (the pipeline runs build/migrate)")
     actions = release.add_subparsers(dest="release_command", required=True, metavar="ACTION")
@@ -80,3 +101,9 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     migrating.add_argument("--release", required=True, help="release.json of the build step")
     add_command(actions, "status", "the schema's recorded release in both regions", status)
+    fixing = add_command(
+        actions, "into-dr",
+        "while DR serves: publish, scan-gate, migrate and roll out twenty.version in DR only",
+        into_dr, credentials=True,
+    )  # fmt: skip
+    fixing.add_argument("--execute", action="store_true", help="release (default: dry run)")

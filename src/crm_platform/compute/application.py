@@ -91,10 +91,11 @@ class Backends:
 
 @dataclass(frozen=True)
 class Role:
-    """How this region runs: the primary holds the migrate task and sets the database up
-    (``heartbeat``: the bootstrap task, which installs the replication heartbeat among the
-    rest, :meth:`TwentyApplication.add_bootstrap`); DR does neither and holds instead the
-    task that registers Twenty's scheduled jobs after a failover."""
+    """How this region runs: ``migrations``, the migrate task (the primary's runs in every
+    release; DR's only in a release into DR while it serves, release/into_dr.py); the
+    primary sets the database up (``heartbeat``: the bootstrap task, which installs the
+    replication heartbeat among the rest, :meth:`TwentyApplication.add_bootstrap`); DR
+    holds instead the task that registers Twenty's scheduled jobs after a failover."""
 
     migrations: bool
     heartbeat: bool
@@ -567,7 +568,7 @@ class TwentyApplication(Construct):
             ),
             alerts,
         )
-        # Only the migrate task upgrades (the DR region has none: its server's log).
+        # Only the migrate task upgrades (in DR too, in a release into DR).
         upgrading = self.migrate_task or self.server_task
         failed_upgrade = logs.MetricFilter(
             self,

@@ -34,19 +34,20 @@ from crm_platform.stacks.regional import RegionalStack
 
 
 def role_for(context: StackContext, side: Side) -> Role:
-    """The primary holds the migrate task and beats; DR starts at its posture
+    """Both regions hold a migrate task (DR's runs only in ``release into-dr`` while DR
+    serves, release/into_dr.py); the primary beats; DR starts at its posture
     (capacity.py: the task counts, shared with the drift check).
 
     ``context.release.hold_services`` (first deploy, before the schema exists): zero tasks.
     """
     plan = planned(context.settings, side, hold=context.release.hold_services)
     if context.release.hold_services:
-        return Role(migrations=side == "primary", heartbeat=side == "primary",
+        return Role(migrations=True, heartbeat=side == "primary",
                     server=plan.server, worker=plan.worker, jobs_task=side == "dr")  # fmt: skip
     if side == "primary":
         return Role(migrations=True, heartbeat=True, server=plan.server, worker=plan.worker)
     return Role(
-        migrations=False, heartbeat=False, jobs_task=True, server=plan.server, worker=plan.worker
+        migrations=True, heartbeat=False, jobs_task=True, server=plan.server, worker=plan.worker
     )
 
 
