@@ -89,9 +89,7 @@ def test_secrets_are_single_fields_of_the_rotating_database_secret(dr_app: Templ
     assert secrets["ENCRYPTION_KEY"] == f"{base}app/encryption-key"
 
 
-def test_no_service_migrates_only_the_migrate_tasks_do(
-    primary: Template, dr_app: Template
-) -> None:
+def test_no_service_migrates_only_the_migrate_tasks_do(primary: Template, dr_app: Template) -> None:
     for template, role in (
         (primary, "server"),
         (primary, "worker"),
