@@ -37,6 +37,8 @@ class SqlTask:
     cluster: str
     log_group: str
     container: str
+    # Its task role and execution role (names): what RunTask passes (iam:PassRole).
+    roles: list[str]
 
     @classmethod
     def of(cls, names: Names, region: str) -> SqlTask:
@@ -45,6 +47,7 @@ class SqlTask:
             cluster=names.ecs_cluster(region),
             log_group=sql_task_log_group(names.task_family(SQL_TASK_ROLE)),
             container=SQL_TASK_ROLE,
+            roles=list(names.sql_task_roles(region)),
         )
 
 
