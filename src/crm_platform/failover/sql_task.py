@@ -24,6 +24,8 @@ from constructs import IConstruct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.failover.config import SqlTask
+from crm_platform.naming import Names
+from crm_platform.needs import Need, Who
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 
@@ -70,7 +72,11 @@ def sql_task_statements(
         iam.PolicyStatement(
             sid=f"ReadTheSqlTasksAnswer{label}",
             actions=["logs:GetLogEvents"],
-            resources=[log_group_arn(task, region, account)],
+            # The group and its streams: whichever resource type AWS evaluates it against.
+            resources=[
+                log_group_arn(task, region, account).removesuffix(":*"),
+                log_group_arn(task, region, account),
+            ],
         ),
     ]
 
@@ -106,3 +112,60 @@ def acknowledge_sql_task(
             "ecs:ListTasks names no resource type; it is conditioned on the one cluster "
             "(ecs:cluster), as the ECS service authorization reference allows",
         )
+
+
+def sql_task_needs(names: Names, who: Who, region: str, purpose: str = "writable") -> list[Need]:
+    """The calls ``runtime/sql_task.run`` makes in ``region``, as ``who``: the permission
+    contracts evaluate them (tests/test_authorization.py), PassRole and the log read
+    included (the model derives PassRole from the task definition RunTask names)."""
+    side = "dr" if region == names.dr_region else "primary"
+    task = SqlTask.of(names, region)
+    arn = f"arn:aws:ecs:{region}:{names.account}:task/{task.cluster}/0123456789abcdef"
+    return [
+        Need.call(
+            who,
+            f"run the SQL task ({purpose}) in the {side} cluster",
+            "ecs",
+            region,
+            "RunTask",
+            cluster=task.cluster,
+            taskDefinition=task.family,
+            overrides={"containerOverrides": [{"name": task.container, "command": [purpose]}]},
+        ),
+        Need.call(
+            who,
+            f"find the {side} SQL task by startedBy",
+            "ecs",
+            region,
+            "ListTasks",
+            cluster=task.cluster,
+            startedBy="sql-0123",
+        ),
+        Need.call(
+            who,
+            f"follow the {side} SQL task",
+            "ecs",
+            region,
+            "DescribeTasks",
+            cluster=task.cluster,
+            tasks=[arn],
+        ),
+        Need.call(
+            who,
+            f"borrow the {side} server's network for the SQL task",
+            "ecs",
+            region,
+            "DescribeServices",
+            cluster=task.cluster,
+            services=[names.server_service],
+        ),
+        Need.call(
+            who,
+            f"read the {side} SQL task's answer from its log",
+            "logs",
+            region,
+            "GetLogEvents",
+            logGroupName=task.log_group,
+            logStreamName=f"{task.container}/{task.container}/0123456789abcdef",
+        ),
+    ]

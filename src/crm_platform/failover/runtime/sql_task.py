@@ -14,10 +14,10 @@ Poll-style, like ``register_jobs``: the first call starts one task, later calls 
 ``Outcome(False, wait=...)`` until it stopped. The task is found again by ``startedBy``,
 a digest of the incident, the purpose and the region, so a resumed run never starts a
 second one beside it. A task that failed (non-zero exit, or no result line in its log) is
-replaced by a new one, up to ``ATTEMPTS`` in all; then ``StepFailed`` names its log
-stream. ``repeat_while`` asks for a fresh answer while the latest one is not what the
-caller waits for (one task at a time): ``wait_writable`` repeats while the database is
-still in recovery.
+replaced by a new one, up to ``ATTEMPTS`` failures since the last task that answered;
+then ``StepFailed`` names its log stream. ``repeat_while`` asks for a fresh answer
+while the latest one is not what the caller waits for (one task at a time):
+``wait_writable`` repeats while the database is still in recovery.
 
 Purposes and their results (docs/adr/0045):
 
@@ -146,27 +146,34 @@ def run(
     if any(t.get("lastStatus") != "STOPPED" for t in found):
         return steps.Outcome(False, {"sql": purpose, "region": region, "status": "running"},
                              wait=POLL_SECONDS)  # fmt: skip
+    # From the newest back to the last task that answered: the failures since then count.
     container = task["container"]
-    failed = [t for t in found if not _succeeded(t, container)]
+    failed: list[dict[str, Any]] = []
     latest: dict[str, Any] | None = None
-    if found and _succeeded(found[-1], container):
-        arn = str(found[-1]["taskArn"])
+    for t in reversed(found):
+        arn = str(t["taskArn"])
         where = f"{task['log_group']}:{log_stream(task, arn)}"
-        result = _read_result(ctx, region_name, task, arn, purpose)
-        if result is None:
-            if ctx.now() - _epoch(found[-1].get("stoppedAt")) <= LOG_GRACE_SECONDS:
-                return steps.Outcome(False, {"sql": purpose, "region": region,
-                                             "status": "reading its log", "log": where},
-                                     wait=POLL_SECONDS)  # fmt: skip
-            failed.append(found[-1])  # exited 0 but said nothing: as good as failed
-        else:
+        result = (
+            _read_result(ctx, region_name, task, arn, purpose) if _succeeded(t, container) else None
+        )
+        if result is not None:
             detail = {"result": result, "task": arn, "log": where}
-            if repeat_while is None or not repeat_while(result):
+            if t is found[-1] and (repeat_while is None or not repeat_while(result)):
                 return steps.Outcome(True, detail)
-            latest = detail  # not the answer awaited yet: ask again
+            latest = detail  # not the answer awaited yet (or older than a failure): ask again
+            break
+        if (
+            t is found[-1]
+            and _succeeded(t, container)
+            and ctx.now() - _epoch(t.get("stoppedAt")) <= LOG_GRACE_SECONDS
+        ):
+            return steps.Outcome(False, {"sql": purpose, "region": region,
+                                         "status": "reading its log", "log": where},
+                                 wait=POLL_SECONDS)  # fmt: skip
+        failed.append(t)  # a non-zero exit, or exit 0 without a result line
     if len(failed) >= ATTEMPTS:
         reasons = sorted({str(t.get("stoppedReason", "")) for t in failed} - {""})
-        stream = log_stream(task, str(failed[-1]["taskArn"]))
+        stream = log_stream(task, str(failed[0]["taskArn"]))  # the newest
         raise steps.StepFailed(
             f"the {purpose} SQL task in {region_name} failed {len(failed)} times "
             f"({'; '.join(reasons) or 'no reason given'}): read its log, "
