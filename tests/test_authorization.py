@@ -22,6 +22,7 @@ from crm_platform.backup import permissions as backup_needs
 from crm_platform.compute import permissions as compute_needs
 from crm_platform.database import permissions as database_needs
 from crm_platform.naming import Names
+from crm_platform.needs import Need, Who
 from crm_platform.ops import permissions as operator_needs
 from crm_platform.release import permissions as release_needs
 from crm_platform.settings import Settings
@@ -477,3 +478,72 @@ def test_only_the_migrate_step_writes_the_release_record(
     }
     expected = {f"{names.pipeline_stack}/Release/Migrate/Role"} if env == "prod" else set()
     assert writers == expected
+
+
+# --- the SQL task (failover/sql_task.py): the failover's step role in DR, the operator in both
+def _sql_needs(names: Names, who: Who, region: str) -> list[Need]:
+    from crm_platform.failover.sql_task import sql_task_needs
+
+    return sql_task_needs(names, who, region)
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_failover_runs_the_dr_sql_task_and_reads_its_answer(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """wait_writable's calls as the step role: RunTask of the DR SQL family in the DR
+    cluster (passing exactly the task's own two roles), ListTasks, DescribeTasks, the
+    server's network, GetLogEvents on the task's encrypted group."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    step = Who(names.dr_app_stack, handler="handler.handler")
+    verdicts = evaluate(chosen, _sql_needs(names, step, names.dr_region))
+    assert [v.describe() for v in verdicts if not v.ok] == []
+    passed = {d.request.resource for v in verdicts for d in v.decisions
+              if d.request.action == "iam:PassRole"}  # fmt: skip
+    assert passed == {
+        f"arn:aws:iam::{chosen.account}:role/{role}"
+        for role in names.sql_task_roles(names.dr_region)
+    }
+
+
+def test_the_failover_runs_no_other_task_as_the_sql_task_and_none_in_the_primary(
+    model: AuthorizationModel, prod_settings: Settings
+) -> None:
+    names = Names.of(prod_settings)
+    step = Who(names.dr_app_stack, handler="handler.handler")
+    dr, primary = names.dr_region, names.primary_region
+    forbidden = [
+        *_sql_needs(names, step, primary)[:1],  # the primary's SQL task: failback's, not its
+        Need.call(step, "run the server as a one-off", "ecs", dr, "RunTask",
+                  cluster=names.ecs_cluster(dr), taskDefinition=names.task_family("server")),
+        Need.call(step, "run the SQL family in another cluster", "ecs", dr, "RunTask",
+                  cluster="someone-elses", taskDefinition=names.task_family("sql")),
+        Need.call(step, "read another log group", "logs", dr, "GetLogEvents",
+                  logGroupName="/ecs/crm-prod-server", logStreamName="server/server/1"),
+    ]  # fmt: skip
+    verdicts = evaluate(model, forbidden)
+    assert len(verdicts) == 4 and [v.need.why for v in verdicts if v.ok] == []
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_operator_runs_the_sql_task_in_both_regions(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """Failback calls sql_task.run as the operator, in the primary region and in DR."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    operator = Who(role_name=names.operator_role)
+    for region in (names.dr_region, names.primary_region):
+        verdicts = evaluate(chosen, _sql_needs(names, operator, region))
+        assert [v.describe() for v in verdicts if not v.ok] == []

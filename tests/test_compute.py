@@ -162,7 +162,15 @@ def test_no_task_start_sets_up_the_database(assembly: Assembly, stack: str) -> N
             continue
         for c in definition["ContainerDefinitions"]:
             names = {e["Name"] for e in c.get("Environment", [])}
-            assert not names & {"HEARTBEAT_SETUP_SQL", "BOOTSTRAP_SQL", "HEARTBEAT_DATABASE"}
+            assert not names & {"HEARTBEAT_SETUP_SQL", "BOOTSTRAP_SQL"}
+            if family == "crm-prod-sql":  # runs no Twenty; reads, as Twenty's user (ADR 0045)
+                if c["Name"] != "prepare-tmp":
+                    assert c["EntryPoint"] == wrapper.sql_entry_point()
+                    assert (
+                        "cron." not in c["EntryPoint"][2] and "EXTENSION" not in c["EntryPoint"][2]
+                    )
+                continue
+            assert "HEARTBEAT_DATABASE" not in names
             if c["Name"] != "prepare-tmp":
                 assert c["EntryPoint"] == wrapper.entry_point(), family
     assert "psql" not in wrapper.WRAPPER and "cron" not in wrapper.WRAPPER
@@ -553,3 +561,34 @@ def test_origin_failover_records(assembly: Assembly, stack: str, role: str) -> N
     assert any(
         r["Properties"]["Name"] == f"{side}.origin.crm.example.com." for r in records.values()
     )
+
+
+@pytest.mark.parametrize("side", ["primary", "dr"])
+def test_the_sql_task_runs_named_purposes_as_twentys_own_user(
+    side: str, primary: Template, assembly: Assembly
+) -> None:
+    """One SQL family per region (docs/adr/0045): the SQL lives in the entry point, the
+    caller sends only a purpose (no command, no SQL in its environment), and the login is
+    the application user's secret, never the master's; its roles are its own."""
+    template = primary if side == "primary" else assembly.template("crm-prod-dr-app")
+    sql = container(template, "crm-prod-sql", "sql")
+    assert sql["EntryPoint"] == wrapper.sql_entry_point()
+    script = sql["EntryPoint"][2]
+    assert "pg_is_in_recovery()" in script and "CREATE TEMP TABLE" in script
+    assert "ROLLBACK;" in script and "crm_platform.heartbeat" in script
+    assert "Command" not in sql  # the caller's override names the purpose
+    values = env(sql)
+    assert not any("SQL" in name for name in values)  # nothing a caller could swap in
+    assert values["HEARTBEAT_DATABASE"] == "postgres"
+    assert {s["Name"] for s in sql["Secrets"]} == {"PG_USER", "PG_PASSWORD"}
+    server_container = container(template, "crm-prod-server", "server")
+    twentys = {s["Name"]: s["ValueFrom"] for s in server_container["Secrets"]}
+    assert all(s["ValueFrom"] == twentys[s["Name"]] for s in sql["Secrets"])  # the same login
+    task = sql["_task"]
+    server = server_container["_task"]
+    assert task["TaskRoleArn"] != server["TaskRoleArn"]
+    assert task["ExecutionRoleArn"] != server["ExecutionRoleArn"]
+    (group,) = template.find_resources(
+        "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": "/ecs/crm-prod-sql"}}
+    ).values()
+    assert "KmsKeyId" in group["Properties"]

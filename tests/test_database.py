@@ -166,6 +166,19 @@ def test_heartbeat_setup_is_idempotent_and_writes_every_interval() -> None:
     assert heartbeat.INTERVAL_SECONDS * 2 == heartbeat.MIN_RPO_SECONDS
 
 
+def test_the_heartbeat_setup_lets_twentys_user_read_the_last_beat_only() -> None:
+    """The SQL task's last-beat purpose logs in as Twenty's user (docs/adr/0045)."""
+    from crm_platform.database import heartbeat
+    from crm_platform.database.app_user import APP_USERNAME
+
+    grants = [line for line in heartbeat.SETUP_SQL.splitlines() if line.startswith("GRANT")]
+    assert grants == [
+        f'GRANT CONNECT ON DATABASE postgres TO "{APP_USERNAME}";',
+        f'GRANT USAGE ON SCHEMA crm_platform TO "{APP_USERNAME}";',
+        f'GRANT SELECT ON crm_platform.heartbeat TO "{APP_USERNAME}";',
+    ]
+
+
 def test_replica_lag_threshold_follows_a_non_default_objective(
     prod_settings: Settings, tmp_path: Path
 ) -> None:

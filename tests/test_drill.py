@@ -231,6 +231,34 @@ def test_removing_any_steps_effect_turns_the_verdict_to_fail(
     )
 
 
+def _rds_only_wait_writable(ctx: steps.Context) -> steps.Outcome:
+    """wait_writable as it was before issue 17, item 2: RDS's word alone, no SQL task."""
+    replica = steps._replica(ctx) or {}
+    if replica.get("DBInstanceStatus") in steps.WRITABLE and not replica.get(
+        "ReadReplicaSourceDBInstanceIdentifier"
+    ):
+        return steps.Outcome(True, {"status": replica.get("DBInstanceStatus")})
+    return steps.Outcome(False, {}, wait=30)
+
+
+def test_a_wait_writable_that_trusts_rds_alone_turns_the_verdict_to_fail(
+    assembly: Assembly, prod_settings: Settings
+) -> None:
+    """Sabotage: the step stops asking the DR SQL task; everything else still works."""
+    sabotaged = tuple(
+        replace(s, run=_rds_only_wait_writable) if s.name == "wait_writable" else s
+        for s in steps.STEPS
+    )
+    report = drill(
+        assembly, prod_settings, "regional-outage", enforce_authorization=False,
+        step_list=sabotaged,
+    )  # fmt: skip
+    found = scenario(report, "regional-outage")
+    assert not found.passed
+    failed = [c["name"] for c in found.checks if not c["ok"]]
+    assert any(n.startswith("the database's own word") for n in failed), failed
+
+
 def scenario_completed(found: ScenarioReport) -> bool:
     return any(c["name"] == "the failover completed" and c["ok"] for c in found.checks)
 

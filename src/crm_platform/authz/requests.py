@@ -186,6 +186,8 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("s3", "PutBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
     ("logs", "CreateLogStream"): _log_stream,
     ("logs", "PutLogEvents"): _log_stream,
+    # The Service Authorization Reference names the log-stream resource for GetLogEvents.
+    ("logs", "GetLogEvents"): _log_stream,
     ("kms", "GenerateMac"): _parameter_list("KeyId"),
     ("ec2", "DescribeSecurityGroupRules"): _everything,
     ("ec2", "RevokeSecurityGroupIngress"): lambda c, a: [

@@ -1,7 +1,8 @@
 """The role an operator assumes in the DR region for the incident commands, and no more.
 
 ``crm-platform failover`` (readiness, start or resume, follow, approve), ``switch``,
-``dr status``, ``restore`` and "fence now" (one round of the fence keeper) need these
+``dr status``, ``restore``, "fence now" (one round of the fence keeper) and the SQL task
+in either region (failback reads the database through it) need these
 permissions and nothing else; ops/permissions.py lists the
 calls they make, and the permission contracts evaluate them as this role
 (tests/test_authorization.py). The trust policy admits principals of this account only
@@ -23,6 +24,8 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
+from crm_platform.failover.config import SqlTask
+from crm_platform.failover.sql_task import acknowledge_sql_task, sql_task_statements
 from crm_platform.naming import Names
 
 
@@ -42,6 +45,10 @@ class Incident:
     switch_beacon: str  # the beacon function woken after a flip
     fence_keeper: str  # "fence now": one round of the keeper (failover/fence_keeper.py)
     restore: RestoreAccess | None = None  # crm-platform restore (ops/restore.py)
+    # The SQL task in each region (failback reads the database through it, as the operator):
+    # (region, its task), the server service whose network it borrows.
+    sql_tasks: tuple[tuple[str, SqlTask], ...] = ()
+    server_service: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,25 @@ class OperatorRole(Construct):
         acknowledge(self.policy, "AwsSolutions-IAM5[Resource::*]", no_resource_level)
         acknowledge(self.policy, f"AwsSolutions-IAM5[Resource::{executions}]", no_resource_level)
         skip_checkov(self.policy, "CKV_AWS_111", no_resource_level)
+        if incident.sql_tasks:
+            # Its own policy too (size): the SQL task in both regions, as the failover's
+            # step role runs it in DR (failover/sql_task.py), for failback.
+            self.sql_policy = iam.ManagedPolicy(
+                self,
+                "SqlTaskPolicy",
+                description="Run the SQL task in either region and read its answer",
+                roles=[self.role],
+                statements=[
+                    statement
+                    for where, task in incident.sql_tasks
+                    for statement in sql_task_statements(
+                        task, where, account, server_service=incident.server_service,
+                        label="Dr" if where == region else "Primary",
+                    )
+                ],
+            )  # fmt: skip
+            for where, task in incident.sql_tasks:
+                acknowledge_sql_task(self.sql_policy, task, where, account)
         if restore is not None:
             # Its own policy: a managed policy holds 6,144 characters, and the incident
             # commands' grew close to it.

@@ -10,6 +10,7 @@ an operator should not need account-wide administrator rights to recover the pla
 
 from __future__ import annotations
 
+from crm_platform.failover.sql_task import sql_task_needs
 from crm_platform.naming import Names
 from crm_platform.needs import Need, Who
 
@@ -118,7 +119,14 @@ def needs(names: Names) -> list[Need]:
             FunctionName=names.fence_keeper_function,
         ),
     ]
-    return readiness + failover + switch + fence + restore_needs(names)
+    # Failback reads and changes the database through the SQL task, in either region.
+    sql = [
+        need
+        for region in (dr, names.primary_region)
+        for purpose in ("writable", "last-beat")
+        for need in sql_task_needs(names, who, region, purpose)
+    ]
+    return readiness + failover + switch + fence + sql + restore_needs(names)
 
 
 def restore_needs(names: Names) -> list[Need]:

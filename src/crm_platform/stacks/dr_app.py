@@ -18,7 +18,7 @@ from constructs import Construct
 from crm_platform.compute.application import AppSecrets
 from crm_platform.contracts import PROBE_METRICS
 from crm_platform.edge.origin_records import OriginRecords
-from crm_platform.failover.config import StepConfig
+from crm_platform.failover.config import SqlTask, StepConfig
 from crm_platform.failover.operator_role import Incident, OperatorRole, RestoreAccess
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
 from crm_platform.monitoring.dashboards import ReadinessDashboard
@@ -110,6 +110,11 @@ class DrAppStack(PlatformStack):
                 switch_beacon=names.switch_beacon_function,
                 fence_keeper=names.fence_keeper_function,
                 restore=RestoreAccess.of(names),
+                sql_tasks=tuple(
+                    (region, SqlTask.of(names, region))
+                    for region in (s.regions.dr, s.regions.primary)
+                ),
+                server_service=names.server_service,
             ),
             key=dr.key,
         )  # fmt: skip
