@@ -402,23 +402,6 @@ def test_validation_reports_a_restore_placed_elsewhere(aws: None, prod_settings:
     assert "subnet group" in joined and "security groups" in joined
 
 
-def test_next_commands_give_the_restored_instance_the_platforms_name(
-    aws: None, prod_settings: Settings
-) -> None:
-    names = Names.of(prod_settings)
-    world = World(names)
-    world.queue_plan()
-    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
-                     multi_az=True, now=NOW)  # fmt: skip
-    lines = restore.next_commands(names, p, platform_instance_exists=True)
-    text = "\n".join(lines)
-    assert (f"--db-instance-identifier {p.identifier} --new-db-instance-identifier "
-            f"{names.db_instance}") in text  # fmt: skip
-    assert text.index(f"{names.db_instance}-replaced-") < text.index(
-        f"--db-instance-identifier {p.identifier}"
-    )
-
-
 def test_a_pre_migration_snapshot_restores_by_name_into_a_new_instance(
     aws: None, prod_settings: Settings
 ) -> None:
@@ -484,9 +467,6 @@ def test_without_a_replica_dr_placement_comes_from_the_dr_stacks(
         "dr-params", "dr-subnets", ("sg-db-dr",))  # fmt: skip
     assert (p.selection.source, p.metadata["MultiAZ"]) == (COPY_NEW, "false")
     assert "UseLatestRestorableTime" not in p.metadata  # a copy is a snapshot
-    lines = "\n".join(restore.next_commands(names, p, platform_instance_exists=False))
-    assert f"--new-db-instance-identifier {names.db_replica}" in lines
-    assert f"crm-platform failover --env {names.environment} --execute --force" in lines
     stub.assert_no_pending_responses()
 
 

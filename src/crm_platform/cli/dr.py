@@ -124,8 +124,10 @@ def failover(inv: Invocation) -> int:
 
 
 def restore(inv: Invocation) -> int:
-    """Plan the restore (dry run); ``--execute`` restores, validates, prints what is next."""
+    """Plan the restore (dry run); ``--execute`` restores, validates and puts the restored
+    instance into service (ops/restore_service.py), resumable."""
     from crm_platform.ops import restore as run
+    from crm_platform.ops import restore_service
     from crm_platform.ops.restore_points import RestoreRefused
 
     names, clients, args, settings = inv.names, inv.clients(), inv.args, inv.settings
@@ -139,23 +141,28 @@ def restore(inv: Invocation) -> int:
     except RestoreRefused as e:
         raise CommandError(f"{e} (nothing was created)", label="refused") from None
     render.restore_plan(f"Restore of {names.prefix}'s database in {region}", p.lines())
+    render.failover_plan(
+        f"Then, into service in {region}", restore_service.plan_lines(names, region)
+    )
     if not args.execute:
         out.print("dry run: nothing was changed; add --execute to restore", highlight=False)
         return EXIT_OK
-    try:
-        outcome = run.execute(names, clients, p, progress=err.print)
-    except run.RestoreFailed as e:
-        raise CommandError(str(e), code=EXIT_FINDINGS, label="failed") from None
-    out.print(f"{outcome.identifier} ({outcome.how}): {outcome.verdict}", highlight=False)
-    if outcome.problems:
-        for problem in outcome.problems:
-            render.refusal("invalid", problem)
+    result = restore_service.execute(
+        names, settings, clients, p, progress=render.drill_step
+    )  # fmt: skip
+    failed = result.failed_step
+    if failed is not None:
+        render.refusal(f"{failed.name} failed", failed.detail.get("message", failed.detail))
+        out.print("run the same command again to resume", highlight=False)
         return EXIT_FINDINGS
-    exists = run.describe(clients("rds", region), run.reference_instance(names, region))
-    render.commands(
-        f"restored and valid at {outcome.endpoint}; not yet automated, put it into service:",
-        run.next_commands(names, p, platform_instance_exists=exists is not None),
+    serving = next(s for s in result.steps if s.name == "take_serving_name").detail
+    out.print(
+        f"restored from {p.spec.describe()} and serving as {serving.get('serving')} "
+        f"({serving.get('endpoint')})",
+        highlight=False,
     )
+    last = next(s for s in result.steps if s.name == "report").detail
+    render.commands("still to do:", [f"- {line}" for line in last.get("attention", [])])
     return EXIT_OK
 
 
