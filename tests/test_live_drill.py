@@ -50,7 +50,7 @@ class Fake:
     def sts_get_caller_identity(self, region: str) -> dict[str, str]:
         return {"Account": self.account, "Arn": f"arn:aws:sts::{self.account}:assumed-role/x/y"}
 
-    def ssm_get_parameter(self, region: str, Name: str) -> dict[str, Any]:  # noqa: N803
+    def ssm_get_parameter(self, region: str, Name: str) -> dict[str, Any]:
         return {"Parameter": {"Value": json.dumps({"state": self.state})}}
 
     # step functions
@@ -61,7 +61,7 @@ class Fake:
         self.executions[name] = "RUNNING"
         return {"executionArn": name}
 
-    def stepfunctions_describe_execution(self, region: str, executionArn: str) -> dict[str, Any]:  # noqa: N803
+    def stepfunctions_describe_execution(self, region: str, executionArn: str) -> dict[str, Any]:
         name = executionArn.rsplit(":", 1)[-1]
         self.describes += 1
         if self.on_describe is not None:
@@ -70,7 +70,9 @@ class Fake:
             self.executions[name] = "SUCCEEDED"
         return {"status": self.executions.get(name, "RUNNING"), "input": "{}"}
 
-    def stepfunctions_stop_execution(self, region: str, executionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+    def stepfunctions_stop_execution(
+        self, region: str, executionArn: str, **_: Any
+    ) -> dict[str, Any]:
         self.executions[executionArn.rsplit(":", 1)[-1]] = "ABORTED"
         return {}
 

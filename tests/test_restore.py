@@ -610,8 +610,12 @@ def test_an_invalid_restore_is_kept_and_nothing_is_switched(
     p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
                      multi_az=True, now=NOW)  # fmt: skip
     boto3.client("rds", region_name=PRIMARY).create_db_instance(
-        DBInstanceIdentifier=p.identifier, Engine="postgres", DBInstanceClass="db.t3.medium",
-        MasterUsername="u", MasterUserPassword="passwordpassword", AllocatedStorage=20,
+        DBInstanceIdentifier=p.identifier,
+        Engine="postgres",
+        DBInstanceClass="db.t3.medium",
+        MasterUsername="u",
+        MasterUserPassword="passwordpassword",
+        AllocatedStorage=20,
     )  # fmt: skip  (default groups, unencrypted)
     result = restore_service.execute(names, prod_settings, world.client, p,
                                      sleep=lambda _s: None, chosen=_journey(names))  # fmt: skip
@@ -630,7 +634,7 @@ def test_in_dr_the_restored_instance_becomes_the_dr_database_and_the_failover_ru
     started: list[bool] = []
 
     class Sfn:
-        def describe_execution(self, executionArn: str) -> dict[str, str]:  # noqa: N803
+        def describe_execution(self, executionArn: str) -> dict[str, str]:
             return {"status": "SUCCEEDED"}
 
     from crm_platform.ops import failover as failover_commands
@@ -640,7 +644,8 @@ def test_in_dr_the_restored_instance_becomes_the_dr_database_and_the_failover_ru
         return failover_commands.Started("failover-1", "failover-1", "started")
 
     ctx = restore_service.Context(
-        config={"names": names, "dr_region": DR}, client=lambda service, region: Sfn(),
+        config={"names": names, "dr_region": DR},
+        client=lambda service, region: Sfn(),
         now=lambda: 0.0,
     )
     original = failover_commands.start

@@ -212,7 +212,7 @@ _TABLE: tuple[Duration, ...] = (
         "ModifyDBInstance with a new identifier: the instance is renamed and rebooted",
         600,
         900,
-        f"{AWS_DOCS}AmazonRDS/latest/UserGuide/USER_RenameInstance.html \"The new DNS name "
+        f'{AWS_DOCS}AmazonRDS/latest/UserGuide/USER_RenameInstance.html "The new DNS name '
         "for the renamed DB instance becomes effective in about 10 minutes. The renamed DB "
         'instance is not available until the new name becomes effective." p95 adds 5 min '
         "(assumed)",

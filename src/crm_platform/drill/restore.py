@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -38,6 +38,7 @@ from crm_platform.drill.run import Rehearsal, ScenarioReport
 from crm_platform.drill.world import _botocore_session
 from crm_platform.failover.local_runner import StepReport
 from crm_platform.ops import restore, restore_service
+from crm_platform.ops.restore_points import RestoreRefused
 
 NOTES = [
     "restore: moto has no AWS Backup; recovery points, restore metadata and restore jobs "
@@ -56,6 +57,7 @@ DAMAGE_BEFORE_DETECTION = 1200  # the bad write happened 20 minutes before anyon
 def shaped(service: str, operation: str, response: dict[str, Any]) -> dict[str, Any]:
     """``response`` if it has the shape AWS answers ``operation`` with (botocore's model)."""
     model = _botocore_session().get_service_model(service).operation_model(operation)
+    assert model.output_shape is not None, f"{service}.{operation} answers nothing"
     report = ParamValidator().validate(response, model.output_shape)
     if report.has_errors():
         raise ParamValidationError(report=report.generate_report())
@@ -152,9 +154,13 @@ class ModelledBackup:
         source = next((p for p in self.points if p["RecoveryPointArn"] == point), None)
         if source is None:
             raise _error("ResourceNotFoundException", f"{point} not found", call.operation)
-        reference = r.world.raw("rds", call.region).describe_db_instances(
-            DBInstanceIdentifier=r.names.db_instance
-        )["DBInstances"][0] if r.original else {}
+        reference = (
+            r.world.raw("rds", call.region).describe_db_instances(
+                DBInstanceIdentifier=r.names.db_instance
+            )["DBInstances"][0]
+            if r.original
+            else {}
+        )
         # The instance as AWS Backup creates it: the placement its metadata names.
         r.world.raw("rds", call.region).create_db_instance(
             DBInstanceIdentifier=identifier, Engine="postgres",
@@ -178,8 +184,14 @@ class ModelledBackup:
         job = Job(f"job-{len(self.jobs) + 1}", point, str(call.params["IamRoleArn"]), metadata,
                   now, now + took, identifier, created["DBInstanceArn"])  # fmt: skip
         self.jobs[job.job_id] = job
-        r.aws.events.append(Event("AWS Backup restore job", now, job.done,
-                                  "modelled: creating the instance from the recovery point"))  # fmt: skip
+        r.aws.events.append(
+            Event(
+                "AWS Backup restore job",
+                now,
+                job.done,
+                "modelled: creating the instance from the recovery point",
+            )
+        )
         return shaped("backup", call.operation, {"RestoreJobId": job.job_id})
 
     def _modify(self, call: Call) -> None:
@@ -253,7 +265,7 @@ class RestoreRehearsal(Rehearsal):
             failed = result.failed_step
             status = "SUCCEEDED" if failed is None else "FAILED"
             failure = "" if failed is None else f"{failed.name}: {failed.detail}"
-        except (ClientError, restore.RestoreRefused) as err:
+        except (ClientError, RestoreRefused) as err:
             failure = f"plan: {err}"
         self.starts.append(f"restore --point {chosen} --execute: {status}")
         return self.restore_report(status, failure, time.perf_counter() - wall)
@@ -270,10 +282,16 @@ class RestoreRehearsal(Rehearsal):
         vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
         other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.2.0/24")["Subnet"]["SubnetId"]
         prefix = self.names.prefix
-        rds.create_db_subnet_group(DBSubnetGroupName=f"{prefix}-database-subnets",
-                                   DBSubnetGroupDescription="drill", SubnetIds=[subnet, other])  # fmt: skip
-        rds.create_db_parameter_group(DBParameterGroupName=f"{prefix}-database-parameters",
-                                      DBParameterGroupFamily="postgres16", Description="drill")  # fmt: skip
+        rds.create_db_subnet_group(
+            DBSubnetGroupName=f"{prefix}-database-subnets",
+            DBSubnetGroupDescription="drill",
+            SubnetIds=[subnet, other],
+        )
+        rds.create_db_parameter_group(
+            DBParameterGroupName=f"{prefix}-database-parameters",
+            DBParameterGroupFamily="postgres16",
+            Description="drill",
+        )
         rds.modify_db_instance(DBInstanceIdentifier=self.names.db_instance,
                                DBSubnetGroupName=f"{prefix}-database-subnets",
                                DBParameterGroupName=f"{prefix}-database-parameters",
@@ -488,7 +506,9 @@ def effect_checks(r: RestoreRehearsal) -> list[Check]:
     found_services = r.world.raw("ecs", r.primary).describe_services(
         cluster=cluster, services=list(want))["services"]  # fmt: skip
     desired = {s["serviceName"]: s["desiredCount"] for s in found_services}
-    named_at = [t for t, _p in _calls(r, "ModifyDBInstance", NewDBInstanceIdentifier=names.db_instance)]  # fmt: skip
+    named_at = [
+        t for t, _p in _calls(r, "ModifyDBInstance", NewDBInstanceIdentifier=names.db_instance)
+    ]
     raised = [t for t, p_ in _calls(r, "UpdateService", cluster=cluster)
               if int(p_.get("desiredCount", 0)) > 0]  # fmt: skip
     check(

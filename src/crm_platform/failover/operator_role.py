@@ -256,11 +256,14 @@ def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatem
 
     restored = [rds(region, f"db:{r.database}-restore-*") for region in r.regions]
     replaced = [
-        rds(region, f"db:{name}-replaced-*") for region in r.regions for name in (r.database, r.replica)
+        rds(region, f"db:{name}-replaced-*")
+        for region in r.regions
+        for name in (r.database, r.replica)
     ]
     via_rds = f"rds.{r.primary_region}.amazonaws.com"
     into_service = _into_service_statements(r, account, restored, replaced)
-    return into_service + [
+    return [
+        *into_service,
         iam.PolicyStatement(
             sid="RestoreReadsTheDatabases",
             actions=["rds:DescribeDBInstances"],

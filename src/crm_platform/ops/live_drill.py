@@ -139,7 +139,9 @@ def refuse_production(names: Names, *, production_ok: bool) -> None:
 def check_account_and_regions(names: Names, client: Client) -> dict[str, str]:
     """Each configured region's STS names the configured account; {region: account}."""
     if names.primary_region == names.dr_region:
-        raise DrillRefused(f"primary and DR are both {names.primary_region}: check the configuration")
+        raise DrillRefused(
+            f"primary and DR are both {names.primary_region}: check the configuration"
+        )
     found: dict[str, str] = {}
     for region in (names.primary_region, names.dr_region):
         try:
@@ -199,8 +201,7 @@ def require_recent_dry_run(state_dir: Path, names: Names, plan: LivePlan, now: f
     age = now - float(dry.get("at", 0))
     if not 0 <= age <= DRY_RUN_MINUTES * 60:
         raise DrillRefused(
-            f"the dry run is {age / 60:.0f} minutes old (at most {DRY_RUN_MINUTES}): "
-            "run it again"
+            f"the dry run is {age / 60:.0f} minutes old (at most {DRY_RUN_MINUTES}): run it again"
         )
 
 
@@ -276,7 +277,9 @@ def modelled_from(report: Path) -> dict[str, dict[str, float]]:
     return found
 
 
-def _times(phase: str, rows: list[dict[str, Any]], modelled: dict[str, dict[str, float]]) -> list[StepTime]:  # fmt: skip
+def _times(
+    phase: str, rows: list[dict[str, Any]], modelled: dict[str, dict[str, float]]
+) -> list[StepTime]:
     out = []
     for row in rows:
         start, end = row.get("started_at"), row.get("ended_at")
@@ -304,7 +307,9 @@ def execute(
     require_recent_dry_run(state_dir, names, plan, now())
     _set_stop(state_dir, names, None)  # a stop of an earlier drill does not stop this one
     report = LiveReport(names.environment, names.account, regions, now(), "completed")
-    is_stopped = lambda: stop_requested(state_dir, names)  # noqa: E731
+
+    def is_stopped() -> bool:
+        return stop_requested(state_dir, names)
 
     def watchful_sleep(seconds: float) -> None:
         if is_stopped():
@@ -315,7 +320,7 @@ def execute(
     progress(f"failover: {started.how} {started.execution}")
     try:
         status = failover_commands.follow(
-            names, client, started, lambda row: progress(f"failover: {row['step']} {row['status']}"),
+            names, client, started, lambda row: progress(f"failover: {row['step']}"),
             sleep=watchful_sleep,
         )  # fmt: skip
     except StopRequested:

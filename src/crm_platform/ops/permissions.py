@@ -245,9 +245,7 @@ def drill_needs(names: Names) -> list[Need]:
     failover execution (reading it is the incident commands')."""
     who = Who(role_name=names.operator_role)
     machine = f"arn:aws:states:{names.dr_region}:{names.account}:stateMachine:"
-    execution = f"{machine}{names.failover_state_machine}".replace(
-        ":stateMachine:", ":execution:"
-    )
+    execution = f"{machine}{names.failover_state_machine}".replace(":stateMachine:", ":execution:")
     return [
         Need.call(who, "drill --stop: stop the drill's failover execution", "stepfunctions",
                   names.dr_region, "StopExecution", executionArn=f"{execution}:drill-1"),

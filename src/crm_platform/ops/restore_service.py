@@ -80,11 +80,17 @@ def service_config(names: Names, settings: Settings, p: restore.Plan) -> dict[st
         "request": p.request_id,
         "clusters": {"dr": names.ecs_cluster(p.region)},
         "services": {
-            "server": {"name": names.server_service, "desired": sizes.server.desired,
-                       "max": sizes.server.maximum},
-            "worker": {"name": names.worker_service, "desired": sizes.worker.desired,
-                       "max": sizes.worker.maximum},
-        },  # fmt: skip
+            "server": {
+                "name": names.server_service,
+                "desired": sizes.server.desired,
+                "max": sizes.server.maximum,
+            },
+            "worker": {
+                "name": names.worker_service,
+                "desired": sizes.worker.desired,
+                "max": sizes.worker.maximum,
+            },
+        },
         "backup_retention_days": settings.database.backup_retention_days,
         "backup_tag": names.backup_selection_tag,
         "names": names,
@@ -193,8 +199,13 @@ def protect_restored(ctx: Context) -> Outcome:
     if int(instance.get("BackupRetentionPeriod", 0)) < c["backup_retention_days"]:
         changes["BackupRetentionPeriod"] = c["backup_retention_days"]
     if not changes:
-        return Outcome(True, {"deletion_protection": True,
-                              "backup_retention": instance.get("BackupRetentionPeriod")})  # fmt: skip
+        return Outcome(
+            True,
+            {
+                "deletion_protection": True,
+                "backup_retention": instance.get("BackupRetentionPeriod"),
+            },
+        )
     if instance.get("DBInstanceStatus") != AVAILABLE:
         return Outcome(False, {"status": instance.get("DBInstanceStatus")}, wait=POLL)
     call(ctx.aws("rds").modify_db_instance, DBInstanceIdentifier=instance["DBInstanceIdentifier"],
@@ -217,9 +228,14 @@ def stop_writes(ctx: Context) -> Outcome:
     for service in found:
         if service.get("desiredCount", 0) == 0:
             continue
-        call(scaling.register_scalable_target, ServiceNamespace="ecs",
-             ResourceId=f"service/{cluster}/{service['serviceName']}",
-             ScalableDimension="ecs:service:DesiredCount", MinCapacity=0, MaxCapacity=0)  # fmt: skip
+        call(
+            scaling.register_scalable_target,
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{cluster}/{service['serviceName']}",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=0,
+            MaxCapacity=0,
+        )
         call(ecs.update_service, cluster=cluster, service=service["serviceName"], desiredCount=0)
     found = call(ecs.describe_services, cluster=cluster, services=names)["services"]
     running = {s["serviceName"]: s.get("runningCount", 0) for s in found}
@@ -296,8 +312,14 @@ def take_serving_name(ctx: Context) -> Outcome:
             )
         if serving.get("DBInstanceStatus") != AVAILABLE:
             return Outcome(False, {"status": serving.get("DBInstanceStatus")}, wait=POLL)
-        return Outcome(True, {"serving": c["serving"], "restored": c["restored"],
-                              "endpoint": (serving.get("Endpoint") or {}).get("Address")})  # fmt: skip
+        return Outcome(
+            True,
+            {
+                "serving": c["serving"],
+                "restored": c["restored"],
+                "endpoint": (serving.get("Endpoint") or {}).get("Address"),
+            },
+        )
     restored = _describe(ctx, c["restored"])
     if restored is None:
         raise StepFailed(f"{c['restored']} is gone and nothing serves as {c['serving']}")
@@ -425,9 +447,13 @@ def run_steps(
                 break
             if ctx.now() - report_.started + outcome.wait > step.timeout_seconds:
                 report_.status = "failed"
-                report_.detail = {"error": "StepTimedOut", "message": (
-                    f"{step.name} did not finish within {step.timeout_seconds}s: "
-                    f"{outcome.detail}; run restore --execute again to keep following it")}  # fmt: skip
+                report_.detail = {
+                    "error": "StepTimedOut",
+                    "message": (
+                        f"{step.name} did not finish within {step.timeout_seconds}s: "
+                        f"{outcome.detail}; run restore --execute again to keep following it"
+                    ),
+                }
                 break
             sleep(max(outcome.wait, 1))
         report_.ended = ctx.now()
