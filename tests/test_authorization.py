@@ -335,7 +335,7 @@ def test_the_operator_role_restores_into_a_new_instance_only(
     passed = [d.request for v in allowed for d in v.decisions if d.request.action == "iam:PassRole"]
     assert {r.resource.rsplit("/", 1)[-1] for r in passed} == {names.restore_break_glass_role}
     forbidden = evaluate(chosen, operator_needs.restore_forbidden(names))
-    assert len(forbidden) == 4
+    assert len(forbidden) == 5
     assert [v.need.why for v in forbidden if v.ok] == []
 
 

@@ -311,9 +311,11 @@ def test_explain_shows_every_duration_with_its_source(capsys: pytest.CaptureFixt
     assert "regional-outage" in printed and "healthy-primary" in printed
 
 
-def test_drill_needs_local(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_drill_without_local_is_the_live_drill_and_refuses_production(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert cli.main(["drill", "--config-dir", str(CONFIG)]) == 2
-    assert "only the local drill" in capsys.readouterr().err
+    assert "this is production" in capsys.readouterr().err
 
 
 def test_the_html_report_draws_one_timeline_per_run(unenforced: DrillReport) -> None:

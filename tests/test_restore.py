@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from crm_platform import cli
 from crm_platform.naming import Names
-from crm_platform.ops import restore
+from crm_platform.ops import restore, restore_service
 from crm_platform.ops.restore_points import (
     PointSpec,
     RecoveryPoint,
@@ -402,23 +402,6 @@ def test_validation_reports_a_restore_placed_elsewhere(aws: None, prod_settings:
     assert "subnet group" in joined and "security groups" in joined
 
 
-def test_next_commands_give_the_restored_instance_the_platforms_name(
-    aws: None, prod_settings: Settings
-) -> None:
-    names = Names.of(prod_settings)
-    world = World(names)
-    world.queue_plan()
-    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
-                     multi_az=True, now=NOW)  # fmt: skip
-    lines = restore.next_commands(names, p, platform_instance_exists=True)
-    text = "\n".join(lines)
-    assert (f"--db-instance-identifier {p.identifier} --new-db-instance-identifier "
-            f"{names.db_instance}") in text  # fmt: skip
-    assert text.index(f"{names.db_instance}-replaced-") < text.index(
-        f"--db-instance-identifier {p.identifier}"
-    )
-
-
 def test_a_pre_migration_snapshot_restores_by_name_into_a_new_instance(
     aws: None, prod_settings: Settings
 ) -> None:
@@ -484,9 +467,6 @@ def test_without_a_replica_dr_placement_comes_from_the_dr_stacks(
         "dr-params", "dr-subnets", ("sg-db-dr",))  # fmt: skip
     assert (p.selection.source, p.metadata["MultiAZ"]) == (COPY_NEW, "false")
     assert "UseLatestRestorableTime" not in p.metadata  # a copy is a snapshot
-    lines = "\n".join(restore.next_commands(names, p, platform_instance_exists=False))
-    assert f"--new-db-instance-identifier {names.db_replica}" in lines
-    assert f"crm-platform failover --env {names.environment} --execute --force" in lines
     stub.assert_no_pending_responses()
 
 
@@ -537,3 +517,142 @@ def test_the_cli_parses_the_restore_verb() -> None:
         parser.parse_args(["restore", "--point", "latest", "--region", "us-east-1"])
     with pytest.raises(SystemExit):
         parser.parse_args(["restore"])
+
+
+# --- into service (ops/restore_service.py) --------------------------------------------------
+def _services(names: Names) -> None:
+    """The primary's cluster and services, as deployed (moto runs no task)."""
+    ecs = boto3.client("ecs", region_name=PRIMARY)
+    cluster = names.ecs_cluster(PRIMARY)
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(family="t", containerDefinitions=[
+        {"name": "c", "image": "i", "memory": 512}])  # fmt: skip
+    for service in (names.server_service, names.worker_service):
+        ecs.create_service(cluster=cluster, serviceName=service, taskDefinition="t",
+                           desiredCount=0)  # fmt: skip
+
+
+def _journey(names: Names) -> tuple[Any, ...]:
+    by = {s.name: s for s in restore_service.PRIMARY_STEPS}
+    return tuple(by[n] for n in ("restore_instance", "validate_restored", "protect_restored",
+                                 "stop_writes", "rename_aside", "fence_aside",
+                                 "take_serving_name", "report"))  # fmt: skip
+
+
+def test_execute_puts_the_restored_instance_under_the_serving_name_and_resumes(
+    aws: None, prod_settings: Settings
+) -> None:
+    """A pre-migration snapshot (moto restores it): the run dies after the old instance
+    moved aside; the second run resumes (nothing restored or renamed twice), fences the
+    old instance, and the restored one serves under the platform's name and endpoint."""
+    names = Names.of(prod_settings)
+    world = World(names)
+    _services(names)
+    rds = boto3.client("rds", region_name=PRIMARY)
+    name = f"{names.db_instance}-pre-1-2-0-20261207T0300Z"
+    rds.create_db_snapshot(DBInstanceIdentifier=names.db_instance, DBSnapshotIdentifier=name)
+    original = rds.describe_db_instances(DBInstanceIdentifier=names.db_instance)["DBInstances"][0]
+
+    def plan() -> restore.Plan:
+        return restore.plan(names, world.client, point=f"snapshot:{name}", region=PRIMARY,
+                            retention_days=35, multi_az=True, now=NOW)  # fmt: skip
+
+    p = plan()
+    journey = _journey(names)
+    crash_after = [s.name for s in journey].index("rename_aside") + 1
+    first = restore_service.execute(names, prod_settings, world.client, p, sleep=lambda _s: None,
+                                    chosen=journey[:crash_after])  # fmt: skip
+    assert first.ok
+    aside = restore_service.aside_identifier(names.db_instance, p.request_id)
+    assert world.instances() == sorted([aside, p.identifier])
+    # The platform's instance is gone from its name: the resumed plan reads the placement
+    # from the primary stack, as for a lost instance.
+    cfn = boto3.client("cloudformation", region_name=PRIMARY)
+    stub = Stubber(cfn)
+    stub.activate()
+    world.extra["cloudformation", PRIMARY] = cfn
+    stack_resources(stub, names.primary_stack, [
+        ("DatabaseParameters1A2B", "AWS::RDS::DBParameterGroup", "crm-prod-db-params"),
+        ("DatabaseSubnetGroup3C4D", "AWS::RDS::DBSubnetGroup", "crm-prod-db-subnets"),
+        ("SecurityGroupsDatabase5E6F", "AWS::EC2::SecurityGroup", world.sg),
+    ])  # fmt: skip
+    second = restore_service.execute(names, prod_settings, world.client, plan(),
+                                     sleep=lambda _s: None, chosen=journey)  # fmt: skip
+    assert second.ok, second.failed_step
+    assert world.instances() == sorted([aside, names.db_instance])
+    serving = rds.describe_db_instances(DBInstanceIdentifier=names.db_instance)["DBInstances"][0]
+    tags = {t["Key"]: t["Value"] for t in serving["TagList"]}
+    assert tags[restore.REQUEST_TAG] == p.request_id
+    assert serving["Endpoint"]["Address"] == original["Endpoint"]["Address"]
+    assert serving["DeletionProtection"] and serving["BackupRetentionPeriod"] >= 7
+    kept = rds.describe_db_instances(DBInstanceIdentifier=aside)["DBInstances"][0]
+    default = boto3.client("ec2", region_name=PRIMARY).describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["default"]},
+                 {"Name": "vpc-id", "Values": [kept["DBSubnetGroup"]["VpcId"]]}]
+    )["SecurityGroups"][0]["GroupId"]  # fmt: skip
+    assert [g["VpcSecurityGroupId"] for g in kept["VpcSecurityGroups"]] == [default]
+    assert kept["DeletionProtection"]
+    report = {s.name: s for s in second.steps}["report"].detail
+    assert any(aside in line for line in report["attention"])
+    stub.assert_no_pending_responses()
+    # a third run changes nothing: every step finds its effect in place
+    third = restore_service.execute(names, prod_settings, world.client, plan(),
+                                    sleep=lambda _s: None, chosen=journey)  # fmt: skip
+    assert third.ok and world.instances() == sorted([aside, names.db_instance])
+
+
+def test_an_invalid_restore_is_kept_and_nothing_is_switched(
+    aws: None, prod_settings: Settings
+) -> None:
+    names = Names.of(prod_settings)
+    world = World(names)
+    world.queue_plan()
+    p = restore.plan(names, world.client, point="latest", region=PRIMARY, retention_days=35,
+                     multi_az=True, now=NOW)  # fmt: skip
+    boto3.client("rds", region_name=PRIMARY).create_db_instance(
+        DBInstanceIdentifier=p.identifier,
+        Engine="postgres",
+        DBInstanceClass="db.t3.medium",
+        MasterUsername="u",
+        MasterUserPassword="passwordpassword",
+        AllocatedStorage=20,
+    )  # fmt: skip  (default groups, unencrypted)
+    result = restore_service.execute(names, prod_settings, world.client, p,
+                                     sleep=lambda _s: None, chosen=_journey(names))  # fmt: skip
+    assert result.failed_step is not None and result.failed_step.name == "validate_restored"
+    assert "nothing was switched" in result.failed_step.detail["message"]
+    assert world.instances() == sorted([names.db_instance, p.identifier])
+
+
+def test_in_dr_the_restored_instance_becomes_the_dr_database_and_the_failover_runs(
+    aws: None, prod_settings: Settings
+) -> None:
+    """The lost-replica case: after the rename, the failover's state machine is started
+    (forced) and followed; its start is the incident command's (ops/failover.py)."""
+    names = Names.of(prod_settings)
+    assert [s.name for s in restore_service.DR_STEPS][-2:] == ["fail_over", "report"]
+    started: list[bool] = []
+
+    class Sfn:
+        def describe_execution(self, executionArn: str) -> dict[str, str]:
+            return {"status": "SUCCEEDED"}
+
+    from crm_platform.ops import failover as failover_commands
+
+    def start(_names: Names, _client: Any, *, force: bool, now: float) -> Any:
+        started.append(force)
+        return failover_commands.Started("failover-1", "failover-1", "started")
+
+    ctx = restore_service.Context(
+        config={"names": names, "dr_region": DR},
+        client=lambda service, region: Sfn(),
+        now=lambda: 0.0,
+    )
+    original = failover_commands.start
+    failover_commands.start = start  # type: ignore[assignment]
+    try:
+        outcome = restore_service.fail_over(ctx)
+    finally:
+        failover_commands.start = original  # type: ignore[assignment]
+    assert outcome.done and started == [True]
+    assert outcome.detail["status"] == "SUCCEEDED"

@@ -166,6 +166,7 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("stepfunctions", "DescribeExecution"): _parameter_list("executionArn"),
     ("stepfunctions", "ListExecutions"): _parameter_list("stateMachineArn"),
     ("stepfunctions", "SendTaskSuccess"): _everything,
+    ("stepfunctions", "StopExecution"): _parameter_list("executionArn"),
     ("backup", "ListCopyJobs"): _everything,
     ("backup", "ListBackupJobs"): _everything,
     ("lambda", "Invoke"): _function,
@@ -190,6 +191,7 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("logs", "GetLogEvents"): _log_stream,
     ("kms", "GenerateMac"): _parameter_list("KeyId"),
     ("ec2", "DescribeSecurityGroupRules"): _everything,
+    ("ec2", "DescribeSecurityGroups"): _everything,
     ("ec2", "RevokeSecurityGroupIngress"): lambda c, a: [
         _arn("ec2", c, a, f"security-group/{c.params['GroupId']}")
     ],

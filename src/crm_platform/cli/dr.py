@@ -61,10 +61,9 @@ def drill(inv: Invocation) -> int:
         render.scenarios(SCENARIOS.values())
         return EXIT_OK
     if not args.local:
-        raise CommandError(
-            "only the local drill exists (--local); against AWS a drill is a real failover: "
-            "crm-platform failover"
-        )
+        return live_drill(inv)
+    if args.execute or args.stop:
+        raise CommandError("--execute and --stop are for the live drill (without --local)")
     names = inv.names
     outdir = inv.assembly()
     if outdir is None:
@@ -84,6 +83,54 @@ def drill(inv: Invocation) -> int:
     render.drill(report, detail=len(chosen) == 1)
     out.print(f"report written to {args.report} and {args.html}", highlight=False)
     return EXIT_OK if report.passed else EXIT_FINDINGS
+
+
+def live_drill(inv: Invocation) -> int:
+    """``drill --env NAME``: the live drill's dry run; ``--execute`` runs it behind its
+    guard rails, ``--stop`` stops it (ops/live_drill.py)."""
+    import time
+
+    from crm_platform.ops import live_drill as live
+
+    args, names = inv.args, inv.names
+    state_dir = Path(args.state_dir)
+    try:
+        live.refuse_production(names, production_ok=args.i_know_this_is_production)
+        inv.require_credentials()
+        clients = inv.clients()
+        if args.stop:
+            stopped = live.request_stop(state_dir, names, clients, time.time())
+            out.print(
+                f"stop recorded; stopped {', '.join(stopped) or 'no running failover'}. "
+                f"Resume with crm-platform failover --env {names.environment} --execute, "
+                "then crm-platform failback",
+                highlight=False,
+            )
+            return EXIT_OK
+        regions = live.check_account_and_regions(names, clients)
+        live.check_serving_from_primary(names, clients)
+        plan = live.LivePlan.of(names)
+        for phase, steps in plan.phases:
+            render.failover_plan(f"live drill of {names.prefix}: {phase}", [(s, "") for s in steps])
+        if not args.execute:
+            live.record_dry_run(state_dir, names, plan, time.time())
+            out.print(
+                f"dry run: nothing was changed (account {names.account}, regions "
+                f"{', '.join(regions)}); --execute within {live.DRY_RUN_MINUTES} minutes runs it",
+                highlight=False,
+            )
+            return EXIT_OK
+        report = live.execute(
+            names, clients, plan, state_dir=state_dir, regions=regions,
+            modelled=live.modelled_from(Path(args.report)), progress=err.print,
+        )  # fmt: skip
+    except live.DrillRefused as e:
+        raise CommandError(f"{e} (nothing was changed by this command)", label="refused") from None
+    Path(args.live_report).write_text(report.to_json())
+    out.print(f"live drill {report.outcome}; report {args.live_report}", highlight=False)
+    for line in report.next:
+        out.print(f"  next: {line}", highlight=False)
+    return EXIT_OK if report.outcome == "completed" else EXIT_FINDINGS
 
 
 def _readiness(inv: Invocation) -> Any:
@@ -124,8 +171,10 @@ def failover(inv: Invocation) -> int:
 
 
 def restore(inv: Invocation) -> int:
-    """Plan the restore (dry run); ``--execute`` restores, validates, prints what is next."""
+    """Plan the restore (dry run); ``--execute`` restores, validates and puts the restored
+    instance into service (ops/restore_service.py), resumable."""
     from crm_platform.ops import restore as run
+    from crm_platform.ops import restore_service
     from crm_platform.ops.restore_points import RestoreRefused
 
     names, clients, args, settings = inv.names, inv.clients(), inv.args, inv.settings
@@ -139,23 +188,28 @@ def restore(inv: Invocation) -> int:
     except RestoreRefused as e:
         raise CommandError(f"{e} (nothing was created)", label="refused") from None
     render.restore_plan(f"Restore of {names.prefix}'s database in {region}", p.lines())
+    render.failover_plan(
+        f"Then, into service in {region}", restore_service.plan_lines(names, region)
+    )
     if not args.execute:
         out.print("dry run: nothing was changed; add --execute to restore", highlight=False)
         return EXIT_OK
-    try:
-        outcome = run.execute(names, clients, p, progress=err.print)
-    except run.RestoreFailed as e:
-        raise CommandError(str(e), code=EXIT_FINDINGS, label="failed") from None
-    out.print(f"{outcome.identifier} ({outcome.how}): {outcome.verdict}", highlight=False)
-    if outcome.problems:
-        for problem in outcome.problems:
-            render.refusal("invalid", problem)
+    result = restore_service.execute(
+        names, settings, clients, p, progress=render.drill_step
+    )  # fmt: skip
+    failed = result.failed_step
+    if failed is not None:
+        render.refusal(f"{failed.name} failed", failed.detail.get("message", failed.detail))
+        out.print("run the same command again to resume", highlight=False)
         return EXIT_FINDINGS
-    exists = run.describe(clients("rds", region), run.reference_instance(names, region))
-    render.commands(
-        f"restored and valid at {outcome.endpoint}; not yet automated, put it into service:",
-        run.next_commands(names, p, platform_instance_exists=exists is not None),
+    serving = next(s for s in result.steps if s.name == "take_serving_name").detail
+    out.print(
+        f"restored from {p.spec.describe()} and serving as {serving.get('serving')} "
+        f"({serving.get('endpoint')})",
+        highlight=False,
     )
+    last = next(s for s in result.steps if s.name == "report").detail
+    render.commands("still to do:", [f"- {line}" for line in last.get("attention", [])])
     return EXIT_OK
 
 
@@ -182,10 +236,30 @@ def register(commands: Any) -> None:
     )
     rehearse = add_command(
         commands, "drill",
-        "rehearse a regional failover in the AWS emulator (offline); writes a report", drill,
+        "rehearse a regional failover in the AWS emulator (--local, offline), or live "
+        "against a staging account (dry run by default); writes a report", drill,
         out=True,
     )  # fmt: skip
     rehearse.add_argument("--local", action="store_true", help="against the local emulator")
+    rehearse.add_argument(
+        "--execute", action="store_true",
+        help="live: run failover then failback (after a dry run of the same plan)",
+    )  # fmt: skip
+    rehearse.add_argument(
+        "--stop", action="store_true", help="live: stop the running drill where it stands"
+    )
+    rehearse.add_argument(
+        "--i-know-this-is-production", action="store_true",
+        help="live: allow a drill of the prod environment",
+    )  # fmt: skip
+    rehearse.add_argument(
+        "--state-dir", default=".crm-platform/live-drill",
+        help="live: where the dry run and a stop request are recorded",
+    )  # fmt: skip
+    rehearse.add_argument(
+        "--live-report", default="live-drill-report.json",
+        help="live: measured step times next to the modelled ones (JSON)",
+    )  # fmt: skip
     rehearse.add_argument(
         "--scenario",
         choices=[*SCENARIOS, "all"],

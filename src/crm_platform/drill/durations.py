@@ -200,6 +200,35 @@ _TABLE: tuple[Duration, ...] = (
         "TTL at worst; resolvers that ignore TTLs are not modelled",
     ),
     Duration(
+        "backup.restore",
+        "AWS Backup restores an RDS recovery point into a new instance, until available",
+        1200,
+        3600,
+        f"{ASSUMED} AWS documents no restore time; it grows with the database's size "
+        "(a restore creates a new instance from a snapshot: "
+        f"{AWS_DOCS}aws-backup/latest/devguide/restoring-rds.html); 20 min / 60 min for "
+        "a database of a few tens of GB until a staging drill measures it",
+    ),
+    Duration(
+        "backup.pitr_replay",
+        "a point-in-time restore also replays the transaction logs up to the chosen time",
+        300,
+        1200,
+        f"{ASSUMED} RDS restores the snapshot before the time and replays the logs after it "
+        f"({AWS_DOCS}AmazonRDS/latest/UserGuide/USER_PIT.html); AWS documents no rate, "
+        "5 min / 20 min until measured",
+    ),
+    Duration(
+        "rds.rename",
+        "ModifyDBInstance with a new identifier: the instance is renamed and rebooted",
+        600,
+        900,
+        f'{AWS_DOCS}AmazonRDS/latest/UserGuide/USER_RenameInstance.html "The new DNS name '
+        "for the renamed DB instance becomes effective in about 10 minutes. The renamed DB "
+        'instance is not available until the new name becomes effective." p95 adds 5 min '
+        "(assumed)",
+    ),
+    Duration(
         "api.call",
         "one AWS API call from the failover Lambda to a service in its own region",
         0.1,

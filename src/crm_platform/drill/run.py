@@ -173,6 +173,7 @@ class Setup:
     step_list: tuple[steps.Step, ...] = steps.STEPS
     on_step: Callable[[StepReport], None] = lambda _r: None
     progress: Callable[[str], None] = lambda _m: None
+    restore_steps: tuple[steps.Step, ...] | None = None  # drill/restore.py: None, the command's
 
 
 class Rehearsal:
@@ -795,6 +796,7 @@ def run_drill(
     step_list: tuple[steps.Step, ...] = steps.STEPS,
     progress: Callable[[str], None] = lambda _m: None,
     on_step: Callable[[StepReport], None] = lambda _r: None,
+    restore_steps: tuple[steps.Step, ...] | None = None,
 ) -> DrillReport:
     """Each scenario on a fresh emulator; ``model`` replaces the assembly's own
     authorization model (a test proving a sabotaged policy is caught)."""
@@ -802,14 +804,21 @@ def run_drill(
     model = model or AuthorizationModel.load(outdir)
     reports = []
     setup = Setup(
-        outdir, names, settings, model, enforce_authorization, step_list, on_step, progress
-    )
+        outdir, names, settings, model, enforce_authorization, step_list, on_step, progress,
+        restore_steps,
+    )  # fmt: skip
+    from crm_platform.drill import restore as restore_drill  # it builds on this module
+
     for scenario in scenarios:
         quantiles: list[Quantile] = ["p50", "p95"] if scenario.measures_rto else ["p50"]
+        kind = restore_drill.RestoreRehearsal if scenario.kind == "restore" else Rehearsal
         for quantile in quantiles:
             progress(f"scenario {scenario.name} ({quantile}): {scenario.summary}")
             with emulator.emulator():  # a fresh, empty emulator for each
-                reports.append(Rehearsal(setup, scenario, quantile).run())
+                reports.append(kind(setup, scenario, quantile).run())
+    notes = list(EMULATOR_NOTES)
+    if any(s.kind == "restore" for s in scenarios):
+        notes += restore_drill.NOTES
     return DrillReport(
         environment=names.prefix,
         rto_objective_minutes=settings.dr.rto_minutes,
@@ -820,4 +829,5 @@ def run_drill(
             {"name": d.name, "p50": d.p50, "p95": d.p95, "source": d.source}
             for d in (detection(settings.dr.detection_minutes), *DURATIONS.values())
         ],
+        notes=notes,
     )

@@ -37,9 +37,18 @@ class Scenario:
     second_start_after: str | None = None  # a second start arrives after this step
     measures_rto: bool = True  # run at p50 and p95 and hold p95 against the objective
     primary_returns: bool = False  # the primary answers again after the failover
+    # A restore from backup (drill/restore.py) instead of a failover: "latest", or "time"
+    # (a point in time just before the damage).
+    kind: Literal["failover", "restore"] = "failover"
+    restore_point: Literal["latest", "time"] = "latest"
 
     def describe_expected(self) -> str:
         e = self.expected
+        if self.kind == "restore":
+            return (
+                "a new instance restored from the chosen point, validated, serving under the "
+                "platform's name; the old one kept aside and fenced"
+            )
         if e.refused_at:
             return f"refused at {e.refused_at}; nothing changes anywhere"
         parts = ["the failover completes"]
@@ -128,6 +137,25 @@ SCENARIOS: dict[str, Scenario] = {
             "none",
             Expected(completes=False, refused_at="preflight"),
             measures_rto=False,
+        ),
+        # issue 19, item 4: restore from backup, put into service (drill/restore.py)
+        Scenario(
+            "restore-latest",
+            "a bad write corrupts the primary database; restore the latest restorable time",
+            "none",
+            Expected(),
+            measures_rto=False,
+            kind="restore",
+            restore_point="latest",
+        ),
+        Scenario(
+            "restore-point-in-time",
+            "a bad write corrupts the primary database; restore to a minute before it",
+            "none",
+            Expected(),
+            measures_rto=False,
+            kind="restore",
+            restore_point="time",
         ),
     )
 }

@@ -65,6 +65,10 @@ class RestoreAccess:
     vaults: tuple[str, ...]  # vault ARNs whose recovery points are listed
     stacks: tuple[str, ...]  # stack ARN patterns the placement is read from, no instance left
     restore_role_arn: str  # the only role AWS Backup may be handed
+    # Putting the restored instance into service (ops/restore_service.py): the primary's
+    # cluster and services it stops and starts again.
+    primary_cluster: str = ""
+    services: tuple[str, ...] = ()
 
     @staticmethod
     def of(names: Names) -> RestoreAccess:
@@ -85,6 +89,8 @@ class RestoreAccess:
                 stack(dr, names.dr_database_stack),
             ),
             restore_role_arn=f"arn:aws:iam::{names.account}:role/{names.restore_break_glass_role}",
+            primary_cluster=names.ecs_cluster(primary),
+            services=(names.server_service, names.worker_service),
         )
 
 
@@ -245,6 +251,26 @@ class OperatorRole(Construct):
                 statements=_restore_statements(restore, account),
             )
             _acknowledge_restore(self.restore_policy, restore, account)
+        # crm-platform drill --env NAME --stop (ops/live_drill.py): a live drill's failover
+        # is stopped where it stands; resuming it is failover --execute.
+        self.drill_policy = iam.ManagedPolicy(
+            self,
+            "DrillPolicy",
+            description="crm-platform drill --stop: stop the live drill's failover execution",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="StopTheDrillsFailover",
+                    actions=["states:StopExecution"],
+                    resources=[executions],
+                )
+            ],
+        )
+        acknowledge(
+            self.drill_policy,
+            f"AwsSolutions-IAM5[Resource::{executions}]",
+            "executions are named at run time; only those of the failover's state machine",
+        )
 
 
 def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatement]:
@@ -255,8 +281,15 @@ def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatem
         return f"arn:aws:rds:{region}:{account}:{resource}"
 
     restored = [rds(region, f"db:{r.database}-restore-*") for region in r.regions]
+    replaced = [
+        rds(region, f"db:{name}-replaced-*")
+        for region in r.regions
+        for name in (r.database, r.replica)
+    ]
     via_rds = f"rds.{r.primary_region}.amazonaws.com"
+    into_service = _into_service_statements(r, account, restored, replaced)
     return [
+        *into_service,
         iam.PolicyStatement(
             sid="RestoreReadsTheDatabases",
             actions=["rds:DescribeDBInstances"],
@@ -267,6 +300,7 @@ def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatem
                     for name in (r.database, r.replica)
                 ),
                 *restored,
+                *replaced,
             ],
         ),
         iam.PolicyStatement(
@@ -330,15 +364,68 @@ def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatem
     ]
 
 
+def _into_service_statements(
+    r: RestoreAccess, account: str, restored: list[str], replaced: list[str]
+) -> list[iam.PolicyStatement]:
+    """Putting the restored instance into service (ops/restore_service.py): renames (the
+    replaced instance aside, the restored one to the serving name), the fence of the
+    replaced one, deletion protection and retention on the restored one; the primary's
+    services to zero and back; the tier's checks. ModifyDBInstance authorizes on the
+    instance being modified only (the new identifier is not a resource of the request:
+    assumed from the Service Authorization Reference, verify on staging)."""
+    primary = r.primary_region
+
+    def rds(region: str, resource: str) -> str:
+        return f"arn:aws:rds:{region}:{account}:{resource}"
+
+    return [
+        iam.PolicyStatement(
+            sid="RestoreRenamesAndFences",
+            actions=["rds:ModifyDBInstance"],
+            resources=[
+                rds(primary, f"db:{r.database}"),
+                *(rds(region, f"db:{r.replica}") for region in r.regions if region != primary),
+                *restored,
+                *replaced,
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="RestoreStopsAndStartsThePrimary",
+            actions=["ecs:UpdateService", "ecs:DescribeServices"],
+            resources=[
+                f"arn:aws:ecs:{primary}:{account}:service/{r.primary_cluster}/{s}"
+                for s in r.services
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="RestoreScalesAndChecksTheTier",
+            actions=[
+                "application-autoscaling:RegisterScalableTarget",
+                "ecs:DescribeTaskDefinition",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "ec2:DescribeSecurityGroups",
+            ],
+            resources=["*"],
+        ),
+    ]
+
+
 def _acknowledge_restore(policy: iam.ManagedPolicy, r: RestoreAccess, account: str) -> None:
     reason = (
         "A restore creates an instance named at run time (<database>-restore-<request>) and "
         "reads snapshots named per release; AWS Backup's restore calls authorize on the "
         "recovery point's underlying resource, so the only role AWS Backup may be handed "
-        "(iam:PassRole) is what limits what it creates"
+        "(iam:PassRole) is what limits what it creates; putting it into service renames "
+        "instances named per request, and scaling targets, task definitions, target health "
+        "and security-group reads have no resource-level form"
     )
     patterns = [
         *(f"arn:aws:rds:{region}:{account}:db:{r.database}-restore-*" for region in r.regions),
+        *(
+            f"arn:aws:rds:{region}:{account}:db:{name}-replaced-*"
+            for region in r.regions
+            for name in (r.database, r.replica)
+        ),
         *r.stacks,
         f"arn:aws:rds:{r.primary_region}:{account}:snapshot:{r.database}-pre-*",
         *(f"arn:aws:rds:{r.primary_region}:{account}:{kind}:*" for kind in ("pg", "subgrp", "og")),

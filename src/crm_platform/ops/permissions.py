@@ -126,7 +126,7 @@ def needs(names: Names) -> list[Need]:
         for purpose in ("writable", "last-beat")
         for need in sql_task_needs(names, who, region, purpose)
     ]
-    return readiness + failover + switch + fence + sql + restore_needs(names)
+    return readiness + failover + switch + fence + sql + restore_needs(names) + drill_needs(names)
 
 
 def restore_needs(names: Names) -> list[Need]:
@@ -174,6 +174,7 @@ def restore_needs(names: Names) -> list[Need]:
                       "restore: AWS Backup assumes the restore role", "sts", region,
                       "AssumeRole", RoleArn=restore_role),
         ]  # fmt: skip
+    found += into_service_needs(names)
     primary = names.primary_region
     snapshot = f"{names.db_instance}-pre-1-2-0-20261207T0300Z"
     found += [
@@ -195,6 +196,70 @@ def restore_needs(names: Names) -> list[Need]:
     return found
 
 
+def into_service_needs(names: Names) -> list[Need]:
+    """``crm-platform restore --execute`` after the restore (ops/restore_service.py): the
+    renames, the fence of the replaced instance, the restored one's protection; in the
+    primary the services stopped and started again and the tier's checks; in DR the
+    failover's state machine (its start and following are the incident commands')."""
+    who = Who(role_name=names.operator_role)
+    request = "0123456789"
+    found: list[Need] = []
+    for region in (names.primary_region, names.dr_region):
+        serving = names.db_instance if region == names.primary_region else names.db_replica
+        restored = f"{names.db_instance}-restore-{request}"
+        aside = f"{serving}-replaced-{request}"
+        found += [
+            Need.call(who, "restore: protect the restored instance", "rds", region,
+                      "ModifyDBInstance", DBInstanceIdentifier=restored, DeletionProtection=True),
+            Need.call(who, "restore: rename the replaced instance aside", "rds", region,
+                      "ModifyDBInstance", DBInstanceIdentifier=serving,
+                      NewDBInstanceIdentifier=aside),
+            Need.call(who, "restore: read the replaced instance", "rds", region,
+                      "DescribeDBInstances", DBInstanceIdentifier=aside),
+            Need.call(who, "restore: find the VPC's default security group", "ec2", region,
+                      "DescribeSecurityGroups"),
+            Need.call(who, "restore: fence the replaced instance", "rds", region,
+                      "ModifyDBInstance", DBInstanceIdentifier=aside,
+                      VpcSecurityGroupIds=["sg-default"]),
+            Need.call(who, "restore: the restored instance takes the serving name", "rds",
+                      region, "ModifyDBInstance", DBInstanceIdentifier=restored,
+                      NewDBInstanceIdentifier=serving),
+            Need.call(who, "restore: read the serving instance", "rds", region,
+                      "DescribeDBInstances", DBInstanceIdentifier=serving),
+        ]  # fmt: skip
+    primary = names.primary_region
+    cluster = names.ecs_cluster(primary)
+    services = [names.server_service, names.worker_service]
+    found += [
+        Need.call(who, "restore: read the primary's services", "ecs", primary,
+                  "DescribeServices", cluster=cluster, services=services),
+        *(Need.call(who, "restore: stop and start a primary service", "ecs", primary,
+                    "UpdateService", cluster=cluster, service=s, desiredCount=0)
+          for s in services),
+        Need.call(who, "restore: the primary's scaling bounds", "application-autoscaling",
+                  primary, "RegisterScalableTarget", ServiceNamespace="ecs",
+                  ResourceId=f"service/{cluster}/{names.server_service}"),
+        Need.call(who, "restore: the tier names the serving endpoint", "ecs", primary,
+                  "DescribeTaskDefinition", taskDefinition=names.task_family("server")),
+        Need.call(who, "restore: healthy targets", "elbv2", primary, "DescribeTargetHealth",
+                  TargetGroupArn=f"arn:aws:elasticloadbalancing:{primary}:{names.account}:"
+                                 "targetgroup/server/1"),
+    ]  # fmt: skip
+    return found
+
+
+def drill_needs(names: Names) -> list[Need]:
+    """``crm-platform drill --env NAME --stop`` (ops/live_drill.py): stop the live drill's
+    failover execution (reading it is the incident commands')."""
+    who = Who(role_name=names.operator_role)
+    machine = f"arn:aws:states:{names.dr_region}:{names.account}:stateMachine:"
+    execution = f"{machine}{names.failover_state_machine}".replace(":stateMachine:", ":execution:")
+    return [
+        Need.call(who, "drill --stop: stop the drill's failover execution", "stepfunctions",
+                  names.dr_region, "StopExecution", executionArn=f"{execution}:drill-1"),
+    ]  # fmt: skip
+
+
 def restore_forbidden(names: Names) -> list[Need]:
     """What the operator role must NOT be able to do through a restore: overwrite or
     create the platform's own instances, or hand AWS Backup any other role."""
@@ -214,6 +279,8 @@ def restore_forbidden(names: Names) -> list[Need]:
                   "StartRestoreJob", RecoveryPointArn=point, IamRoleArn=other_role),
         Need.call(who, "tag the platform's instance", "rds", primary, "AddTagsToResource",
                   ResourceName=names.db_instance_arn),
+        Need.call(who, "modify an instance that is not the platform's", "rds", primary,
+                  "ModifyDBInstance", DBInstanceIdentifier="another-teams-database"),
     ]  # fmt: skip
 
 

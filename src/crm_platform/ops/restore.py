@@ -3,10 +3,10 @@
 A dry run by default: it reads the region's vault, picks the point (restore_points.py),
 finds where the database lives in that region (parameter group, subnet group, security
 group, key) and prints the plan; nothing is created. ``--execute`` starts the restore,
-follows it, validates the instance with the restore test's own checks
-(backup/runtime/validate_restore.py) and the plan's placement, and prints the commands
-that put it into service. Re-pointing and switching are printed, not run (not yet
-automated: docs/adr/0043-restore-from-backup.md).
+follows it and validates the instance with the restore test's own checks
+(backup/runtime/validate_restore.py) and the plan's placement; ops/restore_service.py
+runs these as the first steps of the journey that puts it into service
+(docs/adr/0048-restore-into-service.md).
 
 Idempotent: the new instance's identifier is derived from the request (environment,
 region, point, time), so a second ``--execute`` finds the instance (or the AWS Backup job
@@ -448,48 +448,3 @@ def execute(
     verdict, problems = validate(client, p, instance)
     endpoint = str((instance.get("Endpoint") or {}).get("Address", ""))
     return Outcome(p.identifier, how, endpoint, tuple(problems), verdict)
-
-
-def next_commands(names: Names, p: Plan, *, platform_instance_exists: bool) -> list[str]:
-    """What puts the restored instance into service: printed, not run (not yet automated).
-
-    The platform finds its database by identifier (the endpoint derives from it, and so
-    the secrets' ``host`` and the tasks' ``PG_HOST``), so the restored instance takes the
-    platform's name rather than every consumer being re-pointed."""
-    r, env = p.region, names.environment
-    if r == names.primary_region:
-        cluster, target = names.ecs_cluster(r), names.db_instance
-        aside = f"{target}-replaced-{p.request_id}"
-        lines = [
-            "# 1. stop writes in the primary region",
-            *(f"aws ecs update-service --region {r} --cluster {cluster} --service {s} "
-              "--desired-count 0" for s in (names.server_service, names.worker_service)),
-        ]  # fmt: skip
-        if platform_instance_exists:
-            lines += [
-                "# 2. move the current instance aside (kept until the data is confirmed)",
-                f"aws rds modify-db-instance --region {r} --db-instance-identifier {target} "
-                f"--new-db-instance-identifier {aside} --apply-immediately",
-                f"aws rds wait db-instance-available --region {r} --db-instance-identifier {aside}",
-            ]
-        lines += [
-            "# 3. the restored instance takes the platform's name (endpoint and secrets follow)",
-            f"aws rds modify-db-instance --region {r} --db-instance-identifier {p.identifier} "
-            f"--new-db-instance-identifier {target} --apply-immediately",
-            f"aws rds wait db-instance-available --region {r} --db-instance-identifier {target}",
-            "# 4. the DR replica follows the old instance: rebuild it "
-            "(docs/emergency-recovery.md, 'A failed database upgrade', step 4)",
-            f"# 5. restore the service sizes and check: crm-platform deploy --env {env}; "
-            f"crm-platform dr status --env {env}",
-        ]
-        return lines
-    return [
-        f"# 1. the restored instance becomes the DR database ({names.db_replica} must be gone)",
-        f"aws rds modify-db-instance --region {r} --db-instance-identifier {p.identifier} "
-        f"--new-db-instance-identifier {names.db_replica} --apply-immediately",
-        f"aws rds wait db-instance-available --region {r} "
-        f"--db-instance-identifier {names.db_replica}",
-        "# 2. fail over onto it: promote_replica finds it standalone ('already') and the steps "
-        "point the secrets and services at it, scale and switch",
-        f"crm-platform failover --env {env} --execute --force",
-    ]

@@ -1,0 +1,86 @@
+"""The drill's restore scenarios (drill/restore.py): ``restore --execute`` from a recovery
+point to a serving database, in the emulator, as the operator role, every call authorized.
+
+Each step's effect has a check; removing any one step's effect turns its check and the
+verdict to FAIL (the sabotage below), so a passing verdict means every effect was seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from crm_platform.drill.run import DrillReport, ScenarioReport, run_drill
+from crm_platform.drill.scenarios import SCENARIOS
+from crm_platform.failover.runtime import steps
+from crm_platform.naming import Names
+from crm_platform.ops import restore_service
+from crm_platform.settings import Settings
+from tests.conftest import Assembly
+
+pytestmark = pytest.mark.slow
+RESTORES = ("restore-latest", "restore-point-in-time")
+
+
+def drill(assembly: Assembly, settings: Settings, *names: str, **kwargs: Any) -> DrillReport:
+    return run_drill(
+        assembly.outdir, Names.of(settings), settings, [SCENARIOS[n] for n in names], **kwargs
+    )
+
+
+def failing(s: ScenarioReport) -> list[str]:
+    return [f"{c['name']}: {c['observed']}" for c in s.checks if not c["ok"]]
+
+
+@pytest.fixture(scope="module")
+def enforced(assembly: Assembly, prod_settings: Settings) -> DrillReport:
+    return drill(assembly, prod_settings, *RESTORES)
+
+
+@pytest.mark.parametrize("name", RESTORES)
+def test_a_restore_reaches_service_as_the_operator_role(enforced: DrillReport, name: str) -> None:
+    found = next(s for s in enforced.scenarios if s.scenario == name)
+    assert found.passed, failing(found) + [str(d) for d in found.denied]
+    assert not found.denied
+    assert [s["name"] for s in found.steps] == [s.name for s in restore_service.PRIMARY_STEPS]
+    assert all(s["status"] == "done" for s in found.steps)
+    # the modelled waits are on the timeline: the restore job, then both renames
+    by_name = {s["name"]: s for s in found.steps}
+    assert by_name["restore_instance"]["end"] - by_name["restore_instance"]["start"] >= 1200
+    assert by_name["take_serving_name"]["end"] - by_name["take_serving_name"]["start"] >= 600
+    assert any("not emulated" in n or "moto has no AWS Backup" in n for n in enforced.notes)
+
+
+def test_the_point_in_time_restore_asks_for_the_time_before_the_damage(
+    enforced: DrillReport,
+) -> None:
+    found = next(s for s in enforced.scenarios if s.scenario == "restore-point-in-time")
+    restored = next(c for c in found.checks if c["step"] == "restore_instance")
+    assert restored["ok"] and "RestoreTime" in restored["observed"]["metadata"]
+    latest = next(s for s in enforced.scenarios if s.scenario == "restore-latest")
+    restored = next(c for c in latest.checks if c["step"] == "restore_instance")
+    assert restored["observed"]["metadata"]["UseLatestRestorableTime"] == "true"
+
+
+def _no_effect(step: steps.Step) -> steps.Step:
+    return replace(step, run=lambda _ctx: steps.Outcome(True, {}), poll=False)
+
+
+@pytest.mark.parametrize("disabled", [s.name for s in restore_service.PRIMARY_STEPS])
+def test_removing_any_restore_steps_effect_turns_the_verdict_to_fail(
+    disabled: str, assembly: Assembly, prod_settings: Settings
+) -> None:
+    sabotaged = tuple(
+        _no_effect(s) if s.name == disabled else s for s in restore_service.PRIMARY_STEPS
+    )
+    report = drill(
+        assembly, prod_settings, "restore-latest", enforce_authorization=False,
+        restore_steps=sabotaged,
+    )  # fmt: skip
+    (found,) = report.scenarios
+    assert not found.passed
+    named = [c for c in found.checks if c["step"] == disabled]
+    reached = any(c["name"] == "the restore reached service" and c["ok"] for c in found.checks)
+    assert (named and not all(c["ok"] for c in named)) or not reached, failing(found)
