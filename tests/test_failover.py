@@ -35,6 +35,19 @@ NOT_EMULATED = {
 
 
 @pytest.fixture(autouse=True)
+def _sql_task_answers_writable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto runs no task, so the SQL task (runtime/sql_task.py) answers here: writable
+    (its polling: tests/test_sql_task.py; its answers from the modelled database: the drill)."""
+    from crm_platform.failover.runtime import sql_task
+
+    def answer(_ctx: Any, region: str, purpose: str, **_kwargs: Any) -> steps.Outcome:
+        return steps.Outcome(True, {"result": {"in_recovery": False, "write": "ok"},
+                                    "task": f"sql-{region}-{purpose}"})  # fmt: skip
+
+    monkeypatch.setattr(sql_task, "run", answer)
+
+
+@pytest.fixture(autouse=True)
 def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",

@@ -77,3 +77,15 @@ def failover_state(raw: str) -> str:
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 # Where the derived image holds it: outside /tmp, which the tasks mount a volume over.
 RDS_CA_BUNDLE_PATH = "/usr/local/share/crm-platform/rds-ca-bundle.pem"
+
+
+# --- the SQL task (compute/sql_task.py runs it, failover/runtime/sql_task.py reads it) ---
+# One per region: its container's name (and awslogs stream prefix), the family's role,
+# the line it prints, and its log group (named, so the failover's role in another stack
+# can be granted logs:GetLogEvents on it).
+SQL_TASK_ROLE = "sql"
+SQL_RESULT_MARKER = "crm-platform: sql"
+
+
+def sql_task_log_group(family: str) -> str:
+    return f"/ecs/{family}"

@@ -312,6 +312,12 @@ class Names:
     def task_family(self, role: str) -> str:
         return f"{self.task_family_prefix}{role}"
 
+    def sql_task_roles(self, region: str) -> tuple[str, str]:
+        """The SQL task's task role and execution role in ``region`` (compute/sql_task.py):
+        named, so the failover's and the operator's roles in the DR stack can pass them."""
+        base = self._regional(f"{self.prefix}-sql", region)
+        return f"{base}-task", f"{base}-execution"
+
     # --- cost (us-east-1) ---------------------------------------------------------------
     @property
     def budget(self) -> str:

@@ -42,6 +42,7 @@ from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
 from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
 from crm_platform.compute.services import ServerService, WorkerService
+from crm_platform.compute.sql_task import SqlTask
 from crm_platform.compute.task import (
     BOOTSTRAP_ROLE,
     MIGRATE_COMMAND,
@@ -265,6 +266,20 @@ class TwentyApplication(Construct):
             )  # fmt: skip
             tasks.append(self.jobs_task)
         self._allow_logs(*tasks)
+        # The one way to run SQL in this region (compute/sql_task.py), its roles its own.
+        self.sql_task = SqlTask(
+            self,
+            "SqlTask",
+            family=names.sql_family,
+            role_names=names.sql_roles,
+            image=image,
+            environment={k: environment[k] for k in ("PG_HOST", "PG_PORT", "PG_DATABASE")},
+            database_secret=secrets.database,
+            secret_arn=_arn(secrets.database),
+            key=key,
+            pull_statements=_pull_statements(pull_from),
+            read_only_root_filesystem=config.read_only_root_filesystem,
+        )
         self.origin = OriginLoadBalancer(
             self,
             "Origin",
@@ -638,6 +653,9 @@ class AppNames:
     migrate_family: str
     jobs_family: str
     alarm_prefix: str
+    # The SQL task (compute/sql_task.py): its family and its two roles' names.
+    sql_family: str = ""
+    sql_roles: tuple[str, str] = ("", "")
     # The collector's EMF log group and the Environment dimension's value (telemetry).
     telemetry_log_group: str = ""
     environment: str = ""

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
+from crm_platform.contracts import SQL_TASK_ROLE, sql_task_log_group
 from crm_platform.database.app_user import PASSWORD_VARIABLE
 from crm_platform.networking.security_groups import APP_PORT
 from crm_platform.retention import KEEP, log_retention
@@ -88,7 +89,13 @@ class TwentyTask(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=migration_log_group(spec.family) if migration else None,
+            log_group_name=(
+                migration_log_group(spec.family)
+                if migration
+                else sql_task_log_group(spec.family)
+                if spec.role == SQL_TASK_ROLE
+                else None
+            ),
             retention=log_retention(APP_LOG_RETENTION_DAYS),
             encryption_key=key,
             removal_policy=KEEP,
@@ -116,6 +123,8 @@ class TwentyTask(Construct):
             entry_point=(
                 wrapper.bootstrap_entry_point(PASSWORD_VARIABLE)
                 if spec.role == BOOTSTRAP_ROLE
+                else wrapper.sql_entry_point()
+                if spec.role == SQL_TASK_ROLE
                 else wrapper.entry_point()
             ),
             command=list(spec.command) or None,

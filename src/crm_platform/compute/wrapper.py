@@ -174,3 +174,90 @@ echo "crm-platform: replication heartbeat in $HEARTBEAT_DATABASE"
 echo "{BOOTSTRAP_DONE}"
 """
     return ["/bin/sh", "-c", script, f"{SCRIPT_NAME}-bootstrap"]
+
+
+# --- the SQL task: one named purpose, Twenty's own login (compute/sql_task.py) ----------
+SQL_RESULT_MARKER = "crm-platform: sql"  # contracts.SQL_RESULT_MARKER, checked by tests
+SQL_WRITE_PROBE_TABLE = "crm_platform_write_probe"
+
+# Each purpose's SQL, run by psql with ON_ERROR_STOP; the result is one JSON object.
+# The write probe leaves nothing: a temporary table in a transaction rolled back. A hot
+# standby refuses it ("cannot execute CREATE TABLE in a read-only transaction"; the
+# PostgreSQL docs' Hot Standby chapter: DDL is refused "even to temporary tables").
+SQL_PURPOSES: dict[str, dict[str, str]] = {
+    "writable": {
+        "database": "PG_DATABASE",
+        "probe": f"BEGIN;\nCREATE TEMP TABLE {SQL_WRITE_PROBE_TABLE} (probe int);\nROLLBACK;",
+        "result": (
+            "SELECT json_build_object('in_recovery', pg_is_in_recovery(), 'write', :'write');"
+        ),
+    },
+    "last-beat": {
+        "database": "HEARTBEAT_DATABASE",
+        "probe": "",
+        "result": (
+            "SELECT json_build_object("
+            "'beat_at', (SELECT extract(epoch FROM beat_at)::float8 FROM crm_platform.heartbeat"
+            " WHERE id = 1), "
+            "'in_recovery', pg_is_in_recovery(), "
+            "'now', extract(epoch FROM clock_timestamp())::float8);"
+        ),
+    },
+}
+
+
+def _sql_case(purpose: str, sql: dict[str, str]) -> str:
+    """One ``case`` branch: the optional write probe (its outcome in ``$write``), then
+    the result query, whose one line is printed after the marker."""
+    probe = ""
+    if sql["probe"]:
+        probe = f"""\
+    if out="$(q --dbname "${sql["database"]}" 2>&1 <<'CRM_SQL'
+{sql["probe"]}
+CRM_SQL
+)"; then write=ok; else
+      write="error: $(printf '%s\\n' "$out" | grep -m1 ERROR || printf '%s\\n' "$out" | head -n1)"
+    fi
+"""
+    return f"""\
+  {purpose})
+{probe}\
+    result="$(q --dbname "${sql["database"]}" -v write="$write" <<'CRM_SQL'
+{sql["result"]}
+CRM_SQL
+)"
+    ;;
+"""
+
+
+def sql_entry_point() -> list[str]:
+    """The SQL task's whole program: the purpose (its command, the only thing a caller
+    chooses) picks SQL written here, never sent by the caller; ECS cannot override an
+    entry point. It logs in as Twenty's own user (``PG_USER``/``PG_PASSWORD``, the
+    application user's secret), TLS verified as every task does, and prints exactly one
+    line, ``crm-platform: sql <purpose>: <json>``, which the failover reads back from the
+    task's log (failover/runtime/sql_task.py). Any other failure fails the task
+    (non-zero exit), and the caller starts another.
+    """
+    cases = "".join(_sql_case(p, sql) for p, sql in SQL_PURPOSES.items())
+    script = f"""\
+set -eu
+: "${{PG_HOST:?}}" "${{PG_PORT:?}}" "${{PG_DATABASE:?}}" "${{PG_USER:?}}" "${{PG_PASSWORD:?}}"
+: "${{HEARTBEAT_DATABASE:?}}"
+{_CERTIFICATES}\
+export PGHOST="$PG_HOST" PGPORT="$PG_PORT" PGUSER="$PG_USER" PGPASSWORD="$PG_PASSWORD"
+export PGCONNECT_TIMEOUT=15 PGAPPNAME=crm-platform-sql
+unset PG_PASSWORD
+q() {{ psql --no-psqlrc --quiet --tuples-only --no-align -v ON_ERROR_STOP=1 "$@"; }}
+purpose="${{1:-}}"
+write=""
+case "$purpose" in
+{cases}\
+  *)
+    echo "crm-platform: sql: unknown purpose '$purpose'" >&2
+    exit 2
+    ;;
+esac
+echo "{SQL_RESULT_MARKER} $purpose: $result"
+"""
+    return ["/bin/sh", "-c", script, f"{SCRIPT_NAME}-sql"]

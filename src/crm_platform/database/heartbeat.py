@@ -18,10 +18,14 @@ The job lives in the ``postgres`` database (``cron.database_name``), away from T
 own schemas. ``SETUP_SQL`` is idempotent and needs ``rds_superuser`` (the master user):
 it runs once, as the master, in the bootstrap task the deploy runs (database/bootstrap.py,
 compute/wrapper.py's ``bootstrap_entry_point``), never at a task's start: Twenty's own
-user may not schedule jobs, and no serving task holds the master's password.
+user may not schedule jobs, and no serving task holds the master's password. Twenty's
+user may only read the last beat (``SELECT`` on the one table): the failover's SQL task
+reads it there, in either region (docs/adr/0045).
 """
 
 from __future__ import annotations
+
+from crm_platform.database.app_user import APP_USERNAME
 
 HEARTBEAT_DATABASE = "postgres"
 HEARTBEAT_JOB = "crm-platform-heartbeat"
@@ -41,4 +45,9 @@ SELECT cron.schedule('{HEARTBEAT_JOB}', '{SCHEDULE}', $job$
   INSERT INTO crm_platform.heartbeat (id, beat_at) VALUES (1, now())
   ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at
 $job$);
+-- The SQL task (compute/sql_task.py) reads the last beat as Twenty's own user: that one
+-- table, nothing else of the heartbeat's (the job and its schedule stay the master's).
+GRANT CONNECT ON DATABASE {HEARTBEAT_DATABASE} TO "{APP_USERNAME}";
+GRANT USAGE ON SCHEMA crm_platform TO "{APP_USERNAME}";
+GRANT SELECT ON crm_platform.heartbeat TO "{APP_USERNAME}";
 """  # noqa: S608

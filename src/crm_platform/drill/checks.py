@@ -193,7 +193,12 @@ def _environment(world: World, region: str, family: str) -> tuple[dict[str, str]
 def jobs_requests(o: Observed) -> dict[str, Any]:
     """What the failover asked ECS to run for the jobs, and what that task definition runs."""
     c = o.config
-    requests = [dict(r.call.params) for r in o.world.calls("RunTask")]
+    sql_families = {t["family"] for t in c["sql_tasks"].values()}
+    requests = [
+        dict(r.call.params)
+        for r in o.world.calls("RunTask")
+        if r.call.params.get("taskDefinition") not in sql_families
+    ]
     env, command = _environment(o.world, c["dr_region"], c["jobs_family"])
 
     def server(side: str) -> dict[str, str]:
@@ -225,6 +230,45 @@ def jobs_requests(o: Observed) -> dict[str, Any]:
         "cache": env.get("REDIS_HOST"),
         "migrations off": env.get("DISABLE_DB_MIGRATIONS"),
         "command": command,
+    }
+
+
+def sql_requests(o: Observed, purpose: str) -> dict[str, Any]:
+    """The SQL tasks the failover asked for ``purpose`` in DR, and what the last one said.
+
+    Every request must name the DR SQL family in the DR cluster with only the purpose as
+    its command (no SQL is ever sent), and the last answer, written to the task's log from
+    the modelled database, must say it takes writes.
+    """
+    c, task = o.config, o.config["sql_tasks"]["dr"]
+    requests = [
+        (r.call.region, dict(r.call.params))
+        for r in o.world.calls("RunTask")
+        if r.call.params.get("taskDefinition") == task["family"]
+    ]
+    answers = [
+        (t, result) for t, region, result in o.aws.sql_answers
+        if region == c["dr_region"] and t.purpose == purpose
+    ]  # fmt: skip
+    wanted_overrides = {"containerOverrides": [{"name": task["container"], "command": [purpose]}]}
+    last = answers[-1][1] if answers else {}
+    ok = (
+        bool(requests)
+        and all(
+            region == c["dr_region"]
+            and p.get("cluster") == task["cluster"]
+            and p.get("overrides") == wanted_overrides
+            for region, p in requests
+        )
+        and last.get("in_recovery") is False
+        and last.get("write") == "ok"
+    )
+    return {
+        "ok": ok,
+        "requests": len(requests),
+        "families": sorted({p.get("taskDefinition", "") for _r, p in requests}),
+        "answers": [r for _t, r in answers],
+        "answered": answers[-1][0].ends if answers else INFINITY,
     }
 
 
@@ -332,6 +376,15 @@ def effect_checks(o: Observed) -> list[Check]:
         "wait_writable",
         done <= switched < INFINITY,
         {"writable": done, "switched": switched},
+        "modelled",
+    )
+    sql = sql_requests(o, "writable")
+    check(
+        "the database's own word: the DR SQL task (its family, in the DR cluster, purpose "
+        "writable) said not in recovery and write ok before the switch",
+        "wait_writable",
+        sql["ok"] and sql["answered"] <= switched,
+        {**sql, "switched": switched},
         "modelled",
     )
     key, value = c["backup_tag"]

@@ -148,6 +148,17 @@ _TABLE: tuple[Duration, ...] = (
         "no published figure, 1 min / 3 min until a staging drill measures it",
     ),
     Duration(
+        "fargate.sql_task",
+        "the SQL task: RunTask of the platform's image until psql's answer is logged",
+        60,
+        180,
+        f"{ASSUMED} the same image as Twenty's (about 1.5 GB), pulled afresh: Fargate caches "
+        f"no images ({_FARGATE_PULL}), and re:Post "
+        '(https://repost.aws/questions/QUjZAzJd27SZWxXM7MgyxOZw) says "30-45 seconds or '
+        'longer" for a small image; no Twenty boot and two short queries after it, so '
+        "1 min / 3 min until a staging drill measures it",
+    ),
+    Duration(
         "fargate.warm",
         "warm standby: the server task is already running and registered",
         0,

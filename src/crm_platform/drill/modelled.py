@@ -11,7 +11,12 @@ each modelled here from ``durations.py`` at the scenario's quantile:
 - **ECS**: a raised desired count starts tasks after ``fargate.cold_start`` (or at once for
   tasks a warm standby already runs); ``DescribeServices`` reports running and pending
   tasks from that, and the server's target group. A one-off task (``RunTask``) runs for
-  its cold start plus ``twenty.jobs`` and stops with exit code 0.
+  its cold start plus ``twenty.jobs`` and stops with exit code 0; the SQL task
+  (compute/sql_task.py) runs for ``fargate.sql_task`` and, as it stops, writes its one
+  result line into the emulator's CloudWatch Logs (the awslogs stream), answered from
+  the modelled database at that moment: in recovery, refusing the write, until the
+  promotion is done; the last heartbeat that reached the replica before the outage (or
+  the new primary's own beats after promotion).
 - **Elastic Load Balancing**: a running task is a healthy target after
   ``alb.first_health_check``.
 - **Route 53 and DNS**: the switch's beacon writes (two write units: a verified "dr")
@@ -25,7 +30,10 @@ Everything else is moto's.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +41,16 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from crm_platform.authz.requests import Call
-from crm_platform.contracts import PRIMARY_PROBE_PATH
+from crm_platform.contracts import PRIMARY_PROBE_PATH, SQL_TASK_ROLE
 from crm_platform.drill.world import World
+from crm_platform.failover.runtime.sql_task import log_stream, result_line
+
+# The replication heartbeat's period (database/heartbeat.py) and the replica's lag behind
+# it (the drill's ReplicaLag history, run.py).
+HEARTBEAT_SECONDS = 60
+REPLICATION_LAG_SECONDS = 2.0
+# What PostgreSQL says when a hot standby is asked to create a table (docs/adr/0045).
+READ_ONLY_ERROR = "ERROR:  cannot execute CREATE TABLE in a read-only transaction"
 
 INFINITY = float("inf")
 
@@ -87,6 +103,11 @@ class OneOff:
     started_by: str
     started: float
     ends: float
+    container: str = "jobs"
+    # The SQL task's: its purpose (the command) and the log group its answer goes to.
+    purpose: str = ""
+    log_group: str = ""
+    logged: bool = False
 
     def status(self, now: float) -> str:
         return "RUNNING" if now < self.ends else "STOPPED"
@@ -100,9 +121,10 @@ class OneOff:
             "startedBy": self.started_by,
             "lastStatus": status,
             "desiredStatus": status,
-            "containers": [{"name": "jobs", "lastStatus": status}],
+            "containers": [{"name": self.container, "lastStatus": status}],
         }
         if status == "STOPPED":
+            task["stoppedAt"] = self.ends
             task["stoppedReason"] = "Essential container in task exited"
             task["containers"][0]["exitCode"] = 0
         return task
@@ -128,6 +150,10 @@ class ModelledAws:
         self.multi_az: dict[str, float] = {}  # instance -> conversion done at
         self.backing_up: dict[str, tuple[float, float]] = {}  # instance -> first backup
         self.one_off: dict[str, OneOff] = {}  # by task ARN
+        # The SQL task's answers, as written to its log: (task, region, purpose, result).
+        self.sql_answers: list[tuple[OneOff, str, dict[str, Any]]] = []
+        self.replica = ""  # the DR database the DR SQL task reads
+        self.primary_lost_at = INFINITY  # the last beat replicated before this
         self.services: dict[tuple[str, str, str], Service] = {}
         self.events: list[Event] = []
         self.switch_data: list[tuple[float, float]] = []  # (time, ServeFromDr value)
@@ -273,8 +299,14 @@ class ModelledAws:
         if not found:
             raise _error("ClusterNotFoundException", f"{cluster} not found", "RunTask")
         definition = ecs.describe_task_definition(taskDefinition=call.params["taskDefinition"])
+        containers = definition["taskDefinition"]["containerDefinitions"]
+        sql = any(c["name"] == SQL_TASK_ROLE for c in containers)
         now = self.now()
-        ends = now + self.seconds("fargate.cold_start") + self.seconds("twenty.jobs")
+        if sql:
+            ends = now + self.seconds("fargate.sql_task")
+        else:
+            ends = now + self.seconds("fargate.cold_start") + self.seconds("twenty.jobs")
+        overrides = call.params.get("overrides", {}).get("containerOverrides", [])
         task = OneOff(
             arn=f"{found[0]['clusterArn'].replace(':cluster/', ':task/')}/{len(self.one_off):032x}",
             cluster=found[0]["clusterArn"],
@@ -282,12 +314,74 @@ class ModelledAws:
             started_by=str(call.params.get("startedBy", "")),
             started=now,
             ends=ends,
+            container=SQL_TASK_ROLE if sql else "jobs",
+            purpose=next((str(o["command"][0]) for o in overrides if o.get("command")), ""),
+            log_group=f"/ecs/{definition['taskDefinition']['family']}" if sql else "",
         )
         self.one_off[task.arn] = task
-        self.events.append(Event("jobs task", now, ends, "a one-off task registers the jobs"))
+        what = f"SQL task ({task.purpose})" if sql else "jobs task"
+        self.events.append(Event(what, now, ends, "a one-off task of the platform's image"))
         return {"tasks": [task.describe(now)], "failures": []}
 
+    # --- the SQL task's answer (CloudWatch Logs) ------------------------------------------
+    def _answers(self) -> None:
+        """Every SQL task that has stopped writes its one line, once, as the task would."""
+        now = self.now()
+        for task in self.one_off.values():
+            if task.log_group and not task.logged and task.status(now) == "STOPPED":
+                task.logged = True
+                region = task.cluster.split(":")[3]
+                result = self.sql_result(task.purpose, region, task.ends)
+                self.sql_answers.append((task, region, result))
+                logs = self.world.raw("logs", region)
+                with contextlib.suppress(ClientError):  # the template's group, once
+                    logs.create_log_group(logGroupName=task.log_group)
+                stream = log_stream({"container": task.container}, task.arn)
+                logs.create_log_stream(logGroupName=task.log_group, logStreamName=stream)
+                # moto keeps only events near the real clock; the content holds the model's.
+                logs.put_log_events(
+                    logGroupName=task.log_group,
+                    logStreamName=stream,
+                    logEvents=[
+                        {"timestamp": int(time.time() * 1000),
+                         "message": result_line(task.purpose, result)},
+                    ],
+                )  # fmt: skip
+
+    def in_recovery(self, at: float) -> bool:
+        """The DR database until its promotion is done (a replica is a hot standby)."""
+        promotion = self.promotions.get(self.replica)
+        return promotion is None or at < promotion.done
+
+    def last_beat(self, at: float) -> float | None:
+        """The heartbeat row as the DR database holds it at ``at``: the primary's beats,
+        replicated with the lag, until the primary was lost; after the promotion the job
+        runs on the promoted database itself (pg_cron's job is replicated with it)."""
+        promotion = self.promotions.get(self.replica)
+        if promotion is not None and promotion.done <= at:
+            own = math.floor(at / HEARTBEAT_SECONDS) * HEARTBEAT_SECONDS
+            if own >= promotion.done:
+                return float(own)
+            at = promotion.done
+        replicated = min(at, self.primary_lost_at) - REPLICATION_LAG_SECONDS
+        return float(math.floor(replicated / HEARTBEAT_SECONDS) * HEARTBEAT_SECONDS)
+
+    def sql_result(self, purpose: str, region: str, at: float) -> dict[str, Any]:
+        """What the SQL task's SQL answers (compute/wrapper.py), from the modelled state.
+
+        Only the DR database is modelled; a primary-region task finds a primary.
+        """
+        recovering = self.in_recovery(at) if region == self.dr_region else False
+        if purpose == "writable":
+            return {"in_recovery": recovering, "write": f"error: {READ_ONLY_ERROR}"
+                    if recovering else "ok"}  # fmt: skip
+        return {"in_recovery": recovering, "beat_at": self.last_beat(at), "now": at}
+
+    def _before_logs_GetLogEvents(self, call: Call) -> None:
+        self._answers()
+
     def _before_ecs_ListTasks(self, call: Call) -> dict[str, Any] | None:
+        self._answers()
         started_by = call.params.get("startedBy")
         if not started_by:
             return None

@@ -235,6 +235,7 @@ class Rehearsal:
         self.dr, self.primary = self.config["dr_region"], self.config["primary_region"]
         self.aws.dr_region, self.aws.server_service = self.dr, names.server_service
         self.aws.beacon_table = names.switch_beacon_table
+        self.aws.replica = self.config["replica"]
         self.aws.state_machine_arn = operator_commands.state_machine_arn(names)
         for st in self.up.states.values():
             for resource in st.of_type("AWS::ECS::Service").values():
@@ -503,6 +504,7 @@ class Rehearsal:
             self.aws.dr_isolated = True
             return
         self.aws.primary_serving = False
+        self.aws.primary_lost_at = self.clock.now()  # its last beat reached the replica
         if kind == "unreachable":
             self.faults.unreachable.add(primary)
         elif kind == "data-plane":

@@ -12,6 +12,7 @@ import string
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from crm_platform.contracts import SQL_TASK_ROLE, sql_task_log_group
 from crm_platform.naming import Names
 from crm_platform.settings import Settings
 
@@ -24,6 +25,30 @@ ROTATION_EXCLUDE_CHARACTERS = string.punctuation + " "
 class Clusters:
     primary: str
     dr: str
+
+
+@dataclass(frozen=True)
+class SqlTask:
+    """One region's SQL task (runtime/sql_task.py, compute/sql_task.py): what RunTask is
+    given and where its one result line is read back. The container's name is also its
+    awslogs stream prefix."""
+
+    family: str
+    cluster: str
+    log_group: str
+    container: str
+    # Its task role and execution role (names): what RunTask passes (iam:PassRole).
+    roles: list[str]
+
+    @classmethod
+    def of(cls, names: Names, region: str) -> SqlTask:
+        return cls(
+            family=names.task_family(SQL_TASK_ROLE),
+            cluster=names.ecs_cluster(region),
+            log_group=sql_task_log_group(names.task_family(SQL_TASK_ROLE)),
+            container=SQL_TASK_ROLE,
+            roles=list(names.sql_task_roles(region)),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,8 @@ class StepConfig:
     switch_beacon: str
     # The primary's database: the fence closes it to the tasks (runtime/steps.py).
     primary_database: str
+    # The SQL task in each region ("primary", "dr"): the only way a step reads the database.
+    sql_tasks: dict[str, SqlTask]
     # Known once the DR rotation function is declared (failover/orchestrator.py).
     rotation_function_arn: str | None = field(default=None)
 
@@ -117,6 +144,10 @@ class StepConfig:
             switch_key=names.switch_key_alias,
             switch_beacon=names.switch_beacon_function,
             primary_database=names.db_instance,
+            sql_tasks={
+                "primary": SqlTask.of(names, s.regions.primary),
+                "dr": SqlTask.of(names, s.regions.dr),
+            },
         )
 
     def with_rotation(self, function_arn: str) -> StepConfig:

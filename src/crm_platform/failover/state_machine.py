@@ -29,6 +29,7 @@ from crm_platform.failover import definition
 from crm_platform.failover.config import StepConfig
 from crm_platform.failover.fence_keeper import ANY_PRIMARY_GROUP, fence_statements
 from crm_platform.failover.policy import ATTEMPT_TIMEOUT_SECONDS
+from crm_platform.failover.sql_task import acknowledge_sql_task, sql_task_statements
 from crm_platform.functions import FunctionDefaults, OpsFunction
 from crm_platform.retention import KEEP, log_retention
 from crm_platform.trust import arn_in_stack, confined_service
@@ -172,6 +173,11 @@ class FailoverStateMachine:
                 resources=list(task_role_arns),
                 conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             ),
+            # wait_writable: the DR SQL task (runtime/sql_task.py), exactly its family in
+            # the DR cluster, its own two roles, its one log group read back.
+            *sql_task_statements(
+                config.sql_tasks["dr"], dr, account, server_service=config.services["server"].name
+            ),
             iam.PolicyStatement(
                 sid="RetireTheLagAlarm",
                 actions=["cloudwatch:DisableAlarmActions"],
@@ -282,6 +288,7 @@ class FailoverStateMachine:
             "Every revision of the one jobs task definition: a release registers a new "
             "revision, and the failover runs whichever is current",
         )
+        acknowledge_sql_task(function.policy, config.sql_tasks["dr"], dr, account, shared=False)
         acknowledge(
             function.policy,
             f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{dr}:{account}:task/{config.clusters.dr}/*]",

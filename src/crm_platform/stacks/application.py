@@ -19,7 +19,7 @@ from crm_platform.compute.application import (
     TwentyApplication,
 )
 from crm_platform.compute.load_balancer import OriginNames
-from crm_platform.contracts import ADOT_COLLECTOR_IMAGE
+from crm_platform.contracts import ADOT_COLLECTOR_IMAGE, SQL_TASK_ROLE
 from crm_platform.edge.waf import OriginGuard
 from crm_platform.monitoring.dashboards import RegionDashboard
 from crm_platform.monitoring.resource_alarms import (
@@ -86,6 +86,8 @@ def application_tier(
             worker_family=names.task_family("worker"),
             migrate_family=names.task_family("migrate"),
             jobs_family=names.task_family("jobs"),
+            sql_family=names.task_family(SQL_TASK_ROLE),
+            sql_roles=names.sql_task_roles(region),
             alarm_prefix=names.alarm_prefix(region),
             telemetry_log_group=names.telemetry_log_group,
             environment=names.prefix,
@@ -130,7 +132,13 @@ def application_tier(
     # Twenty's tasks start after the first SMTP rotation began (email/runtime: the
     # placeholder it replaces is never rolled).
     if foundation.email is not None:
-        for task in (app.server_task, app.worker_task, app.migrate_task, app.jobs_task):
+        for task in (
+            app.server_task,
+            app.worker_task,
+            app.migrate_task,
+            app.jobs_task,
+            app.sql_task.task,
+        ):
             if task is not None:
                 task.definition.node.add_dependency(foundation.email.rotation_schedule)
     # The origin-verify check, off the listener rule ECS manages (edge/waf.py). The rule

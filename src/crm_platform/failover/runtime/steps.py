@@ -477,17 +477,38 @@ WRITABLE = frozenset({"available", "backing-up"})
 
 
 def wait_writable(ctx: Context) -> Outcome:
-    """The promotion is over: no source link, and a status in which the instance takes
-    writes. This step trusts RDS's own report; it opens no database connection (a step
-    outside the VPC cannot)."""
+    """The promotion is over and the database takes writes.
+
+    First RDS's own report: no source link, and a status in which the instance takes
+    writes. Then the database's own word, through the DR SQL task (runtime/sql_task.py):
+    ``pg_is_in_recovery()`` is false and a write that leaves nothing succeeds. Steps
+    outside the VPC never pretend to read the database: this one asks the task, which
+    runs inside it as Twenty's own user, and waits (one task at a time, a new one while
+    the answer is "still in recovery" or a refused write) until the answer is yes.
+    """
+    # Imported here, not at the top: sql_task imports this module.
+    try:  # imported as a package by the CLI and the drill ...
+        from crm_platform.failover.runtime import sql_task
+    except ImportError:  # pragma: no cover - ... and flat inside the Lambda asset
+        import sql_task  # type: ignore[no-redef]
+
     replica = _replica(ctx)
     if replica is None:
         raise StepFailed(f"{ctx.config['replica']} disappeared during the failover")
     status = replica.get("DBInstanceStatus")
     linked = replica.get("ReadReplicaSourceDBInstanceIdentifier")
-    if status in WRITABLE and not linked:
-        return Outcome(True, {"endpoint": replica["Endpoint"]["Address"], "status": status})
-    return Outcome(False, {"status": status, "still_replica": bool(linked)}, wait=30)
+    if status not in WRITABLE or linked:
+        return Outcome(False, {"status": status, "still_replica": bool(linked)}, wait=30)
+    asked = sql_task.run(ctx, "dr", "writable", repeat_while=_not_writable)
+    if not asked.done:
+        return Outcome(False, {"status": status, "sql": asked.detail}, wait=asked.wait)
+    return Outcome(True, {"endpoint": replica["Endpoint"]["Address"], "status": status,
+                          "sql": asked.detail})  # fmt: skip
+
+
+def _not_writable(result: dict[str, Any]) -> bool:
+    """The SQL task's answer says the database does not take writes (yet)."""
+    return bool(result.get("in_recovery", True)) or result.get("write") != "ok"
 
 
 def own_secrets(ctx: Context) -> Outcome:
