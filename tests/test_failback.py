@@ -318,9 +318,7 @@ CLEAN = {"modify_db_instance": 2, "create_db_instance_read_replica": 2,
     ["modify_db_instance", "create_db_instance_read_replica", "promote_read_replica",
      "copy_object", "replicate_secret_to_regions", "authorize_security_group_ingress"],
 )  # fmt: skip
-def test_a_crash_in_a_step_resumes_without_doing_anything_twice(
-    back: Back, crash_in: str
-) -> None:
+def test_a_crash_in_a_step_resumes_without_doing_anything_twice(back: Back, crash_in: str) -> None:
     calls: dict[str, int] = {}
     factory = _counting(calls, {"name": crash_in, "left": 1})
     back.put_attachment("c.txt", b"c")

@@ -17,7 +17,12 @@ from crm_platform.compute.application import AppSecrets
 from crm_platform.contracts import PROBE_METRICS
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.config import StepConfig
-from crm_platform.failover.operator_role import Incident, OperatorRole, RestoreAccess
+from crm_platform.failover.operator_role import (
+    FailbackAccess,
+    Incident,
+    OperatorRole,
+    RestoreAccess,
+)
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
 from crm_platform.monitoring.dashboards import ReadinessDashboard
 from crm_platform.naming import GLOBAL_REGION
@@ -108,6 +113,7 @@ class DrAppStack(PlatformStack):
                 switch_beacon=names.switch_beacon_function,
                 fence_keeper=names.fence_keeper_function,
                 restore=RestoreAccess.of(names),
+                failback=FailbackAccess.of(names),
             ),
             key=dr.key,
         )  # fmt: skip

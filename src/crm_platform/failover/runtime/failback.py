@@ -268,7 +268,11 @@ def fence_stale(ctx: Context) -> Outcome:
 
 # --- 3. replicate back ----------------------------------------------------------------------
 def _replicate(
-    ctx: Context, region: str, identifier: str, source_arn: str, where: dict[str, Any],
+    ctx: Context,
+    region: str,
+    identifier: str,
+    source_arn: str,
+    where: dict[str, Any],
     kms_key: str,
 ) -> dict[str, Any]:
     rds = ctx.client("rds", region)
@@ -328,7 +332,9 @@ def wait_caught_up(ctx: Context) -> Outcome:
 
 
 # --- 5. stop writes -------------------------------------------------------------------------
-def _size(ctx: Context, region: str, cluster: str, sizes: dict[str, dict[str, int]]) -> dict[str, Any]:
+def _size(
+    ctx: Context, region: str, cluster: str, sizes: dict[str, dict[str, int]]
+) -> dict[str, Any]:
     """Scaling bounds first (or autoscaling undoes the count), then desired counts."""
     scaling, ecs = ctx.client("application-autoscaling", region), ctx.client("ecs", region)
     for name, size in sizes.items():
@@ -694,38 +700,113 @@ def finish(ctx: Context) -> Outcome:
 
 
 FAILBACK_STEPS: tuple[Step, ...] = (
-    Step("preflight", "failed over; original region healthy; lock; state failing-back",
-         preflight, 120, reads_results=True),
-    Step("fence_stale", "stale original renamed aside, no-ingress group, kept", fence_stale,
-         1800, poll=True),
-    Step("replicate_back", "replica of DR in the original region, original name",
-         replicate_back, 300, reads_results=True),
-    Step("wait_caught_up", "replica available and within the RPO", wait_caught_up, 14400,
-         poll=True),
-    Step("stop_writes", "DR services and scaling at 0 (outage window starts)", stop_writes,
-         600, poll=True, reads_results=True),
-    Step("wait_zero_lag", "a beat after the stop replayed in the original region",
-         wait_zero_lag, 900, poll=True, reads_results=True),
-    Step("copy_attachments", "DR attachments since failover copied back, verified",
-         copy_attachments, 3600, reads_results=True),
-    Step("promote_primary", "promote the original region's replica", promote_primary, 1800,
-         poll=True),
-    Step("wait_primary_writable", "primary standalone and takes a write",
-         wait_primary_writable, 3600, poll=True),
-    Step("restore_secrets", "serving passwords in the primary; replication to DR",
-         restore_secrets, 300),
-    Step("switch_to_primary", "traffic switch to primary (keeper stands down)",
-         switch_to_primary, 60, reads_results=True),
-    Step("reopen_primary", "fence's revoked rules put back", reopen_primary, 600, poll=True,
-         reads_results=True),
-    Step("purge_queues", "stale BullMQ queues in the original region emptied", purge_queues,
-         900, poll=True),
-    Step("register_jobs", "Twenty's scheduled jobs registered in the original region",
-         register_jobs, 900, poll=True),
-    Step("start_primary", "primary services at template sizes (outage window ends)",
-         start_primary, 900, poll=True),
-    Step("rebuild_dr_replica", "promoted DR instance aside; new DR replica",
-         rebuild_dr_replica, 14400, poll=True, reads_results=True),
+    Step(
+        "preflight",
+        "failed over; original region healthy; lock; state failing-back",
+        preflight,
+        120,
+        reads_results=True,
+    ),
+    Step(
+        "fence_stale",
+        "stale original renamed aside, no-ingress group, kept",
+        fence_stale,
+        1800,
+        poll=True,
+    ),
+    Step(
+        "replicate_back",
+        "replica of DR in the original region, original name",
+        replicate_back,
+        300,
+        reads_results=True,
+    ),
+    Step(
+        "wait_caught_up", "replica available and within the RPO", wait_caught_up, 14400, poll=True
+    ),
+    Step(
+        "stop_writes",
+        "DR services and scaling at 0 (outage window starts)",
+        stop_writes,
+        600,
+        poll=True,
+        reads_results=True,
+    ),
+    Step(
+        "wait_zero_lag",
+        "a beat after the stop replayed in the original region",
+        wait_zero_lag,
+        900,
+        poll=True,
+        reads_results=True,
+    ),
+    Step(
+        "copy_attachments",
+        "DR attachments since failover copied back, verified",
+        copy_attachments,
+        3600,
+        reads_results=True,
+    ),
+    Step(
+        "promote_primary", "promote the original region's replica", promote_primary, 1800, poll=True
+    ),
+    Step(
+        "wait_primary_writable",
+        "primary standalone and takes a write",
+        wait_primary_writable,
+        3600,
+        poll=True,
+    ),
+    Step(
+        "restore_secrets",
+        "serving passwords in the primary; replication to DR",
+        restore_secrets,
+        300,
+    ),
+    Step(
+        "switch_to_primary",
+        "traffic switch to primary (keeper stands down)",
+        switch_to_primary,
+        60,
+        reads_results=True,
+    ),
+    Step(
+        "reopen_primary",
+        "fence's revoked rules put back",
+        reopen_primary,
+        600,
+        poll=True,
+        reads_results=True,
+    ),
+    Step(
+        "purge_queues",
+        "stale BullMQ queues in the original region emptied",
+        purge_queues,
+        900,
+        poll=True,
+    ),
+    Step(
+        "register_jobs",
+        "Twenty's scheduled jobs registered in the original region",
+        register_jobs,
+        900,
+        poll=True,
+    ),
+    Step(
+        "start_primary",
+        "primary services at template sizes (outage window ends)",
+        start_primary,
+        900,
+        poll=True,
+    ),
+    Step(
+        "rebuild_dr_replica",
+        "promoted DR instance aside; new DR replica",
+        rebuild_dr_replica,
+        14400,
+        poll=True,
+        reads_results=True,
+    ),
     Step("reset_dr", "DR sizes, scaling, lag alarm actions, bucket tag", reset_dr, 300),
     Step("finish", "failed-over state none; lock released", finish, 60),
 )
