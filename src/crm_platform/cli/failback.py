@@ -32,7 +32,7 @@ def failback(inv: Invocation) -> int:
     if not args.execute:
         out.print(
             "dry run: nothing was changed; add --execute to run it (refused while the "
-            f"original region fails its probes, unless --force)",
+            "original region fails its probes, unless --force)",
             highlight=False,
         )
         return EXIT_OK

@@ -413,7 +413,7 @@ def _failback_statements(
                 "rds:PromoteReadReplica",
             ],
             resources=[*instances, *aside],
-        ),  # fmt: skip
+        ),
         # CreateDBInstanceReadReplica also authorizes the groups it names.
         iam.PolicyStatement(
             sid="FailbackPlacesTheReplicas",
@@ -423,7 +423,7 @@ def _failback_statements(
                 for r in regions
                 for kind in ("pg", "subgrp", "og")
             ],
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackReadsTheReplicaKeysThroughRds",
             actions=["kms:DescribeKey"],
@@ -438,7 +438,7 @@ def _failback_statements(
                 "StringEquals": {"kms:ViaService": via["rds"]},
                 "Bool": {"kms:GrantIsForAWSResource": "true"},
             },
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackFencesTheKeptInstances",
             actions=[
@@ -448,7 +448,7 @@ def _failback_statements(
                 "ec2:AuthorizeSecurityGroupIngress",
             ],
             resources=["*"],
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackRestoresTheSecrets",
             actions=[
@@ -458,7 +458,7 @@ def _failback_statements(
                 "secretsmanager:CancelRotateSecret",
             ],
             resources=[secret(r, n) for r in regions for n in f.secrets],
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackWritesOnlyTheDatabaseLogins",
             actions=["secretsmanager:PutSecretValue"],
@@ -480,7 +480,7 @@ def _failback_statements(
                 for r in regions
                 for s in f.services
             ],
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackScalingAndAlarms",
             actions=[
@@ -488,7 +488,7 @@ def _failback_statements(
                 "application-autoscaling:DescribeScalableTargets",
             ],
             resources=["*"],
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackEnablesTheLagAlarm",
             actions=["cloudwatch:EnableAlarmActions"],
@@ -500,7 +500,7 @@ def _failback_statements(
             resources=[
                 f"arn:aws:ssm:{f.dr_region}:{account}:parameter/{f.failover_parameter.lstrip('/')}"
             ],
-        ),  # fmt: skip
+        ),
         iam.PolicyStatement(
             sid="FailbackTimelineAndLock",
             actions=["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
@@ -550,7 +550,7 @@ def _failback_statements(
                 server_service=f.services[0],
                 label="Primary" if r == f.primary_region else "Dr",
             )
-        ),  # fmt: skip
+        ),
     ]
     return data, rest
 

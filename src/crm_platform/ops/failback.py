@@ -60,7 +60,7 @@ def config(names: Names, settings: Settings, client: Client) -> dict[str, Any]:
             "security_groups": list(where.security_groups),
             "kms_key": names.kms_alias_arn(names.primary_region),
         }
-    except Exception:  # noqa: BLE001 - unreadable now: preflight reads the instance itself
+    except Exception:
         primary_placement = {}
     base["failback"] = {
         "original": names.db_instance,

@@ -111,8 +111,13 @@ def _state(ctx: Context) -> dict[str, Any]:
 
 
 def _put_state(ctx: Context, state: dict[str, Any]) -> None:
-    call(ctx.aws("ssm").put_parameter, Name=ctx.config["failover_parameter"],
-         Value=json.dumps(state), Type="String", Overwrite=True)  # fmt: skip
+    call(
+        ctx.aws("ssm").put_parameter,
+        Name=ctx.config["failover_parameter"],
+        Value=json.dumps(state),
+        Type="String",
+        Overwrite=True,
+    )
 
 
 def aside_name(identifier: str, run: str) -> str:
@@ -161,8 +166,11 @@ def preflight(ctx: Context) -> Outcome:
             f"the platform is not failed over (state {recorded.get('state', 'none')!r}): "
             "there is nothing to fail back"
         )
-    alarms = call(ctx.aws("cloudwatch").describe_alarms, AlarmNames=list(fb["probe_alarms"]),
-                  AlarmTypes=["CompositeAlarm", "MetricAlarm"])  # fmt: skip
+    alarms = call(
+        ctx.aws("cloudwatch").describe_alarms,
+        AlarmNames=list(fb["probe_alarms"]),
+        AlarmTypes=["CompositeAlarm", "MetricAlarm"],
+    )
     failing = sorted(
         a["AlarmName"]
         for a in alarms.get("CompositeAlarms", []) + alarms.get("MetricAlarms", [])
@@ -171,7 +179,7 @@ def preflight(ctx: Context) -> Outcome:
     try:
         stale = describe(ctx.client("rds", ctx.primary), fb["original"])
         reachable = "answers"
-    except Exception as err:  # noqa: BLE001 - any failure to answer is "does not answer"
+    except Exception as err:
         stale, reachable = None, f"does not answer ({type(err).__name__})"
     if (failing or reachable != "answers") and not ctx.force:
         raise FailbackRefused(
@@ -181,17 +189,23 @@ def preflight(ctx: Context) -> Outcome:
         )
     steps._hold_lock(ctx)
     if not resuming:
-        _put_state(ctx, {**recorded, "state": FAILING_BACK, "failback": ctx.run,
-                         "failback_since": ctx.now()})  # fmt: skip
+        _put_state(
+            ctx,
+            {**recorded, "state": FAILING_BACK, "failback": ctx.run, "failback_since": ctx.now()},
+        )
     serving = describe(ctx.aws("rds"), c["replica"])
     if serving is None:
         raise StepFailed(f"the serving DR database {c['replica']} does not exist")
     detail: dict[str, Any] = {
-        "failing_probes": failing, "original_region": reachable, "forced": ctx.force,
-        "resuming": resuming, "failed_over_since": recorded.get("since"),
-        "incident": recorded.get("incident"), "serving_arn": serving["DBInstanceArn"],
+        "failing_probes": failing,
+        "original_region": reachable,
+        "forced": ctx.force,
+        "resuming": resuming,
+        "failed_over_since": recorded.get("since"),
+        "incident": recorded.get("incident"),
+        "serving_arn": serving["DBInstanceArn"],
         "dr_placement": _placement(serving),
-    }  # fmt: skip
+    }
     if resuming and "primary_placement" in ctx.results.get("preflight", {}):
         detail["primary_placement"] = ctx.results["preflight"]["primary_placement"]
     elif stale is not None:
@@ -208,13 +222,21 @@ def _fence_group(ctx: Context, region: str, vpc: str) -> str:
     """A security group with no ingress rule in ``vpc``: what an instance kept aside sits
     in, so nothing reaches it whatever starts it again."""
     ec2 = ctx.client("ec2", region)
-    found = call(ec2.describe_security_groups, Filters=[
-        {"Name": "group-name", "Values": [FENCE_GROUP]}, {"Name": "vpc-id", "Values": [vpc]},
-    ])["SecurityGroups"]  # fmt: skip
+    found = call(
+        ec2.describe_security_groups,
+        Filters=[
+            {"Name": "group-name", "Values": [FENCE_GROUP]},
+            {"Name": "vpc-id", "Values": [vpc]},
+        ],
+    )["SecurityGroups"]
     if found:
         return str(found[0]["GroupId"])
-    made = call(ec2.create_security_group, GroupName=FENCE_GROUP, VpcId=vpc,
-                Description="crm-platform: a database kept aside by failback; no ingress")  # fmt: skip
+    made = call(
+        ec2.create_security_group,
+        GroupName=FENCE_GROUP,
+        VpcId=vpc,
+        Description="crm-platform: a database kept aside by failback; no ingress",
+    )
     return str(made["GroupId"])
 
 
@@ -244,17 +266,30 @@ def _set_aside(ctx: Context, region: str, identifier: str, aside: str) -> dict[s
         if found.get("DBInstanceStatus") not in ("available", "storage-optimization"):
             return {"aside": None, "status": found.get("DBInstanceStatus"), "wait": True}
         group = _fence_group(ctx, region, _vpc(ctx, region, found))
-        call(rds.modify_db_instance, DBInstanceIdentifier=identifier,
-             NewDBInstanceIdentifier=aside, VpcSecurityGroupIds=[group],
-             DeletionProtection=True, ApplyImmediately=True)  # fmt: skip
-        call(rds.add_tags_to_resource, ResourceName=found["DBInstanceArn"],
-             Tags=[{"Key": ASIDE_TAG, "Value": ctx.run}])  # fmt: skip
+        call(
+            rds.modify_db_instance,
+            DBInstanceIdentifier=identifier,
+            NewDBInstanceIdentifier=aside,
+            VpcSecurityGroupIds=[group],
+            DeletionProtection=True,
+            ApplyImmediately=True,
+        )
+        call(
+            rds.add_tags_to_resource,
+            ResourceName=found["DBInstanceArn"],
+            Tags=[{"Key": ASIDE_TAG, "Value": ctx.run}],
+        )
         return {"aside": aside, "fence_group": group, "renamed": "now"}
     groups = [g["VpcSecurityGroupId"] for g in found.get("VpcSecurityGroups", [])]
     group = _fence_group(ctx, region, _vpc(ctx, region, found))
     if groups != [group] or not found.get("DeletionProtection"):
-        call(rds.modify_db_instance, DBInstanceIdentifier=aside, VpcSecurityGroupIds=[group],
-             DeletionProtection=True, ApplyImmediately=True)  # fmt: skip
+        call(
+            rds.modify_db_instance,
+            DBInstanceIdentifier=aside,
+            VpcSecurityGroupIds=[group],
+            DeletionProtection=True,
+            ApplyImmediately=True,
+        )
     return {"aside": aside, "fence_group": group, "renamed": "already"}
 
 
@@ -278,8 +313,11 @@ def _replicate(
     rds = ctx.client("rds", region)
     found = describe(rds, identifier)
     if found is not None:
-        return {"replica": identifier, "created": "already",
-                "source": found.get("ReadReplicaSourceDBInstanceIdentifier")}  # fmt: skip
+        return {
+            "replica": identifier,
+            "created": "already",
+            "source": found.get("ReadReplicaSourceDBInstanceIdentifier"),
+        }
     call(
         rds.create_db_instance_read_replica,
         DBInstanceIdentifier=identifier,
@@ -300,17 +338,32 @@ def replicate_back(ctx: Context) -> Outcome:
     and secrets name, is the one the template already knows."""
     fb, pre = _fb(ctx), _recorded(ctx, "preflight")
     where = pre["primary_placement"]
-    return Outcome(True, _replicate(ctx, ctx.primary, fb["original"], pre["serving_arn"],
-                                    where, fb["primary_key"] or where["kms_key"]))  # fmt: skip
+    return Outcome(
+        True,
+        _replicate(
+            ctx,
+            ctx.primary,
+            fb["original"],
+            pre["serving_arn"],
+            where,
+            fb["primary_key"] or where["kms_key"],
+        ),
+    )
 
 
 # --- 4. caught up -------------------------------------------------------------------------
 def _lag(ctx: Context, region: str, identifier: str) -> float | None:
     end = ctx.now()
-    stats = call(ctx.client("cloudwatch", region).get_metric_statistics, Namespace="AWS/RDS",
-                 MetricName="ReplicaLag",
-                 Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
-                 StartTime=end - 600, EndTime=end, Period=60, Statistics=["Maximum"])  # fmt: skip
+    stats = call(
+        ctx.client("cloudwatch", region).get_metric_statistics,
+        Namespace="AWS/RDS",
+        MetricName="ReplicaLag",
+        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
+        StartTime=end - 600,
+        EndTime=end,
+        Period=60,
+        Statistics=["Maximum"],
+    )
     points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
     return float(points[-1]["Maximum"]) if points else None
 
@@ -338,9 +391,14 @@ def _size(
     """Scaling bounds first (or autoscaling undoes the count), then desired counts."""
     scaling, ecs = ctx.client("application-autoscaling", region), ctx.client("ecs", region)
     for name, size in sizes.items():
-        call(scaling.register_scalable_target, ServiceNamespace="ecs",
-             ResourceId=f"service/{cluster}/{name}", ScalableDimension="ecs:service:DesiredCount",
-             MinCapacity=size["minimum"], MaxCapacity=size["maximum"])  # fmt: skip
+        call(
+            scaling.register_scalable_target,
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{cluster}/{name}",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=size["minimum"],
+            MaxCapacity=size["maximum"],
+        )
         call(ecs.update_service, cluster=cluster, service=name, desiredCount=size["desired"])
     found = call(ecs.describe_services, cluster=cluster, services=list(sizes))["services"]
     return {s["serviceName"]: int(s.get("runningCount", 0)) for s in found}
@@ -366,19 +424,20 @@ def wait_zero_lag(ctx: Context) -> Outcome:
     every write before that beat is there too. Both reads run inside their VPC."""
     stopped = float(_recorded(ctx, "stop_writes")["stopped_at"])
     sql = _sql()
-    dr = sql(ctx, "dr", "last-beat",
-             repeat_while=lambda r: (r.get("beat_at") or 0) <= stopped)  # fmt: skip
+    dr = sql(ctx, "dr", "last-beat", repeat_while=lambda r: (r.get("beat_at") or 0) <= stopped)
     if not dr.done:
         return Outcome(False, {"dr": dr.detail}, wait=dr.wait or 15)
     beat = float(dr.detail["result"]["beat_at"])
-    primary = sql(ctx, "primary", "last-beat",
-                  repeat_while=lambda r: (r.get("beat_at") or 0) < beat)  # fmt: skip
+    primary = sql(
+        ctx, "primary", "last-beat", repeat_while=lambda r: (r.get("beat_at") or 0) < beat
+    )
     if not primary.done:
-        return Outcome(False, {"dr_beat": beat, "primary": primary.detail},
-                       wait=primary.wait or 15)  # fmt: skip
+        return Outcome(False, {"dr_beat": beat, "primary": primary.detail}, wait=primary.wait or 15)
     replayed = float(primary.detail["result"]["beat_at"])
-    return Outcome(True, {"stopped_at": stopped, "dr_beat": beat, "replayed_beat": replayed,
-                          "lag_seconds": 0.0})  # fmt: skip
+    return Outcome(
+        True,
+        {"stopped_at": stopped, "dr_beat": beat, "replayed_beat": replayed, "lag_seconds": 0.0},
+    )
 
 
 # --- 7. attachments -------------------------------------------------------------------------
@@ -386,8 +445,9 @@ def _objects(s3: Any, bucket: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        page = call(s3.list_objects_v2, Bucket=bucket,
-                    **({"ContinuationToken": token} if token else {}))  # fmt: skip
+        page = call(
+            s3.list_objects_v2, Bucket=bucket, **({"ContinuationToken": token} if token else {})
+        )
         found += page.get("Contents", [])
         token = page.get("NextContinuationToken")
         if not token:
@@ -409,8 +469,9 @@ def copy_attachments(ctx: Context) -> Outcome:
     fb = _fb(ctx)
     since = _since(ctx) - 60  # a minute's margin for clock skew
     src_s3, dst_s3 = ctx.client("s3", ctx.dr), ctx.client("s3", ctx.primary)
-    written = [o for o in _objects(src_s3, fb["dr_bucket"])
-               if o["LastModified"].timestamp() >= since]  # fmt: skip
+    written = [
+        o for o in _objects(src_s3, fb["dr_bucket"]) if o["LastModified"].timestamp() >= since
+    ]
     copied = verified = 0
     mismatched: list[str] = []
     for obj in written:
@@ -418,23 +479,33 @@ def copy_attachments(ctx: Context) -> Outcome:
         head = _head(dst_s3, fb["primary_bucket"], key)
         if head is None or head.get("Metadata", {}).get(SOURCE_ETAG) != etag:
             source = call(src_s3.head_object, Bucket=fb["dr_bucket"], Key=key)
-            call(dst_s3.copy_object, Bucket=fb["primary_bucket"], Key=key,
-                 CopySource={"Bucket": fb["dr_bucket"], "Key": key},
-                 MetadataDirective="REPLACE",
-                 ContentType=source.get("ContentType", "binary/octet-stream"),
-                 Metadata={**source.get("Metadata", {}), SOURCE_ETAG: etag})  # fmt: skip
+            call(
+                dst_s3.copy_object,
+                Bucket=fb["primary_bucket"],
+                Key=key,
+                CopySource={"Bucket": fb["dr_bucket"], "Key": key},
+                MetadataDirective="REPLACE",
+                ContentType=source.get("ContentType", "binary/octet-stream"),
+                Metadata={**source.get("Metadata", {}), SOURCE_ETAG: etag},
+            )
             copied += 1
             head = _head(dst_s3, fb["primary_bucket"], key)
-        ok = (head is not None and head.get("Metadata", {}).get(SOURCE_ETAG) == etag
-              and int(head.get("ContentLength", -1)) == int(obj["Size"]))  # fmt: skip
+        ok = (
+            head is not None
+            and head.get("Metadata", {}).get(SOURCE_ETAG) == etag
+            and int(head.get("ContentLength", -1)) == int(obj["Size"])
+        )
         verified += ok
         if not ok:
             mismatched.append(key)
     if mismatched:
-        raise StepFailed(f"{len(mismatched)} attachment(s) did not verify in "
-                         f"{fb['primary_bucket']}: {mismatched[:5]}")  # fmt: skip
-    return Outcome(True, {"since": since, "count": len(written), "copied": copied,
-                          "verified": verified})  # fmt: skip
+        raise StepFailed(
+            f"{len(mismatched)} attachment(s) did not verify in "
+            f"{fb['primary_bucket']}: {mismatched[:5]}"
+        )
+    return Outcome(
+        True, {"since": since, "count": len(written), "copied": copied, "verified": verified}
+    )
 
 
 def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -457,9 +528,12 @@ def promote_primary(ctx: Context) -> Outcome:
     if found.get("DBInstanceStatus") != "available":
         return Outcome(False, {"status": found.get("DBInstanceStatus")}, wait=30)
     try:
-        call(ctx.client("rds", ctx.primary).promote_read_replica,
-             DBInstanceIdentifier=fb["original"], BackupRetentionPeriod=c["backup_retention_days"],
-             PreferredBackupWindow=c["backup_window"])  # fmt: skip
+        call(
+            ctx.client("rds", ctx.primary).promote_read_replica,
+            DBInstanceIdentifier=fb["original"],
+            BackupRetentionPeriod=c["backup_retention_days"],
+            PreferredBackupWindow=c["backup_window"],
+        )
     except ClientError as err:
         if _code(err) != "InvalidDBInstanceState":
             raise
@@ -474,15 +548,16 @@ def wait_primary_writable(ctx: Context) -> Outcome:
     status = found.get("DBInstanceStatus")
     if found.get("ReadReplicaSourceDBInstanceIdentifier") or status not in steps.WRITABLE:
         return Outcome(False, {"status": status}, wait=30)
-    write = _sql()(ctx, "primary", "writable",
-                   repeat_while=lambda r: bool(r.get("in_recovery")))  # fmt: skip
+    write = _sql()(ctx, "primary", "writable", repeat_while=lambda r: bool(r.get("in_recovery")))
     if not write.done:
         return Outcome(False, {"status": status, "sql": write.detail}, wait=write.wait or 15)
     result = write.detail["result"]
     if result.get("write") != "ok":
         raise StepFailed(f"{fb['original']} refuses a write: {result.get('write')}")
-    return Outcome(True, {"status": status, "endpoint": found.get("Endpoint", {}).get("Address"),
-                          "write": "ok"})  # fmt: skip
+    return Outcome(
+        True,
+        {"status": status, "endpoint": found.get("Endpoint", {}).get("Address"), "write": "ok"},
+    )
 
 
 # --- 10. secrets ----------------------------------------------------------------------------
@@ -495,8 +570,11 @@ def restore_secrets(ctx: Context) -> Outcome:
     restored (their values never changed)."""
     c, fb = ctx.config, _fb(ctx)
     dr_sm, sm = ctx.aws("secretsmanager"), ctx.client("secretsmanager", ctx.primary)
-    endpoint = (describe(ctx.client("rds", ctx.primary), fb["original"]) or {}).get(
-        "Endpoint", {}).get("Address")  # fmt: skip
+    endpoint = (
+        (describe(ctx.client("rds", ctx.primary), fb["original"]) or {})
+        .get("Endpoint", {})
+        .get("Address")
+    )
     written, replicated = [], []
     for name in fb["db_secrets"]:
         serving = json.loads(call(dr_sm.get_secret_value, SecretId=name)["SecretString"])
@@ -514,9 +592,12 @@ def restore_secrets(ctx: Context) -> Outcome:
         if dr_copy.get("RotationEnabled"):
             # A replica cannot rotate; the primary's rotation rotates it from now on.
             call(dr_sm.cancel_rotate_secret, SecretId=name)
-        call(sm.replicate_secret_to_regions, SecretId=name,
-             AddReplicaRegions=[{"Region": ctx.dr, "KmsKeyId": fb["secret_replica_key"]}],
-             ForceOverwriteReplicaSecret=True)  # fmt: skip
+        call(
+            sm.replicate_secret_to_regions,
+            SecretId=name,
+            AddReplicaRegions=[{"Region": ctx.dr, "KmsKeyId": fb["secret_replica_key"]}],
+            ForceOverwriteReplicaSecret=True,
+        )
         replicated.append(name)
     return Outcome(True, {"written": written, "replicated": replicated, "host": endpoint})
 
@@ -524,12 +605,28 @@ def restore_secrets(ctx: Context) -> Outcome:
 # --- 11. switch -----------------------------------------------------------------------------
 def switch_to_primary(ctx: Context) -> Outcome:
     c = ctx.config
-    if switch.read(ctx.aws("ssm"), ctx.aws("kms"), c["switch_parameter"], c["switch_key"],
-                   c["environment"]) == "primary":  # fmt: skip
-        return Outcome(True, {"to": "primary", "switched": "already",
-                              "at": ctx.results.get("switch_to_primary", {}).get("at")})  # fmt: skip
-    previous = switch.set_state(ctx.aws("ssm"), ctx.aws("kms"), c["switch_parameter"],
-                                c["switch_key"], c["environment"], "primary")  # fmt: skip
+    if (
+        switch.read(
+            ctx.aws("ssm"), ctx.aws("kms"), c["switch_parameter"], c["switch_key"], c["environment"]
+        )
+        == "primary"
+    ):
+        return Outcome(
+            True,
+            {
+                "to": "primary",
+                "switched": "already",
+                "at": ctx.results.get("switch_to_primary", {}).get("at"),
+            },
+        )
+    previous = switch.set_state(
+        ctx.aws("ssm"),
+        ctx.aws("kms"),
+        c["switch_parameter"],
+        c["switch_key"],
+        c["environment"],
+        "primary",
+    )
     call(ctx.aws("lambda").invoke, FunctionName=c["switch_beacon"], InvocationType="Event")
     return Outcome(True, {"from": previous, "to": "primary", "at": ctx.now()})
 
@@ -540,11 +637,18 @@ def reopen_primary(ctx: Context) -> Outcome:
     keeper round that still read "dr" can be running: it would revoke them again."""
     switched = ctx.results.get("switch_to_primary", {}).get("at")
     if switched is not None and ctx.now() - float(switched) < KEEPER_GRACE_SECONDS:
-        return Outcome(False, {"waiting_for": "the fence keeper's last round"},
-                       wait=int(KEEPER_GRACE_SECONDS - (ctx.now() - float(switched))) + 1)  # fmt: skip
+        return Outcome(
+            False,
+            {"waiting_for": "the fence keeper's last round"},
+            wait=int(KEEPER_GRACE_SECONDS - (ctx.now() - float(switched))) + 1,
+        )
     c = ctx.config
-    if switch.read(ctx.aws("ssm"), ctx.aws("kms"), c["switch_parameter"], c["switch_key"],
-                   c["environment"]) != "primary":  # fmt: skip
+    if (
+        switch.read(
+            ctx.aws("ssm"), ctx.aws("kms"), c["switch_parameter"], c["switch_key"], c["environment"]
+        )
+        != "primary"
+    ):
         raise StepFailed("the switch does not say 'primary': the fence keeper would re-fence")
     from crm_platform.failover.runtime import fence_keeper
 
@@ -552,17 +656,33 @@ def reopen_primary(ctx: Context) -> Outcome:
     ec2 = ctx.client("ec2", ctx.primary)
     restored, present = [], 0
     for rule in kept["revoked"]:
-        rules = call(ec2.describe_security_group_rules,
-                     Filters=[{"Name": "group-id", "Values": [rule["group"]]}])["SecurityGroupRules"]  # fmt: skip
-        if any(not r.get("IsEgress") and r.get("ReferencedGroupInfo", {}).get("GroupId")
-               == rule["source"] for r in rules):  # fmt: skip
+        rules = call(
+            ec2.describe_security_group_rules,
+            Filters=[{"Name": "group-id", "Values": [rule["group"]]}],
+        )["SecurityGroupRules"]
+        if any(
+            not r.get("IsEgress")
+            and r.get("ReferencedGroupInfo", {}).get("GroupId") == rule["source"]
+            for r in rules
+        ):
             present += 1
             continue
-        pair = {"GroupId": rule["source"], **({"Description": rule["description"]}
-                                               if rule.get("description") else {})}  # fmt: skip
-        call(ec2.authorize_security_group_ingress, GroupId=rule["group"], IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": int(rule["from"]), "ToPort": int(rule["to"]),
-             "UserIdGroupPairs": [pair]}])  # fmt: skip
+        pair = {
+            "GroupId": rule["source"],
+            **({"Description": rule["description"]} if rule.get("description") else {}),
+        }
+        call(
+            ec2.authorize_security_group_ingress,
+            GroupId=rule["group"],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": int(rule["from"]),
+                    "ToPort": int(rule["to"]),
+                    "UserIdGroupPairs": [pair],
+                }
+            ],
+        )
         restored.append(f"{rule['group']} <- {rule['source']}")
     return Outcome(True, {"restored": restored, "present": present})
 
@@ -588,8 +708,9 @@ def _one_off(ctx: Context, purpose: str, overrides: dict[str, Any] | None) -> Ou
     started_by = steps._started_by(ctx.run, purpose).replace("failover-", "failback-")[:36]
     arns: list[str] = []
     for status in ("RUNNING", "STOPPED"):
-        arns += call(ecs.list_tasks, cluster=cluster, startedBy=started_by,
-                     desiredStatus=status)["taskArns"]  # fmt: skip
+        arns += call(ecs.list_tasks, cluster=cluster, startedBy=started_by, desiredStatus=status)[
+            "taskArns"
+        ]
     tasks = call(ecs.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
     if any(t.get("lastStatus") != "STOPPED" for t in tasks):
         return Outcome(False, {"tasks": len(tasks), "status": "running"}, wait=15)
@@ -597,14 +718,24 @@ def _one_off(ctx: Context, purpose: str, overrides: dict[str, Any] | None) -> Ou
         return Outcome(True, {purpose: "done", "tasks": len(tasks)})
     if len(tasks) >= steps.JOBS_ATTEMPTS:
         reasons = sorted({str(t.get("stoppedReason", "")) for t in tasks})
-        raise StepFailed(f"the {purpose} task failed {len(tasks)} times: {reasons}; the "
-                         "workers stay stopped (docs/emergency-recovery.md, failback)")  # fmt: skip
-    server = call(ecs.describe_services, cluster=cluster,
-                  services=[c["services"]["server"]["name"]])["services"][0]  # fmt: skip
+        raise StepFailed(
+            f"the {purpose} task failed {len(tasks)} times: {reasons}; the "
+            "workers stay stopped (docs/emergency-recovery.md, failback)"
+        )
+    server = call(
+        ecs.describe_services, cluster=cluster, services=[c["services"]["server"]["name"]]
+    )["services"][0]
     extra = {"overrides": overrides} if overrides else {}
-    started = call(ecs.run_task, cluster=cluster, taskDefinition=c["jobs_family"],
-                   launchType="FARGATE", count=1, startedBy=started_by,
-                   networkConfiguration=server["networkConfiguration"], **extra)  # fmt: skip
+    started = call(
+        ecs.run_task,
+        cluster=cluster,
+        taskDefinition=c["jobs_family"],
+        launchType="FARGATE",
+        count=1,
+        startedBy=started_by,
+        networkConfiguration=server["networkConfiguration"],
+        **extra,
+    )
     if started.get("failures"):
         raise steps.Retryable(f"RunTask failed: {started['failures']}")
     return Outcome(False, {"started": started["tasks"][0]["taskArn"]}, wait=15)
@@ -613,10 +744,19 @@ def _one_off(ctx: Context, purpose: str, overrides: dict[str, Any] | None) -> Ou
 def purge_queues(ctx: Context) -> Outcome:
     """Jobs queued in the original region before the outage would run against today's
     data (stale e-mails, webhooks): emptied before any worker there starts."""
-    return _one_off(ctx, "purge", {"containerOverrides": [{
-        "name": "jobs", "command": ["node", "-e", PURGE_SCRIPT],
-        "environment": [{"name": "DISABLE_CRON_JOBS_REGISTRATION", "value": "true"}],
-    }]})  # fmt: skip
+    return _one_off(
+        ctx,
+        "purge",
+        {
+            "containerOverrides": [
+                {
+                    "name": "jobs",
+                    "command": ["node", "-e", PURGE_SCRIPT],
+                    "environment": [{"name": "DISABLE_CRON_JOBS_REGISTRATION", "value": "true"}],
+                }
+            ]
+        },
+    )
 
 
 def register_jobs(ctx: Context) -> Outcome:
@@ -654,13 +794,25 @@ def rebuild_dr_replica(ctx: Context) -> Outcome:
         if describe(rds, aside_name(c["replica"], ctx.run)) is None:
             raise StepFailed(f"neither {c['replica']} nor its aside copy exists in {ctx.dr}")
         primary = describe(ctx.client("rds", ctx.primary), fb["original"]) or {}
-        made = _replicate(ctx, ctx.dr, c["replica"], primary["DBInstanceArn"],
-                          pre["dr_placement"], fb["dr_key"] or pre["dr_placement"]["kms_key"])  # fmt: skip
+        made = _replicate(
+            ctx,
+            ctx.dr,
+            c["replica"],
+            primary["DBInstanceArn"],
+            pre["dr_placement"],
+            fb["dr_key"] or pre["dr_placement"]["kms_key"],
+        )
         return Outcome(False, made, wait=60)
     if current.get("DBInstanceStatus") != "available":
         return Outcome(False, {"status": current.get("DBInstanceStatus")}, wait=60)
-    return Outcome(True, {"replica": c["replica"], "aside": aside_name(c["replica"], ctx.run),
-                          "source": current["ReadReplicaSourceDBInstanceIdentifier"]})  # fmt: skip
+    return Outcome(
+        True,
+        {
+            "replica": c["replica"],
+            "aside": aside_name(c["replica"], ctx.run),
+            "source": current["ReadReplicaSourceDBInstanceIdentifier"],
+        },
+    )
 
 
 # --- 17, 18. reset and finish ---------------------------------------------------------------------
@@ -685,16 +837,29 @@ def reset_dr(ctx: Context) -> Outcome:
             call(s3.put_bucket_tagging, Bucket=c["dr_bucket"], Tagging={"TagSet": kept})
         else:
             call(s3.delete_bucket_tagging, Bucket=c["dr_bucket"])
-    return Outcome(True, {"running": running, "alarm": c["replica_lag_alarm"],
-                          "bucket_tag": "removed" if kept != tags else "absent"})  # fmt: skip
+    return Outcome(
+        True,
+        {
+            "running": running,
+            "alarm": c["replica_lag_alarm"],
+            "bucket_tag": "removed" if kept != tags else "absent",
+        },
+    )
 
 
 def finish(ctx: Context) -> Outcome:
     """The failed-over state "none" (deploys and releases run again); the lock released."""
     state = _state(ctx)
     if state.get("state") != "none":
-        _put_state(ctx, {"state": "none", "since": ctx.now(), "failback": ctx.run,
-                         "previous_incident": state.get("incident")})  # fmt: skip
+        _put_state(
+            ctx,
+            {
+                "state": "none",
+                "since": ctx.now(),
+                "failback": ctx.run,
+                "previous_incident": state.get("incident"),
+            },
+        )
     steps._release_lock(ctx)
     return Outcome(True, {"state": "none"})
 
