@@ -20,7 +20,12 @@ from crm_platform.ops import drift
 from crm_platform.ops import failback as ops_failback
 from crm_platform.settings import Settings
 from tests.conftest import Assembly
-from tests.test_failover import World, _aws, client  # noqa: F401 - the emulator fixture
+from tests.test_failover import (  # noqa: F401 - the emulator and SQL task fixtures
+    World,
+    _aws,
+    _sql_task_answers_writable,
+    client,
+)
 
 ORDER = [s.name for s in failback.FAILBACK_STEPS]
 
@@ -149,7 +154,9 @@ class Back:
 
 
 @pytest.fixture
-def back(assembly: Assembly, prod_settings: Settings) -> Back:
+def back(
+    assembly: Assembly, prod_settings: Settings, _aws: None, _sql_task_answers_writable: None
+) -> Back:
     return Back(World(assembly, prod_settings), prod_settings)
 
 
