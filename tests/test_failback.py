@@ -155,7 +155,10 @@ class Back:
 
 @pytest.fixture
 def back(
-    assembly: Assembly, prod_settings: Settings, _aws: None, _sql_task_answers_writable: None
+    assembly: Assembly,
+    prod_settings: Settings,
+    _aws: None,  # noqa: F811
+    _sql_task_answers_writable: None,  # noqa: F811
 ) -> Back:
     return Back(World(assembly, prod_settings), prod_settings)
 
