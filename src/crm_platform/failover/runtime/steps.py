@@ -164,7 +164,7 @@ def preflight(ctx: Context) -> Outcome:
     }
     if recorded.get("state") in ("failed-over", "failing-back") and not resuming:
         raise PreflightRefused(
-            f"the platform is {recorded.get('state')} already (incident "
+            f"the platform is {str(recorded.get('state')).replace('-', ' ')} already (incident "
             f"{recorded.get('incident')}): fail back first (crm-platform failback)"
         )
     if not (impaired or promoted or ctx.force or resuming):
