@@ -480,6 +480,29 @@ def test_only_the_migrate_step_writes_the_release_record(
     assert writers == expected
 
 
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_operator_role_fails_back_and_writes_no_app_key(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """``crm-platform failback`` (ops/failback.py): every call allowed as the operator
+    role, key policies included; never APP_SECRET or ENCRYPTION_KEY, never a replica
+    under another name."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    allowed = evaluate(chosen, operator_needs.failback_needs(names))
+    assert [v.describe() for v in allowed if not v.ok] == []
+    kms = {d.request.action for v in allowed for d in v.decisions}
+    assert {"kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt"} <= kms
+    forbidden = evaluate(chosen, operator_needs.failback_forbidden(names))
+    assert len(forbidden) == 3
+    assert [v.need.why for v in forbidden if v.ok] == []
+
+
 # --- the SQL task (failover/sql_task.py): the failover's step role in DR, the operator in both
 def _sql_needs(names: Names, who: Who, region: str) -> list[Need]:
     from crm_platform.failover.sql_task import sql_task_needs

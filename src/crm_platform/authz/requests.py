@@ -207,8 +207,28 @@ RESOURCES: dict[tuple[str, str], Resolver] = {
     ("backup", "StartRestoreJob"): _parameter_list("RecoveryPointArn"),
     ("backup", "ListRestoreJobs"): _everything,
     ("backup", "DescribeRestoreJob"): _everything,
+    # failback (failover/runtime/failback.py)
+    ("rds", "CreateDBInstanceReadReplica"): _rds_db,
+    ("rds", "StartDBInstance"): _rds_db,
+    ("ec2", "CreateSecurityGroup"): _everything,
+    ("ec2", "AuthorizeSecurityGroupIngress"): lambda c, a: [
+        _arn("ec2", c, a, f"security-group/{c.params['GroupId']}")
+    ],
+    ("s3", "ListObjectsV2"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
+    ("s3", "HeadObject"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}/{c.params['Key']}"],
+    ("s3", "CopyObject"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}/{c.params['Key']}"],
+    ("s3", "DeleteBucketTagging"): lambda c, _a: [f"arn:aws:s3:::{c.params['Bucket']}"],
+    ("secretsmanager", "ReplicateSecretToRegions"): _parameter_list("SecretId"),
+    ("secretsmanager", "CancelRotateSecret"): _parameter_list("SecretId"),
 }
-ACTIONS = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+# Operations whose IAM action has another name (S3's object and listing calls).
+ACTIONS = {
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "CopyObject"): "s3:PutObject",
+    ("s3", "DeleteBucketTagging"): "s3:PutBucketTagging",
+}
 
 
 class Unmapped(Exception):

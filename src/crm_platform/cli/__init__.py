@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from crm_platform.cli import build, config, cost, dr, loadtest, release, render
+from crm_platform.cli import build, config, cost, dr, failback, loadtest, release, render
 from crm_platform.cli.common import EXIT_TOOL, EXIT_USAGE, CommandError, Invocation, Outside
 from crm_platform.installs import ToolError
 from crm_platform.settings import ConfigError
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synthesize, check and deploy the Twenty CRM platform (AWS CDK, 3 regions).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (build, dr, release, config, cost, loadtest):
+    for group in (build, dr, failback, release, config, cost, loadtest):
         group.register(commands)
     return parser
 

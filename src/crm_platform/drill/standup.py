@@ -122,6 +122,10 @@ def _db_instance(
             DBInstanceClass=props["DBInstanceClass"],
             MultiAZ=bool(props.get("MultiAZ", False)),
             Tags=tags,
+            # The template's own groups (moto would copy the source region's otherwise).
+            VpcSecurityGroupIds=[
+                str(up.resolve(g, st)) for g in props.get("VPCSecurityGroups", [])
+            ],
         )
         if int(props.get("BackupRetentionPeriod", 0)):
             # CreateDBInstanceReadReplica takes no retention; CloudFormation applies it.

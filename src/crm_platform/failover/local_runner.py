@@ -72,20 +72,29 @@ def run_local(
     invoke: Callable[[steps.Step], None] = lambda _s: None,
     stop_after: str | None = None,
     start_at: str | None = None,
+    resume: bool = False,
 ) -> RunReport:
     """Every step in order; stops at the first failure, like the state machine.
 
     ``invoke`` runs before each attempt, as the state machine's call of the step function
     (the drill authorizes it); ``stop_after`` ends the run after that step, as a crash
-    would, and ``start_at`` resumes a run at that step.
+    would, and ``start_at`` resumes a run at that step. Any step tuple runs here (the
+    failover's ``STEPS``, failback's ``FAILBACK_STEPS``); with ``resume`` the steps the
+    run's timeline records as done are skipped (failback's second ``--execute``).
     """
     skipped = not_emulated or {}
     reports = [StepReport(s.name, "not reached") for s in step_list]
     first = next((i for i, s in enumerate(step_list) if s.name == start_at), 0)
     jitter = random.Random(run)  # noqa: S311 - a wait, not a secret; seeded: a drill repeats
+    done_before = timeline.completed(dynamodb, table, run) if resume else {}
     for index, (report, step) in enumerate(zip(reports, step_list, strict=True)):
         if index < first:
             report.status = "skipped"
+            continue
+        if step.name in done_before:
+            report.status, report.detail = "skipped", done_before[step.name]
+            report.note = "done earlier in this incident"
+            progress(report)
             continue
         report.started = ctx.now()
         if step.name in skipped:
@@ -102,7 +111,7 @@ def run_local(
             report.attempts += 1
             try:
                 invoke(step)
-                answer = handler.run_attempt(ctx, step, run, table, dynamodb)
+                answer = handler.run_attempt(ctx, step, run, table, dynamodb, step_list)
             except steps.Retryable as err:
                 retries += 1
                 if retries > RETRY.max_retries:

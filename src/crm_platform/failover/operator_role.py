@@ -49,6 +49,7 @@ class Incident:
     # (region, its task), the server service whose network it borrows.
     sql_tasks: tuple[tuple[str, SqlTask], ...] = ()
     server_service: str = ""
+    failback: FailbackAccess | None = None  # crm-platform failback (ops/failback.py)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,45 @@ class RestoreAccess:
             restore_role_arn=f"arn:aws:iam::{names.account}:role/{names.restore_break_glass_role}",
             primary_cluster=names.ecs_cluster(primary),
             services=(names.server_service, names.worker_service),
+        )
+
+
+@dataclass(frozen=True)
+class FailbackAccess:
+    """What ``crm-platform failback`` (failover/runtime/failback.py) reads and changes, in
+    both regions: the databases by their identifiers and the ``-aside-*`` copies, the
+    services, the attachment buckets, the database secrets, the failed-over state, the
+    run table (timeline and lock), the replica-lag alarm, the SQL tasks."""
+
+    primary_region: str
+    dr_region: str
+    database: str
+    replica: str
+    clusters: dict[str, str]  # region -> cluster
+    services: tuple[str, ...]
+    buckets: dict[str, str]  # region -> attachment bucket
+    secrets: tuple[str, ...]  # every secret whose replication is restored
+    db_secrets: tuple[str, ...]  # the ones whose value is written (database logins)
+    failover_parameter: str
+    replica_lag_alarm: str
+    sql_tasks: dict[str, SqlTask]  # region -> the SQL task
+
+    @staticmethod
+    def of(names: Names) -> FailbackAccess:
+        primary, dr = names.primary_region, names.dr_region
+        return FailbackAccess(
+            primary_region=primary,
+            dr_region=dr,
+            database=names.db_instance,
+            replica=names.db_replica,
+            clusters={primary: names.ecs_cluster(primary), dr: names.ecs_cluster(dr)},
+            services=(names.server_service, names.worker_service),
+            buckets={primary: names.attachments_bucket, dr: names.attachments_bucket_dr},
+            secrets=names.dr_stack_secret_names,
+            db_secrets=(names.db_secret, names.db_app_secret),
+            failover_parameter=names.failover_parameter,
+            replica_lag_alarm=names.replica_lag_alarm,
+            sql_tasks={primary: SqlTask.of(names, primary), dr: SqlTask.of(names, dr)},
         )
 
 
@@ -271,6 +311,20 @@ class OperatorRole(Construct):
             f"AwsSolutions-IAM5[Resource::{executions}]",
             "executions are named at run time; only those of the failover's state machine",
         )
+        if incident.failback is not None:
+            # Its own policies too (the same 6,144-character limit): the databases and
+            # secrets, then the services, buckets, SQL tasks and the run table.
+            f = incident.failback
+            data, rest = _failback_statements(f, account, incident.runs_table_arn)
+            self.failback_policy = iam.ManagedPolicy(
+                self, "FailbackPolicy", description="crm-platform failback: databases, secrets",
+                roles=[self.role], statements=data,
+            )  # fmt: skip
+            self.failback_tier_policy = iam.ManagedPolicy(
+                self, "FailbackTierPolicy", roles=[self.role], statements=rest,
+                description="crm-platform failback: services, buckets, SQL tasks, timeline",
+            )  # fmt: skip
+            _acknowledge_failback(self.failback_policy, self.failback_tier_policy, f, account)
 
 
 def _restore_statements(r: RestoreAccess, account: str) -> list[iam.PolicyStatement]:
@@ -434,3 +488,206 @@ def _acknowledge_restore(policy: iam.ManagedPolicy, r: RestoreAccess, account: s
     for pattern in ["*", *patterns]:
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::{pattern}]", reason)
     skip_checkov(policy, "CKV_AWS_111", reason)
+
+
+def _failback_statements(
+    f: FailbackAccess, account: str, runs_table_arn: str
+) -> tuple[list[iam.PolicyStatement], list[iam.PolicyStatement]]:
+    """``crm-platform failback`` (docs/adr/0046-failback.md): the two databases by name and
+    their ``-aside-*`` copies only; the keys only through the service that uses them."""
+    regions = (f.primary_region, f.dr_region)
+
+    def db(region: str, name: str) -> str:
+        return f"arn:aws:rds:{region}:{account}:db:{name}"
+
+    def key(region: str) -> str:
+        return f"arn:aws:kms:{region}:{account}:key/*"
+
+    def secret(region: str, name: str) -> str:
+        return f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-*"
+
+    instances = [db(r, n) for r in regions for n in (f.database, f.replica)]
+    aside = [db(r, f"{n}-aside-*") for r in regions for n in (f.database, f.replica)]
+    via = {
+        service: [f"{service}.{r}.amazonaws.com" for r in regions]
+        for service in ("rds", "secretsmanager", "s3", "dynamodb")
+    }
+    data = [
+        iam.PolicyStatement(
+            sid="FailbackReadsAndMovesTheDatabases",
+            actions=[
+                "rds:DescribeDBInstances",
+                "rds:ModifyDBInstance",
+                "rds:StartDBInstance",
+                "rds:AddTagsToResource",
+                "rds:CreateDBInstanceReadReplica",
+                "rds:PromoteReadReplica",
+            ],
+            resources=[*instances, *aside],
+        ),
+        # CreateDBInstanceReadReplica also authorizes the groups it names.
+        iam.PolicyStatement(
+            sid="FailbackPlacesTheReplicas",
+            actions=["rds:CreateDBInstanceReadReplica"],
+            resources=[
+                f"arn:aws:rds:{r}:{account}:{kind}:*"
+                for r in regions
+                for kind in ("pg", "subgrp", "og")
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackReadsTheReplicaKeysThroughRds",
+            actions=["kms:DescribeKey"],
+            resources=[key(r) for r in regions],
+            conditions={"StringEquals": {"kms:ViaService": via["rds"]}},
+        ),
+        iam.PolicyStatement(
+            sid="FailbackRdsGrantsForTheReplicas",
+            actions=["kms:CreateGrant"],
+            resources=[key(r) for r in regions],
+            conditions={
+                "StringEquals": {"kms:ViaService": via["rds"]},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="FailbackFencesTheKeptInstances",
+            actions=[
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSecurityGroupRules",
+                "ec2:CreateSecurityGroup",
+                "ec2:AuthorizeSecurityGroupIngress",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackRestoresTheSecrets",
+            actions=[
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:ReplicateSecretToRegions",
+                "secretsmanager:CancelRotateSecret",
+            ],
+            resources=[secret(r, n) for r in regions for n in f.secrets],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackWritesOnlyTheDatabaseLogins",
+            actions=["secretsmanager:PutSecretValue"],
+            resources=[secret(f.primary_region, n) for n in f.db_secrets],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackSecretsThroughSecretsManager",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            resources=[key(r) for r in regions],
+            conditions={"StringEquals": {"kms:ViaService": via["secretsmanager"]}},
+        ),
+    ]
+    rest = [
+        iam.PolicyStatement(
+            sid="FailbackSizesTheServices",
+            actions=["ecs:UpdateService", "ecs:DescribeServices"],
+            resources=[
+                f"arn:aws:ecs:{r}:{account}:service/{f.clusters[r]}/{s}"
+                for r in regions
+                for s in f.services
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackScalingAndAlarms",
+            actions=[
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:DescribeScalableTargets",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackEnablesTheLagAlarm",
+            actions=["cloudwatch:EnableAlarmActions"],
+            resources=[f"arn:aws:cloudwatch:{f.dr_region}:{account}:alarm:{f.replica_lag_alarm}"],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackRecordsItsState",
+            actions=["ssm:PutParameter"],
+            resources=[
+                f"arn:aws:ssm:{f.dr_region}:{account}:parameter/{f.failover_parameter.lstrip('/')}"
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackTimelineAndLock",
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            resources=[runs_table_arn],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackTimelineThroughTheDrKey",
+            actions=["kms:Encrypt", "kms:GenerateDataKey"],
+            resources=[key(f.dr_region)],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"dynamodb.{f.dr_region}.amazonaws.com"}
+            },
+        ),
+        iam.PolicyStatement(
+            sid="FailbackListsTheDrAttachments",
+            actions=["s3:ListBucket"],
+            resources=[f"arn:aws:s3:::{f.buckets[f.dr_region]}"],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackReadsTheDrAttachments",
+            actions=["s3:GetObject", "s3:GetObjectTagging"],
+            resources=[f"arn:aws:s3:::{b}/*" for b in f.buckets.values()],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackCopiesThemBack",
+            actions=["s3:PutObject", "s3:PutObjectTagging"],
+            resources=[f"arn:aws:s3:::{f.buckets[f.primary_region]}/*"],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackRetagsTheDrBucket",
+            actions=["s3:GetBucketTagging", "s3:PutBucketTagging"],
+            resources=[f"arn:aws:s3:::{f.buckets[f.dr_region]}"],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackAttachmentsThroughS3",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[key(r) for r in regions],
+            conditions={"StringEquals": {"kms:ViaService": via["s3"]}},
+        ),
+        *(
+            statement
+            for r in regions
+            for statement in sql_task_statements(
+                f.sql_tasks[r],
+                r,
+                account,
+                server_service=f.services[0],
+                label="Primary" if r == f.primary_region else "Dr",
+            )
+        ),
+    ]
+    return data, rest
+
+
+def _acknowledge_failback(
+    data: iam.ManagedPolicy, rest: iam.ManagedPolicy, f: FailbackAccess, account: str
+) -> None:
+    reason = (
+        "Failback renames instances aside under names derived from the incident "
+        "(<name>-aside-<digest>), creates groups it cannot name before they exist, and "
+        "uses the region's key only through the service named in kms:ViaService; secret "
+        "ARNs end in a suffix Secrets Manager generates"
+    )
+    for policy in (data, rest):
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", reason)
+        skip_checkov(policy, "CKV_AWS_111", reason)
+        skip_checkov(policy, "CKV_AWS_109", reason)
+    for r in (f.primary_region, f.dr_region):
+        for pattern in (
+            *(f"arn:aws:rds:{r}:{account}:db:{n}-aside-*" for n in (f.database, f.replica)),
+            *(f"arn:aws:rds:{r}:{account}:{kind}:*" for kind in ("pg", "subgrp", "og")),
+            f"arn:aws:kms:{r}:{account}:key/*",
+            *(f"arn:aws:secretsmanager:{r}:{account}:secret:{n}-*" for n in f.secrets),
+        ):
+            acknowledge(data, f"AwsSolutions-IAM5[Resource::{pattern}]", reason)
+        acknowledge(rest, f"AwsSolutions-IAM5[Resource::arn:aws:kms:{r}:{account}:key/*]", reason)
+        acknowledge_sql_task(rest, f.sql_tasks[r], r, account)
+    for bucket in f.buckets.values():
+        acknowledge(rest, f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{bucket}/*]", reason)

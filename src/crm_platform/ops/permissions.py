@@ -313,3 +313,132 @@ def deploy_needs(names: Names) -> list[Need]:
             "DescribeImages", repositoryName=names.repository,
         ),
     ]  # fmt: skip
+
+
+def failback_needs(names: Names) -> list[Need]:
+    """``crm-platform failback`` as the operator role: every call of
+    failover/runtime/failback.py, in the region it is made in (docs/adr/0046-failback.md).
+    KMS calls the services make for the caller (RDS for the replicas' keys, Secrets
+    Manager, S3, DynamoDB) are derived by the authorization model from each call."""
+    who = Who(role_name=names.operator_role)
+    primary, dr = names.primary_region, names.dr_region
+    acct = names.account
+    original, replica = names.db_instance, names.db_replica
+    aside = {primary: f"{original}-aside-0123abcd", dr: f"{replica}-aside-0123abcd"}
+    serving = f"arn:aws:rds:{dr}:{acct}:db:{replica}"
+    new_primary = f"arn:aws:rds:{primary}:{acct}:db:{original}"
+    found: list[Need] = [
+        Need.call(who, "failback: read the failed-over state", "ssm", dr, "GetParameter",
+                  Name=names.failover_parameter),
+        Need.call(who, "failback: record failing-back and none", "ssm", dr, "PutParameter",
+                  Name=names.failover_parameter),
+        Need.call(who, "failback: the original region's probes", "cloudwatch", dr,
+                  "DescribeAlarms", AlarmNames=[names.impaired_alarm]),
+        Need.call(who, "failback: hold the lock; record the timeline", "dynamodb", dr,
+                  "PutItem", TableName=names.failover_runs_table),
+        Need.call(who, "failback: the timeline", "dynamodb", dr, "UpdateItem",
+                  TableName=names.failover_runs_table),
+        Need.call(who, "failback: release the lock", "dynamodb", dr, "DeleteItem",
+                  TableName=names.failover_runs_table),
+        Need.call(who, "failback: the fence's revoked rules", "dynamodb", dr, "Query",
+                  TableName=names.failover_runs_table),
+        Need.call(who, "failback: replicate back with the original region's key", "rds",
+                  primary, "CreateDBInstanceReadReplica", DBInstanceIdentifier=original,
+                  SourceDBInstanceIdentifier=serving,
+                  KmsKeyId=names.kms_alias_arn(primary)),
+        Need.call(who, "failback: promote the original region's replica", "rds", primary,
+                  "PromoteReadReplica", DBInstanceIdentifier=original),
+        Need.call(who, "failback: rebuild the DR replica with DR's key", "rds", dr,
+                  "CreateDBInstanceReadReplica", DBInstanceIdentifier=replica,
+                  SourceDBInstanceIdentifier=new_primary, KmsKeyId=names.kms_alias_arn(dr)),
+        Need.call(who, "failback: the lag alarm's actions back", "cloudwatch", dr,
+                  "EnableAlarmActions", AlarmNames=[names.replica_lag_alarm]),
+        Need.call(who, "failback: list DR's attachments", "s3", dr, "ListObjectsV2",
+                  Bucket=names.attachments_bucket_dr),
+        Need.call(who, "failback: read a DR attachment", "s3", dr, "HeadObject",
+                  Bucket=names.attachments_bucket_dr, Key="a/b.png"),
+        Need.call(who, "failback: copy it back", "s3", primary, "CopyObject",
+                  Bucket=names.attachments_bucket, Key="a/b.png",
+                  CopySource={"Bucket": names.attachments_bucket_dr, "Key": "a/b.png"}),
+        Need.call(who, "failback: verify the copy", "s3", primary, "HeadObject",
+                  Bucket=names.attachments_bucket, Key="a/b.png"),
+        Need.call(who, "failback: untag the DR bucket", "s3", dr, "PutBucketTagging",
+                  Bucket=names.attachments_bucket_dr),
+        *(
+            Need.iam(who, f"failback: RDS {action} on {region}'s key for the replica",
+                     action, names.kms_alias_arn(region),
+                     **{"kms:ViaService": f"rds.{region}.amazonaws.com",
+                        **({"kms:GrantIsForAWSResource": "true"}
+                           if action == "kms:CreateGrant" else {})})
+            for region in (primary, dr) for action in ("kms:CreateGrant", "kms:DescribeKey")
+        ),
+        Need.iam(who, "failback: S3 decrypts the DR attachment", "kms:Decrypt",
+                 names.kms_alias_arn(dr), **{"kms:ViaService": f"s3.{dr}.amazonaws.com"}),
+        Need.iam(who, "failback: S3 encrypts the copy", "kms:GenerateDataKey",
+                 names.kms_alias_arn(primary),
+                 **{"kms:ViaService": f"s3.{primary}.amazonaws.com"}),
+        Need.call(who, "failback: the switch back to primary", "ssm", dr, "PutParameter",
+                  Name=names.switch_parameter),
+        Need.call(who, "failback: sign it", "kms", dr, "GenerateMac",
+                  KeyId=names.switch_key_alias_arn(dr)),
+    ]  # fmt: skip
+    for region in (primary, dr):
+        found += [
+            Need.call(who, "failback: read the database", "rds", region, "DescribeDBInstances",
+                      DBInstanceIdentifier=original if region == primary else replica),
+            Need.call(who, "failback: rename it aside, fenced", "rds", region,
+                      "ModifyDBInstance",
+                      DBInstanceIdentifier=original if region == primary else replica),
+            Need.call(who, "failback: the copy aside", "rds", region, "ModifyDBInstance",
+                      DBInstanceIdentifier=aside[region]),
+            Need.call(who, "failback: tag the copy aside", "rds", region, "AddTagsToResource",
+                      ResourceName=f"arn:aws:rds:{region}:{acct}:db:{aside[region]}"),
+            Need.call(who, "failback: the no-ingress group", "ec2", region,
+                      "CreateSecurityGroup", GroupName="crm-platform-fenced-database"),
+            Need.call(who, "failback: find the groups", "ec2", region,
+                      "DescribeSecurityGroups"),
+            Need.call(who, "failback: size the services", "ecs", region, "UpdateService",
+                      cluster=names.ecs_cluster(region), service=names.server_service),
+            Need.call(who, "failback: scaling bounds", "application-autoscaling", region,
+                      "RegisterScalableTarget"),
+            Need.call(who, "failback: the SQL task (last beat, writable)", "ecs", region,
+                      "DescribeServices", cluster=names.ecs_cluster(region),
+                      services=[names.server_service]),
+        ]  # fmt: skip
+        for secret in names.dr_stack_secret_names:
+            found.append(Need.call(who, "failback: read the secret", "secretsmanager", region,
+                                   "DescribeSecret", SecretId=secret))  # fmt: skip
+    for secret in (names.db_secret, names.db_app_secret):
+        found += [
+            Need.call(who, "failback: the serving password", "secretsmanager", dr,
+                      "GetSecretValue", SecretId=secret),
+            Need.call(who, "failback: the primary's password", "secretsmanager", primary,
+                      "GetSecretValue", SecretId=secret),
+            Need.call(who, "failback: the primary holds the serving password",
+                      "secretsmanager", primary, "PutSecretValue", SecretId=secret),
+        ]  # fmt: skip
+    for secret in names.dr_stack_secret_names:
+        found += [
+            Need.call(who, "failback: DR's rotation off (a replica cannot rotate)",
+                      "secretsmanager", dr, "CancelRotateSecret", SecretId=secret),
+            Need.call(who, "failback: replicate to DR again", "secretsmanager", primary,
+                      "ReplicateSecretToRegions", SecretId=secret),
+        ]  # fmt: skip
+    return found
+
+
+def failback_forbidden(names: Names) -> list[Need]:
+    """What failback must not allow the operator role: writing ``APP_SECRET`` or
+    ``ENCRYPTION_KEY`` (a new value destroys stored data), or creating a replica under
+    any name but the platform's two."""
+    who = Who(role_name=names.operator_role)
+    primary = names.primary_region
+    return [
+        Need.call(who, "write APP_SECRET", "secretsmanager", primary, "PutSecretValue",
+                  SecretId=names.app_secret),
+        Need.call(who, "write ENCRYPTION_KEY", "secretsmanager", primary, "PutSecretValue",
+                  SecretId=names.encryption_key_secret),
+        Need.call(who, "a replica under another name", "rds", primary,
+                  "CreateDBInstanceReadReplica", DBInstanceIdentifier="someone-elses-db",
+                  SourceDBInstanceIdentifier=names.db_instance_arn),
+    ]  # fmt: skip

@@ -19,7 +19,12 @@ from crm_platform.compute.application import AppSecrets
 from crm_platform.contracts import PROBE_METRICS
 from crm_platform.edge.origin_records import OriginRecords
 from crm_platform.failover.config import SqlTask, StepConfig
-from crm_platform.failover.operator_role import Incident, OperatorRole, RestoreAccess
+from crm_platform.failover.operator_role import (
+    FailbackAccess,
+    Incident,
+    OperatorRole,
+    RestoreAccess,
+)
 from crm_platform.failover.orchestrator import FailoverOrchestrator, Signals
 from crm_platform.monitoring.dashboards import ReadinessDashboard
 from crm_platform.naming import GLOBAL_REGION
@@ -115,6 +120,7 @@ class DrAppStack(PlatformStack):
                     for region in (s.regions.dr, s.regions.primary)
                 ),
                 server_service=names.server_service,
+                failback=FailbackAccess.of(names),
             ),
             key=dr.key,
         )  # fmt: skip

@@ -26,10 +26,16 @@ class StepTimedOut(Exception):
 
 
 def run_attempt(
-    ctx: steps.Context, step: steps.Step, run: str, table: str, dynamodb: Any
+    ctx: steps.Context,
+    step: steps.Step,
+    run: str,
+    table: str,
+    dynamodb: Any,
+    step_list: tuple[steps.Step, ...] = steps.STEPS,
 ) -> dict[str, Any]:
-    """One attempt of ``step``, recorded in the run's timeline (shared with the local runner)."""
-    order = next(i for i, s in enumerate(steps.STEPS) if s.name == step.name)
+    """One attempt of ``step``, recorded in the run's timeline (shared with the local
+    runner); ``step_list`` is the list it belongs to (the failover's, or failback's)."""
+    order = next(i for i, s in enumerate(step_list) if s.name == step.name)
     started = timeline.start(dynamodb, table, run, step.name, order, ctx.now())
     ctx.run = run
     if step.reads_results:  # one read of the run's timeline, only where a step needs it

@@ -162,10 +162,10 @@ def preflight(ctx: Context) -> Outcome:
         "forced": ctx.force,
         "resuming": resuming,
     }
-    if recorded.get("state") == "failed-over" and not resuming:
+    if recorded.get("state") in ("failed-over", "failing-back") and not resuming:
         raise PreflightRefused(
-            f"the platform is failed over already (incident {recorded.get('incident')}): "
-            "fail back first (docs/emergency-recovery.md, failback)"
+            f"the platform is {str(recorded.get('state')).replace('-', ' ')} already (incident "
+            f"{recorded.get('incident')}): fail back first (crm-platform failback)"
         )
     if not (impaired or promoted or ctx.force or resuming):
         raise PreflightRefused(
