@@ -277,8 +277,8 @@ def restore_forbidden(names: Names) -> list[Need]:
                   DBSnapshotIdentifier=snapshot),
         Need.call(who, "pass another role to AWS Backup", "backup", primary,
                   "StartRestoreJob", RecoveryPointArn=point, IamRoleArn=other_role),
-        Need.call(who, "tag the platform's instance", "rds", primary, "AddTagsToResource",
-                  ResourceName=names.db_instance_arn),
+        # Tagging the platform's instance is no longer forbidden: failback tags the
+        # instance it brings home under that name (failback_needs).
         Need.call(who, "modify an instance that is not the platform's", "rds", primary,
                   "ModifyDBInstance", DBInstanceIdentifier="another-teams-database"),
     ]  # fmt: skip
