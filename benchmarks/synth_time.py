@@ -4,17 +4,18 @@
 Usage: python benchmarks/synth_time.py [--runs N] [--env NAME]
            [--seed PATH [--terraform BIN] [--plugin-mirror DIR]]
 
-Prints one line per run and the medians; the README records the figures (issue 21's
-target: ratio <= 1.0). ``--seed`` is a checkout of the original design's repository
-(the folder holding ``infrastructure/``): its ``infrastructure`` folder is copied into a
-scratch folder (the checkout is never written), ``terraform init`` runs there once,
-untimed (``--plugin-mirror``: a provider folder laid out as a filesystem mirror, for a
-machine without the Terraform registry), and every variable without a default gets a
-placeholder value, so ``terraform plan`` runs offline with the mock credentials the
-original's providers.tf already sets. Each run is a pair, synthesis and plan back to
-back, in alternating order so neither always runs on the warmer machine; the ratio is
-the median of the pairs' ratios. Without a terraform binary it says so and prints the
-synthesis figure only.
+Prints one line per run and the medians (wall time, and the CPU time of the process and
+everything it started: the steadier figure on a shared machine); the README records the
+figures (issue 21's target: ratio <= 1.0). ``--seed`` is a checkout of the original
+design's repository (the folder holding ``infrastructure/``): its ``infrastructure``
+folder is copied into a scratch folder (the checkout is never written), ``terraform
+init`` runs there once, untimed (``--plugin-mirror``: a provider folder laid out as a
+filesystem mirror, for a machine without the Terraform registry), and every variable
+without a default gets a placeholder value, so ``terraform plan`` runs offline with the
+mock credentials the original's providers.tf already sets. Each run is a pair, synthesis
+and plan back to back, in alternating order so neither always runs on the warmer
+machine; the ratio is the median of the pairs' ratios. Without a terraform binary it
+says so and prints the synthesis figure only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -71,6 +73,7 @@ class Plan:
             else:
                 target.unlink(missing_ok=True)
         self.terraform = terraform
+        self.cpu: list[float] = []
         self.env = {**os.environ, **required_variables(self.dir), "TF_IN_AUTOMATION": "1"}
         if mirror is not None:
             config = scratch / "terraformrc"
@@ -92,11 +95,19 @@ class Plan:
         return proc.stdout
 
     def timed(self) -> tuple[float, str]:
+        before = children_cpu()
         started = time.perf_counter()
         output = self._run(["plan", "-input=false", "-lock=false", "-no-color"], "terraform plan")
         elapsed = time.perf_counter() - started
+        self.cpu.append(children_cpu() - before)
         summary = next((x for x in output.splitlines() if x.startswith("Plan:")), "(no summary)")
         return elapsed, summary
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of every finished child process (and theirs, reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed_synth(env: str) -> float:
@@ -129,33 +140,42 @@ def main() -> int:
             else:
                 print(f"terraform init in a copy of {args.seed} (untimed)...", flush=True)
                 plan = Plan(args.seed, args.terraform, args.plugin_mirror, Path(scratch))
-        synths, plans, ratios = [], [], []
+        synths, plans, ratios, cpus = [], [], [], []
         for run in range(1, args.runs + 1):
             if plan is None:
+                before = children_cpu()
                 synths.append(timed_synth(args.env))
-                print(f"run {run}: synth {synths[-1]:.2f} s", flush=True)
+                cpus.append(children_cpu() - before)
+                print(f"run {run}: synth {synths[-1]:.2f} s ({cpus[-1]:.1f} s CPU)", flush=True)
                 continue
             if run % 2:
+                before = children_cpu()
                 synth = timed_synth(args.env)
+                cpus.append(children_cpu() - before)
                 planned, summary = plan.timed()
             else:
                 planned, summary = plan.timed()
+                before = children_cpu()
                 synth = timed_synth(args.env)
+                cpus.append(children_cpu() - before)
             synths.append(synth)
             plans.append(planned)
             ratios.append(synth / planned)
             print(
-                f"run {run}: synth {synth:.2f} s, terraform plan {planned:.2f} s "
+                f"run {run}: synth {synth:.2f} s ({cpus[-1]:.1f} s CPU), "
+                f"terraform plan {planned:.2f} s ({plan.cpu[-1]:.1f} s CPU) "
                 f"({summary}), ratio {synth / planned:.2f}",
                 flush=True,
             )
     print(
         f"median of {len(synths)} cold synth runs ({args.env}): {statistics.median(synths):.2f} s"
+        f" wall, {statistics.median(cpus):.1f} s CPU"
     )
-    if plans:
+    if plan is not None and plans:
         print(
             f"median of {len(plans)} terraform plan runs (original design): "
-            f"{statistics.median(plans):.2f} s; median paired ratio synth/plan: "
+            f"{statistics.median(plans):.2f} s wall, {statistics.median(plan.cpu):.1f} s CPU; "
+            "median paired ratio synth/plan: "
             f"{statistics.median(ratios):.2f} (target <= 1.0)"
         )
     return 0
