@@ -89,14 +89,20 @@ def run_parts(
             )
         )
     results = []
-    for part, group, process in running:
-        output, _ = process.communicate()
-        if process.returncode not in (0, PART_FAILED):
-            raise RuntimeError(
-                f"synthesis of {sorted(group)} failed (exit {process.returncode}):\n"
-                + output.decode(errors="replace")[-4000:]
-            )
-        results.append((part, group, process.returncode == 0))
+    try:
+        for part, group, process in running:
+            output, _ = process.communicate()
+            if process.returncode not in (0, PART_FAILED):
+                raise RuntimeError(
+                    f"synthesis of {sorted(group)} failed (exit {process.returncode}):\n"
+                    + output.decode(errors="replace")[-4000:]
+                )
+            results.append((part, group, process.returncode == 0))
+    finally:  # a failed part or an interrupt: the other part stops too
+        for _part, _group, process in running:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
     return results
 
 
