@@ -16,13 +16,10 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
 
 import aws_cdk as cdk
-from constructs import Construct
 
 from crm_platform.compliance.packs import add_nag_packs
-from crm_platform.naming import Names
 from crm_platform.settings import Settings, load_settings
 from crm_platform.settings.loader import config_path
 from crm_platform.stacks.context import ReleaseInputs, StackContext
@@ -36,7 +33,6 @@ from crm_platform.stacks.primary import PrimaryStack
 from crm_platform.stacks.registry import RegistryStack
 
 DEFAULT_ENV = "prod"
-StackT = TypeVar("StackT", bound=cdk.Stack)
 
 
 def feature_flags() -> dict[str, object]:
@@ -64,114 +60,28 @@ def new_app(outdir: str | None = None) -> cdk.App:
     )
 
 
-# Stacks that take another stack's constructs (dr_database and dr_app take DR's, edge
-# takes global's, the pipeline takes the primary's) must be built in the same app; these
-# groups are closed under that, so each can be synthesized by a process of its own
-# (toolchain/parallel.py, docs/adr/0047). Between groups there are only stack
-# dependencies, which a stand-in of the same name records identically.
-STACK_GROUPS: tuple[frozenset[str], ...] = (
-    frozenset({"dr", "registry", "dr_database", "dr_app"}),
-    frozenset({"global", "primary", "edge", "pipeline"}),
-)
-
-
-def stack_names(names: Names) -> dict[str, str]:
-    """Each stack's name by its key in ``compose``'s result and ``STACK_GROUPS``."""
-    return {
-        "global": names.global_stack,
-        "dr": names.dr_stack,
-        "registry": names.registry_stack,
-        "primary": names.primary_stack,
-        "dr_database": names.dr_database_stack,
-        "dr_app": names.dr_app_stack,
-        "edge": names.edge_stack,
-        "pipeline": names.pipeline_stack,
-    }
-
-
-class StandIn(cdk.Stack):
-    """A stack named as a stack of another group: only its name is used (as the target of
-    a stack dependency); its artifacts are discarded. It holds one resource that costs
-    nothing because CloudFormation refuses a template without resources, and the CDK's
-    template validation says so."""
-
-    def __init__(self, scope: Construct, construct_id: str) -> None:
-        super().__init__(scope, construct_id)
-        cdk.CfnWaitConditionHandle(self, "StandIn")
-
-
-def real(stack: cdk.Stack, kind: type[StackT]) -> StackT:
-    """``stack`` as the ``kind`` a constructor takes: never a stand-in (a group of
-    ``STACK_GROUPS`` that is not closed under construct references fails here)."""
-    if not isinstance(stack, kind):
-        raise TypeError(f"{stack.stack_name} is a stand-in: its group must be built with it")
-    return stack
-
-
 def compose(
     app: cdk.App,
     settings: Settings,
     release_digest: str | None = None,
     hold_services: bool = False,
-    only: frozenset[str] | None = None,
 ) -> dict[str, cdk.Stack]:
-    """Add every stack for ``settings`` to ``app`` and attach the compliance gates.
-
-    ``only``: build just these stacks (a union of ``STACK_GROUPS``); the others become
-    ``StandIn`` stacks, so the built ones synthesize exactly as in the whole app.
-    """
+    """Add every stack for ``settings`` to ``app`` and attach the compliance gates."""
     context = StackContext.of(settings, ReleaseInputs(release_digest, hold_services))
     names = context.names
-
-    def built(key: str) -> bool:
-        return only is None or key in only
-
-    def stand_in(name: str) -> cdk.Stack:
-        return StandIn(app, name)
-
-    global_ = (
-        GlobalStack(app, names.global_stack, context=context)
-        if built("global")
-        else stand_in(names.global_stack)
-    )
-    dr = DrStack(app, names.dr_stack, context=context) if built("dr") else stand_in(names.dr_stack)
-    registry = (
-        RegistryStack(app, names.registry_stack, context=context)
-        if built("registry")
-        else stand_in(names.registry_stack)
-    )
+    global_ = GlobalStack(app, names.global_stack, context=context)
+    dr = DrStack(app, names.dr_stack, context=context)
+    registry = RegistryStack(app, names.registry_stack, context=context)
     registry.add_stack_dependency(dr, "the DR replica's creation template precedes any push")
-    primary = (
-        PrimaryStack(app, names.primary_stack, context=context)
-        if built("primary")
-        else stand_in(names.primary_stack)
-    )
+    primary = PrimaryStack(app, names.primary_stack, context=context)
     primary.add_stack_dependency(registry, "its tasks run the image published into it")
     primary.add_stack_dependency(dr, "the primary replicates secrets, objects and backups into DR")
     primary.add_stack_dependency(global_, "the origin-verify secrets replicate into us-east-1")
-    dr_database = (
-        DrDatabaseStack(app, names.dr_database_stack, context=context, dr=real(dr, DrStack))
-        if built("dr_database")
-        else stand_in(names.dr_database_stack)
-    )
+    dr_database = DrDatabaseStack(app, names.dr_database_stack, context=context, dr=dr)
     dr_database.add_stack_dependency(primary, "the replica's source is the primary database")
-    dr_app = (
-        DrAppStack(
-            app,
-            names.dr_app_stack,
-            context=context,
-            dr=real(dr, DrStack),
-            replica=real(dr_database, DrDatabaseStack),
-        )
-        if built("dr_app")
-        else stand_in(names.dr_app_stack)
-    )
+    dr_app = DrAppStack(app, names.dr_app_stack, context=context, dr=dr, replica=dr_database)
     dr_app.add_stack_dependency(dr_database, "the DR tier points at the replica's endpoint")
-    edge = (
-        EdgeStack(app, names.edge_stack, context=context, global_=real(global_, GlobalStack))
-        if built("edge")
-        else stand_in(names.edge_stack)
-    )
+    edge = EdgeStack(app, names.edge_stack, context=context, global_=global_)
     edge.add_stack_dependency(primary, "the origin-verify secrets and the PRIMARY origin")
     edge.add_stack_dependency(dr_app, "the SECONDARY origin exists before viewers arrive")
     stacks: dict[str, cdk.Stack] = {
@@ -184,16 +94,7 @@ def compose(
         "edge": edge,
     }
     if settings.pipeline.enabled:
-        pipeline = (
-            PipelineStack(
-                app,
-                names.pipeline_stack,
-                context=context,
-                primary=real(primary, PrimaryStack),
-            )
-            if built("pipeline")
-            else stand_in(names.pipeline_stack)
-        )
+        pipeline = PipelineStack(app, names.pipeline_stack, context=context, primary=primary)
         pipeline.add_stack_dependency(dr_app, "the DR services it deploys to exist first")
         stacks["pipeline"] = pipeline
     for key, value in (

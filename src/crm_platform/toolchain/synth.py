@@ -8,7 +8,6 @@ finding) never leaves a partial assembly behind.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -126,15 +125,13 @@ def synthesize(
     ``release_digest``: the recorded release's image (deploys pass it; offline synthesis
     uses the upstream image of the configuration).
     """
+    from crm_platform.app import compose, new_app  # imports aws_cdk: keep it lazy for --help
+
     outdir = outdir.resolve()
     _check_replaceable(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".synth-", dir=outdir.parent))
     try:
-        if processes() > 1:
-            return _synthesize_in_parts(settings, outdir, scratch, release_digest, hold_services)
-        from crm_platform.app import compose, new_app  # imports aws_cdk: lazy for --help
-
         app = new_app(str(scratch))
         compose(app, settings, release_digest=release_digest, hold_services=hold_services)
         try:
@@ -150,52 +147,6 @@ def synthesize(
         return SynthResult(outdir=outdir, stacks=summarize_assembly(outdir))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def processes() -> int:
-    """How many processes synthesize: one per stack group on a machine with two cores or
-    more (docs/adr/0047); ``CRM_PLATFORM_SYNTH_PROCESSES=1`` keeps it in this process."""
-    chosen = os.environ.get("CRM_PLATFORM_SYNTH_PROCESSES")
-    if chosen is not None:
-        return max(1, int(chosen))
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
-
-
-def _synthesize_in_parts(
-    settings: Settings,
-    outdir: Path,
-    scratch: Path,
-    release_digest: str | None,
-    hold_services: bool,
-) -> SynthResult:
-    from crm_platform.app import STACK_GROUPS
-    from crm_platform.toolchain import parallel
-
-    parts = parallel.run_parts(settings, scratch, STACK_GROUPS, release_digest, hold_services)
-    if not all(ok for _folder, _group, ok in parts):
-        findings = [
-            finding
-            for folder, _group, ok in parts
-            if not ok
-            for finding in findings_from_report(folder / parallel.REPORT)
-        ]
-        return SynthResult(outdir=outdir, findings=findings or [_unparsed("ValidationFailed")])
-    built = [(folder, _built_stacks(folder, group, settings)) for folder, group, _ok in parts]
-    merged = scratch / "cdk.out"
-    parallel.merge(built, merged)
-    if outdir.exists():
-        shutil.rmtree(outdir)
-    merged.rename(outdir)
-    return SynthResult(outdir=outdir, stacks=summarize_assembly(outdir))
-
-
-def _built_stacks(folder: Path, group: frozenset[str], settings: Settings) -> list[str]:
-    """The names of the stacks of ``group`` in ``folder`` (the pipeline may be disabled)."""
-    from crm_platform.app import stack_names
-    from crm_platform.naming import Names
-
-    by_key, present = stack_names(Names.of(settings)), stack_artifacts(folder)
-    return [by_key[key] for key in sorted(group) if by_key[key] in present]
 
 
 def _unparsed(err: Any) -> Finding:
