@@ -18,6 +18,9 @@ from crm_platform.toolchain.synth import findings_from_report
 from tests.conftest import CONFIG
 from tests.support import acknowledged_in
 
+# A second synthesis or a whole gate run on purpose (see docs/testing.md, "The fast set").
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("env", ["prod", "staging"])
 def test_each_acknowledgement_matches_a_real_finding(env: str, tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ import pytest
 from crm_platform.toolchain.cdk_cli import cdk_cli
 from tests.conftest import ROOT, Assembly
 
+# A second synthesis or a whole gate run on purpose (see docs/testing.md, "The fast set").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cdk() -> list[str]:

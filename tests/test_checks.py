@@ -9,6 +9,9 @@ import pytest
 from crm_platform.toolchain.checks import CFN_LINT_IGNORED, run_cfn_lint, run_checkov
 from tests.conftest import Assembly
 
+# A second synthesis or a whole gate run on purpose (see docs/testing.md, "The fast set").
+pytestmark = pytest.mark.slow
+
 
 def test_cfn_lint_has_no_findings_beyond_the_listed_ignores(assembly: Assembly) -> None:
     result = run_cfn_lint(assembly.outdir)

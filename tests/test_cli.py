@@ -212,6 +212,11 @@ def test_a_tool_that_cannot_be_installed_is_one_line_and_exit_3(
         raise ToolError("installing checkov failed: no route to the package index")
 
     monkeypatch.setattr(checks, "run_checkov", broken)
+    # cfn-lint runs before checkov and passes (tests/test_checks.py proves it on this
+    # assembly, 60 s of linting): here it only has to get out of the way.
+    monkeypatch.setattr(
+        checks, "run_cfn_lint", lambda _outdir: checks.CheckResult("cfn-lint", unit="templates")
+    )
     seen: dict[str, list[Any]] = {"cdk": [], "synth": []}
     code = cli.main(["check", "--config-dir", str(CONFIG)], outside(assembly, None, seen))
     assert code == 3

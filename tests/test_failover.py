@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Iterator
@@ -64,6 +65,12 @@ def client(service: str, region: str) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
+def reused_clients() -> Any:
+    """A client factory that makes each (service, region) client once (the tests' own
+    ``client`` stays unshared: ``counting`` wraps the methods of the clients it makes)."""
+    return functools.cache(client)
+
+
 def impaired(config: dict[str, Any], clock: VirtualClock, names: Names) -> None:
     """What DR sees when the primary is down: the impaired alarms fired, the replica's last
     lag data point (these step tests run the steps alone; tests/test_drill.py runs the
@@ -100,12 +107,15 @@ class World:
 
     def __init__(self, assembly: Assembly, prod_settings: Settings) -> None:
         self.names = Names.of(prod_settings)
-        self.up = stand_up(assembly.outdir, client)
+        # One client per service and region for this world: making a boto3 client loads
+        # its model and builds its methods (about 50 ms each), and the stand-up and a run
+        # would otherwise make one per call (docs/testing.md, "Where the time goes").
+        self.client = reused_clients()
+        self.up = stand_up(assembly.outdir, self.client)
         self.config = failover_config(self.up, self.names)
         self.clock = VirtualClock()
         impaired(self.config, self.clock, self.names)
         self.calls: dict[str, int] = {}
-        self.client = client
 
     def run(self, run: str = "run-1", *, ctx_client: Any = None, force: bool = False) -> Any:
         ctx = steps.Context(

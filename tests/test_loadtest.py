@@ -51,6 +51,7 @@ def key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_VARIABLE, KEY)
 
 
+@pytest.mark.slow
 def test_a_run_within_thresholds_passes_and_writes_its_reports(
     key: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -90,6 +91,7 @@ def test_a_run_within_thresholds_passes_and_writes_its_reports(
     assert socket.socket.__module__ == "socket"
 
 
+@pytest.mark.slow
 def test_writes_uploads_and_downloads_reach_the_server_over_a_longer_run(
     key: None, tmp_path: Path
 ) -> None:
@@ -114,6 +116,7 @@ def test_writes_uploads_and_downloads_reach_the_server_over_a_longer_run(
     assert stub.hits["DELETE /rest/people/{id}"] == stub.hits["POST /rest/people"]
 
 
+@pytest.mark.slow
 def test_a_slow_service_fails_the_p95_threshold(
     key: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,6 +128,7 @@ def test_a_slow_service_fails_the_p95_threshold(
     assert "no sample stayed at or under p95 20 ms" in printed
 
 
+@pytest.mark.slow
 def test_errors_above_the_threshold_fail_the_run(
     key: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from aws_cdk.assertions import Match
 
 from crm_platform.toolchain.synth import acknowledgements
@@ -106,6 +107,7 @@ def test_production_stacks_have_termination_protection(assembly: Assembly) -> No
         assert artifacts[stack]["properties"].get("terminationProtection") is True
 
 
+@pytest.mark.slow
 def test_synthesis_needs_no_credentials(tmp_path: Path) -> None:
     """A cold process with every AWS credential source pointed at nothing still synthesizes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))} | {

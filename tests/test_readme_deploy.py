@@ -88,6 +88,7 @@ def test_the_deploy_section_names_the_path_in_order() -> None:
         assert commands.index(earlier) < commands.index(later), (earlier, later)
 
 
+@pytest.mark.slow
 def test_every_command_of_the_deploy_section_runs_offline(
     emulator: None,
     assembly: Assembly,

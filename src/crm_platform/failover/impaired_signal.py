@@ -24,20 +24,17 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from crm_platform.alerts import notify
-from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.contracts import (
     ENVIRONMENT_DIMENSION,
     PRIMARY_ORIGIN_UP,
     PROBE_NAMESPACE,
     PUBLIC_UP,
 )
-from crm_platform.functions import FunctionDefaults, OpsFunction
+from crm_platform.failover.every_minute import Publishing, Schedule, every_minute_function
+from crm_platform.functions import FunctionDefaults
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 
@@ -64,9 +61,16 @@ class ImpairedSignal:
         functions: FunctionDefaults,
         environment: str,
     ) -> None:
-        prober = OpsFunction(
+        every_minute_function(
             scope,
             "Probe",
+            publishing=Publishing(
+                namespace=PROBE_NAMESPACE,
+                sid="PublishProbeResults",
+                reason="cloudwatch:PutMetricData has no resource-level permissions; the "
+                "namespace condition bounds it to the probe's own metrics",
+            ),
+            schedule=Schedule("ProbeEveryMinute", "Probe the primary region from DR", 0),
             code=RUNTIME_DIR,
             handler="probe.handler",
             description="Probes the primary from DR: public URL and primary origin, every minute",
@@ -76,27 +80,6 @@ class ImpairedSignal:
                 "ENVIRONMENT": environment,
             },
             timeout_seconds=40,
-            statements=[
-                iam.PolicyStatement(
-                    sid="PublishProbeResults",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": PROBE_NAMESPACE}},
-                ),
-            ],
-        )
-        acknowledge(
-            prober.policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData has no resource-level permissions; the namespace "
-            "condition bounds it to the probe's own metrics",
-        )
-        events.Rule(
-            scope,
-            "ProbeEveryMinute",
-            description="Probe the primary region from DR",
-            schedule=events.Schedule.rate(cdk.Duration.minutes(1)),
-            targets=[targets.LambdaFunction(prober.function, retry_attempts=0)],
         )
         down: list[cloudwatch.Alarm] = []
         for metric_name, what in ((PUBLIC_UP, "public URL"), (PRIMARY_ORIGIN_UP, "primary origin")):

@@ -37,8 +37,6 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -50,8 +48,9 @@ from crm_platform.alerts import notify
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.contracts import SWITCH_NAMESPACE
+from crm_platform.failover.every_minute import Publishing, Schedule, every_minute_function
 from crm_platform.failover.runtime.switch import SKIPPED_LOG, UNSIGNED_INITIAL
-from crm_platform.functions import FunctionDefaults, OpsFunction
+from crm_platform.functions import FunctionDefaults
 from crm_platform.security.switch_key import SwitchKey
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
@@ -170,9 +169,18 @@ class TrafficSwitch(Construct):
         )
         # Operators hear when traffic moves either way.
         notify(self.alarm, functions.alerts, on_ok=True)
-        beacon = OpsFunction(
+        beacon = every_minute_function(
             self,
             "Keeper",
+            publishing=Publishing(
+                namespace=SWITCH_NAMESPACE,
+                sid="PublishForDashboards",
+                reason="cloudwatch:PutMetricData has no resource-level permissions; the "
+                "cloudwatch:namespace condition limits it to the switch's namespace",
+            ),
+            schedule=Schedule(
+                "EveryMinute", "Keep the traffic switch's beacon flowing for Route 53", 2
+            ),
             code=RUNTIME_DIR,
             handler="switch.handler",
             description="Verifies the switch's signed state and writes it as the beacon",
@@ -186,7 +194,7 @@ class TrafficSwitch(Construct):
             timeout_seconds=30,
             role_name=beacon_function,
             function_name=beacon_function,
-            statements=[
+            statements=(
                 iam.PolicyStatement(
                     sid="ReadTheStateAndItsHistory",
                     actions=["ssm:GetParameter", "ssm:GetParameterHistory"],
@@ -210,28 +218,9 @@ class TrafficSwitch(Construct):
                         "StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com"}
                     },
                 ),
-                iam.PolicyStatement(
-                    sid="PublishForDashboards",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": SWITCH_NAMESPACE}},
-                ),
-            ],
+            ),
         )
         self.beacon = beacon.function
-        acknowledge(
-            beacon.policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData has no resource-level permissions; the "
-            "cloudwatch:namespace condition limits it to the switch's namespace",
-        )
-        events.Rule(
-            self,
-            "EveryMinute",
-            description="Keep the traffic switch's beacon flowing for Route 53",
-            schedule=events.Schedule.rate(cdk.Duration.minutes(1)),
-            targets=[targets.LambdaFunction(beacon.function, retry_attempts=2)],
-        )
         # Someone wrote the switch without the key: the beacon skipped it, say so.
         forged = logs.MetricFilter(
             self,
