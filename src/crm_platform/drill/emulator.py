@@ -100,8 +100,13 @@ def emulator() -> Iterator[None]:
     loopback takes five times as long; the drill makes thousands. Clients made inside the
     block without an endpoint URL reach it.
     """
+    import os
+
     from moto import mock_aws
 
+    # The drill reads no AMI: moto would otherwise load its thousands of default images
+    # into every EC2 region the drill touches (about a second each).
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     install_extensions()
     with mock_aws():
         yield
