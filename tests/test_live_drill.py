@@ -139,7 +139,8 @@ def test_execute_needs_a_recent_dry_run_of_the_same_plan(names: Names, tmp_path:
 
     def run(at: float) -> live.LiveReport:
         return live.execute(names, fake, plan, state_dir=tmp_path, modelled={}, regions={},
-                            now=lambda: at, sleep=lambda _s: None)  # fmt: skip
+                            failback=lambda *_a, **_k: [], now=lambda: at,
+                            sleep=lambda _s: None)  # fmt: skip
 
     with pytest.raises(live.DrillRefused, match="no dry run"):
         run(T0)
@@ -150,7 +151,7 @@ def test_execute_needs_a_recent_dry_run_of_the_same_plan(names: Names, tmp_path:
                           plan.dr_region, plan.phases)  # fmt: skip
     with pytest.raises(live.DrillRefused, match="plan changed"):
         live.execute(names, fake, other, state_dir=tmp_path, modelled={}, regions={},
-                     now=lambda: T0 + 60)  # fmt: skip
+                     failback=lambda *_a, **_k: [], now=lambda: T0 + 60)  # fmt: skip
     assert fake.changes() == []
 
 
@@ -178,6 +179,58 @@ def test_the_drill_runs_failover_then_failback_and_reports_measured_and_modelled
     assert rows["failback", "promote_back"].measured_seconds == 600.0
     assert json.loads(report.to_json())["steps"][0]["step"] == "preflight"
     assert ("stepfunctions", names.dr_region, "start_execution") in fake.calls
+
+
+def test_a_failed_failback_step_fails_the_drill_and_says_how_to_resume(
+    names: Names, tmp_path: Path
+) -> None:
+    plan = live.LivePlan.of(names)
+    live.record_dry_run(tmp_path, names, plan, T0)
+
+    def failback(*_a: Any, **_k: Any) -> list[dict[str, Any]]:
+        return [{"step": "wait_caught_up", "status": "failed", "started_at": T0 + 900,
+                 "ended_at": T0 + 960}, {"step": "stop_dr_writes", "status": "not reached"}]  # fmt: skip
+
+    report = live.execute(names, Fake(names), plan, state_dir=tmp_path, modelled={},
+                          regions={}, failback=failback, now=lambda: T0 + 60,
+                          sleep=lambda _s: None)  # fmt: skip
+    assert report.outcome == "failed: failback step wait_caught_up"
+    assert any("failback" in line and "resumes" in line for line in report.next)
+
+
+def test_the_runner_stops_before_the_next_step_when_asked() -> None:
+    """The live drill's --stop reaches failback between its steps (local_runner's stop)."""
+    from crm_platform.failover.local_runner import VirtualClock, run_local
+    from crm_platform.failover.runtime import steps as failover_steps
+
+    ran: list[str] = []
+
+    def step(name: str) -> failover_steps.Step:
+        def effect(_ctx: failover_steps.Context) -> failover_steps.Outcome:
+            ran.append(name)
+            return failover_steps.Outcome(True)
+
+        return failover_steps.Step(name, name, effect, 60)
+
+    class Table:
+        def put_item(self, **_k: Any) -> None: ...
+
+        def update_item(self, **_k: Any) -> dict[str, Any]:
+            return {"Attributes": {"started_at": {"N": repr(clock.now())}}}
+
+        def get_item(self, **_k: Any) -> dict[str, Any]:
+            return {}
+
+        def query(self, **_k: Any) -> dict[str, Any]:
+            return {"Items": []}
+
+    clock = VirtualClock()
+    ctx = failover_steps.Context(config={}, client=lambda *_a: None, now=clock.now)
+    report = run_local(ctx, run="r", dynamodb=Table(), table="t", sleep=clock.sleep,
+                       step_list=(step("a"), step("b"), step("c")),
+                       stop=lambda: ran == ["a"])  # fmt: skip
+    assert ran == ["a"]
+    assert [s.status for s in report.steps] == ["done", "not reached", "not reached"]
 
 
 def test_a_stop_stops_the_failover_and_starts_no_failback(names: Names, tmp_path: Path) -> None:

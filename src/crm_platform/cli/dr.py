@@ -120,9 +120,12 @@ def live_drill(inv: Invocation) -> int:
                 highlight=False,
             )
             return EXIT_OK
+        from crm_platform.ops.failback import for_live_drill
+
         report = live.execute(
             names, clients, plan, state_dir=state_dir, regions=regions,
             modelled=live.modelled_from(Path(args.report)), progress=err.print,
+            failback=for_live_drill(inv.settings),
         )  # fmt: skip
     except live.DrillRefused as e:
         raise CommandError(f"{e} (nothing was changed by this command)", label="refused") from None

@@ -73,6 +73,7 @@ def run_local(
     stop_after: str | None = None,
     start_at: str | None = None,
     resume: bool = False,
+    stop: Callable[[], bool] = lambda: False,
 ) -> RunReport:
     """Every step in order; stops at the first failure, like the state machine.
 
@@ -80,7 +81,9 @@ def run_local(
     (the drill authorizes it); ``stop_after`` ends the run after that step, as a crash
     would, and ``start_at`` resumes a run at that step. Any step tuple runs here (the
     failover's ``STEPS``, failback's ``FAILBACK_STEPS``); with ``resume`` the steps the
-    run's timeline records as done are skipped (failback's second ``--execute``).
+    run's timeline records as done are skipped (failback's second ``--execute``). ``stop``
+    is asked before each step: true ends the run there (a live drill's ``--stop``), with
+    the rest "not reached" and resumable.
     """
     skipped = not_emulated or {}
     reports = [StepReport(s.name, "not reached") for s in step_list]
@@ -91,6 +94,8 @@ def run_local(
         if index < first:
             report.status = "skipped"
             continue
+        if stop():
+            break
         if step.name in done_before:
             report.status, report.detail = "skipped", done_before[step.name]
             report.note = "done earlier in this incident"

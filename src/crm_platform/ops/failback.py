@@ -118,11 +118,43 @@ def execute(
     step_list: tuple[steps.Step, ...] = failback.FAILBACK_STEPS,
     stop_after: str | None = None,
     not_emulated: dict[str, str] | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> RunReport:
-    """Run (or resume) the incident's steps in order; stops at the first failure."""
+    """Run (or resume) the incident's steps in order; stops at the first failure, or
+    before the next step once ``stop`` says so."""
     ctx = steps.Context(config=p.config, client=client, force=force, now=now)
     return run_local(
         ctx, run=p.incident, dynamodb=client("dynamodb", names.dr_region),
         table=names.failover_runs_table, sleep=sleep, progress=progress,
         step_list=step_list, stop_after=stop_after, resume=True, not_emulated=not_emulated,
+        stop=stop,
     )  # fmt: skip
+
+
+def for_live_drill(settings: Settings) -> Callable[..., list[dict[str, Any]]]:
+    """``crm-platform failback --execute`` as the live drill calls it
+    (ops/live_drill.Failback): one row per step with its measured times; the drill's
+    ``--stop`` is honoured between steps, and a second run resumes the same incident."""
+    run = execute  # the inner function's keyword ``execute`` shadows this module's
+
+    def failback_for_drill(
+        names: Names,
+        client: Client,
+        *,
+        execute: bool,
+        stop_requested: Callable[[], bool],
+        progress: Callable[[str], None],
+    ) -> list[dict[str, Any]]:
+        p = plan(names, settings, client)
+        if not execute:
+            return []
+        report = run(
+            names, client, p, force=False, stop=stop_requested,
+            progress=lambda r: progress(f"{r.name}: {r.status}"),
+        )  # fmt: skip
+        return [
+            {"step": s.name, "status": s.status, "started_at": s.started, "ended_at": s.ended}
+            for s in report.steps
+        ]
+
+    return failback_for_drill

@@ -63,7 +63,7 @@ class StopRequested(Exception):
 
 
 class Failback(Protocol):
-    """``crm-platform failback`` as the drill calls it (ops/failback.py, another change).
+    """``crm-platform failback`` as the drill calls it (ops/failback.py, ``for_live_drill``).
 
     Returns one row per step: ``{"step", "status", "started_at", "ended_at"}`` (epoch
     seconds); checks ``stop_requested()`` between its steps and stops there."""
@@ -77,27 +77,6 @@ class Failback(Protocol):
         stop_requested: Callable[[], bool],
         progress: Callable[[str], None],
     ) -> list[dict[str, Any]]: ...
-
-
-def failback_not_available(
-    names: Names,
-    client: Client,
-    *,
-    execute: bool,
-    stop_requested: Callable[[], bool],
-    progress: Callable[[str], None],
-) -> list[dict[str, Any]]:
-    """Until ``crm-platform failback`` is merged: the drill stops after the failover and
-    says how to return by hand (docs/emergency-recovery.md)."""
-    raise DrillRefused(
-        "crm-platform failback is not part of this build: the platform is failed over to "
-        f"{names.dr_region}; return by the failback journey in docs/emergency-recovery.md"
-    )
-
-
-# WIRING (failback): when ops/failback.py lands, point this at its entry point, e.g.
-#   from crm_platform.ops import failback; FAILBACK: Failback = failback.drill_entry
-FAILBACK: Failback = failback_not_available
 
 
 @dataclass(frozen=True)
@@ -298,7 +277,7 @@ def execute(
     state_dir: Path,
     modelled: dict[str, dict[str, float]],
     regions: dict[str, str],
-    failback: Failback = FAILBACK,
+    failback: Failback,
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[str], None] = lambda _m: None,
@@ -350,6 +329,12 @@ def execute(
         report.next = ["return by the failback journey in docs/emergency-recovery.md"]
         return report
     report.steps += _times("failback", back, modelled)
+    failed = next((row for row in back if row.get("status") == "failed"), None)
+    if failed is not None:
+        report.outcome = f"failed: failback step {failed['step']}"
+        report.next = [f"crm-platform failback --env {names.environment} --execute  (resumes "
+                       "after the cause is fixed)"]  # fmt: skip
+        return report
     if is_stopped():
         report.outcome = "stopped"
         report.next = [f"crm-platform failback --env {names.environment} --execute  (resumes)"]
