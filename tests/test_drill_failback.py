@@ -54,8 +54,11 @@ def primary_jobs_task() -> Iterator[None]:
         self.world.raw("ecs", self.primary).register_task_definition(
             family=self.names.task_family("jobs"),
             containerDefinitions=[{"name": "jobs", "image": "twenty", "memory": 512}],
-            requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
-        )  # fmt: skip
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+        )
 
     failback_drill.FailbackRehearsal.stand_up = stand_up  # type: ignore[method-assign]
     try:
@@ -81,7 +84,9 @@ def test_as_the_operator_failback_is_authorized_until_the_primary_jobs_task(
     order = [s.name for s in failback.FAILBACK_STEPS]
     assert done == order[: order.index("purge_queues")]
     # the one denial: running the jobs family in the original region's cluster
-    assert [d["call"] for d in back.denied] == [f"ecs.RunTask ({Names.of(prod_settings).primary_region})"]
+    assert [d["call"] for d in back.denied] == [
+        f"ecs.RunTask ({Names.of(prod_settings).primary_region})"
+    ]
     assert any(n.startswith("failback:") for n in report.notes)
 
 
@@ -89,10 +94,14 @@ def test_as_the_operator_failback_is_authorized_until_the_primary_jobs_task(
 def test_the_sequence_returns_the_platform_to_its_templates(
     assembly: Assembly, prod_settings: Settings
 ) -> None:
-    report = drill(assembly, prod_settings, "failover-failback-restore",
-                   enforce_authorization=False)  # fmt: skip
+    report = drill(
+        assembly, prod_settings, "failover-failback-restore", enforce_authorization=False
+    )
     assert [s.scenario.rsplit(": ", 1)[1] for s in report.scenarios] == [
-        "failover", "failback", "restore-latest"]  # fmt: skip
+        "failover",
+        "failback",
+        "restore-latest",
+    ]
     for s in report.scenarios:
         assert s.passed, (s.scenario, failing(s))
     back = part(report, "failback")
@@ -111,9 +120,18 @@ def _no_effect(step: steps.Step) -> steps.Step:
 
 # A representative set (each run is a failover and a failback): the data layer, the gate,
 # the attachments, the secrets, the switch, the fence, the tasks, DR's protection, the end.
-SABOTAGED = ["fence_stale", "wait_zero_lag", "copy_attachments", "restore_secrets",
-             "switch_to_primary", "reopen_primary", "register_jobs", "rebuild_dr_replica",
-             "reset_dr", "finish"]  # fmt: skip
+SABOTAGED = [
+    "fence_stale",
+    "wait_zero_lag",
+    "copy_attachments",
+    "restore_secrets",
+    "switch_to_primary",
+    "reopen_primary",
+    "register_jobs",
+    "rebuild_dr_replica",
+    "reset_dr",
+    "finish",
+]
 
 
 @pytest.mark.usefixtures("primary_jobs_task")
@@ -121,11 +139,10 @@ SABOTAGED = ["fence_stale", "wait_zero_lag", "copy_attachments", "restore_secret
 def test_removing_a_failback_steps_effect_turns_the_verdict_to_fail(
     disabled: str, assembly: Assembly, prod_settings: Settings
 ) -> None:
-    sabotaged = tuple(
-        _no_effect(s) if s.name == disabled else s for s in failback.FAILBACK_STEPS
+    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in failback.FAILBACK_STEPS)
+    report = drill(
+        assembly, prod_settings, "failback", enforce_authorization=False, failback_steps=sabotaged
     )
-    report = drill(assembly, prod_settings, "failback", enforce_authorization=False,
-                   failback_steps=sabotaged)  # fmt: skip
     back = part(report, "failback")
     assert not back.passed
     named = [c for c in back.checks if c["step"] == disabled]

@@ -236,7 +236,7 @@ _TABLE: tuple[Duration, ...] = (
         5400,
         f"{ASSUMED} RDS builds a replica from a snapshot of the source "
         f'({AWS_DOCS}AmazonRDS/latest/UserGuide/USER_ReadRepl.Create.html "When you create '
-        'a read replica, Amazon RDS takes a DB snapshot of your source DB instance and begins '
+        "a read replica, Amazon RDS takes a DB snapshot of your source DB instance and begins "
         f'replication"), copied across Regions ({AWS_DOCS}AmazonRDS/latest/UserGuide/'
         "USER_ReadRepl.XRgn.html); AWS documents no duration: 30 min / 90 min for a few tens "
         "of GB until a staging drill measures it",
