@@ -73,21 +73,36 @@ def test_all_runs_the_sequence_not_the_failback_scenario_twice() -> None:
     assert {"regional-outage", "restore-latest", "restore-point-in-time"} <= set(chosen)
 
 
-def test_as_the_operator_failback_is_authorized_until_the_primary_jobs_task(
-    assembly: Assembly, prod_settings: Settings
+ISSUE_19 = (
+    "issue 19 (failback): the original region has no jobs task definition for purge_queues "
+    "and register_jobs, and the operator role may neither run it nor pass its roles"
+)
+
+
+@pytest.fixture(scope="module")
+def enforced(assembly: Assembly, prod_settings: Settings) -> DrillReport:
+    return drill(assembly, prod_settings, "failback")
+
+
+def test_as_the_operator_every_step_before_the_queue_purge_is_authorized_and_done(
+    enforced: DrillReport, prod_settings: Settings
 ) -> None:
-    report = drill(assembly, prod_settings, "failback")
-    failover, back = part(report, "failover"), part(report, "failback")
+    failover, back = part(enforced, "failover"), part(enforced, "failback")
     assert failover.passed, failing(failover)
-    assert not back.passed and back.failure.startswith("purge_queues")
-    done = [s["name"] for s in back.steps if s["status"] == "done"]
     order = [s.name for s in failback.FAILBACK_STEPS]
-    assert done == order[: order.index("purge_queues")]
-    # the one denial: running the jobs family in the original region's cluster
-    assert [d["call"] for d in back.denied] == [
-        f"ecs.RunTask ({Names.of(prod_settings).primary_region})"
-    ]
-    assert any(n.startswith("failback:") for n in report.notes)
+    before = order[: order.index("purge_queues")]
+    assert [s["name"] for s in back.steps if s["status"] == "done"][: len(before)] == before
+    assert all(c["ok"] for c in back.checks if c["step"] in before), failing(back)
+    # the denials, if any, are the jobs task's in the original region only
+    primary = Names.of(prod_settings).primary_region
+    assert {d["call"] for d in back.denied} <= {f"ecs.RunTask ({primary})"}
+    assert any(n.startswith("failback:") for n in enforced.notes)
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_19)
+def test_as_the_operator_failback_reaches_its_end(enforced: DrillReport) -> None:
+    back = part(enforced, "failback")
+    assert back.passed, failing(back)
 
 
 @pytest.mark.usefixtures("primary_jobs_task")
@@ -118,20 +133,7 @@ def _no_effect(step: steps.Step) -> steps.Step:
     return replace(step, run=lambda _ctx: steps.Outcome(True, {}), poll=False)
 
 
-# A representative set (each run is a failover and a failback): the data layer, the gate,
-# the attachments, the secrets, the switch, the fence, the tasks, DR's protection, the end.
-SABOTAGED = [
-    "fence_stale",
-    "wait_zero_lag",
-    "copy_attachments",
-    "restore_secrets",
-    "switch_to_primary",
-    "reopen_primary",
-    "register_jobs",
-    "rebuild_dr_replica",
-    "reset_dr",
-    "finish",
-]
+SABOTAGED = [s.name for s in failback.FAILBACK_STEPS]
 
 
 @pytest.mark.usefixtures("primary_jobs_task")
