@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from crm_platform.authz.requests import Call
 from crm_platform.capacity import planned
+from crm_platform.drill import restore as restore_drill
 from crm_platform.drill.checks import Check, database_rules
 from crm_platform.drill.modelled import (
     HEARTBEAT_SECONDS,
@@ -220,8 +221,6 @@ class FailbackRehearsal(Rehearsal):
     on one emulator; ``parts`` returns one report per part."""
 
     def stand_up(self) -> None:
-        from crm_platform.drill import restore as restore_drill
-
         super().stand_up()
         restore_drill.place_primary(self)  # the template's DB subnet and parameter groups
         self.back = ModelledFailback(self)
@@ -249,13 +248,38 @@ class FailbackRehearsal(Rehearsal):
         ]
         parts.append(self.failback())
         if self.scenario.kind == "sequence":
-            from crm_platform.drill import restore as restore_drill
-
-            self.clock.sleep(3600)  # an hour of service in the original region
-            then = restore_drill.RestoreRehearsal.following(self, SCENARIOS["restore-latest"])
-            restored = then.restore(time.perf_counter())
-            parts.append(replace(restored, scenario=f"{name}: restore-latest"))
+            parts.append(self.restore_after(parts[-1]))
         return parts
+
+    def restore_after(self, back: ScenarioReport) -> ScenarioReport:
+        """An hour of service in the original region, then a bad write and a restore of the
+        latest point (drill/restore.py) on the same world; not run after a failback that
+        did not finish (the platform would still be failing back)."""
+        name = f"{self.scenario.name}: restore-latest"
+        if not back.passed:
+            why = "not run: the failback before it did not pass"
+            return replace(
+                back,
+                scenario=name,
+                expected=SCENARIOS["restore-latest"].describe_expected(),
+                passed=False,
+                seconds=0.0,
+                steps=[],
+                bars=[],
+                denied=[],
+                permissions=[],
+                checks=[
+                    asdict(Check("the restore ran after failback", "-", False, why, "outcome"))
+                ],
+                rto=None,
+                rpo=None,
+                starts=[],
+                failure=why,
+                drift=[],
+            )
+        self.clock.sleep(3600)
+        then = restore_drill.RestoreRehearsal.following(self, SCENARIOS["restore-latest"])
+        return replace(then.restore(time.perf_counter()), scenario=name)
 
     # --- between the failover and the failback -----------------------------------------------
     def serve_from_dr(self) -> None:

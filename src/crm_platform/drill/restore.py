@@ -398,7 +398,8 @@ class RestoreRehearsal(Rehearsal):
 def _calls(r: RestoreRehearsal, operation: str, **where: Any) -> list[tuple[float, dict[str, Any]]]:
     return [
         (c.at, dict(c.call.params)) for c in r.world.calls(operation)
-        if c.at >= r.since and all(c.call.params.get(k) == v for k, v in where.items())
+        if c.at >= r.since and c.principal == r.operator.label
+        and all(c.call.params.get(k) == v for k, v in where.items())
     ]  # fmt: skip
 
 
