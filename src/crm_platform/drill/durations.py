@@ -229,6 +229,29 @@ _TABLE: tuple[Duration, ...] = (
         "(assumed)",
     ),
     Duration(
+        "rds.cross_region_replica",
+        "failback: CreateDBInstanceReadReplica of the serving DR database into the original "
+        "region, until available",
+        1800,
+        5400,
+        f"{ASSUMED} RDS builds a replica from a snapshot of the source "
+        f'({AWS_DOCS}AmazonRDS/latest/UserGuide/USER_ReadRepl.Create.html "When you create '
+        "a read replica, Amazon RDS takes a DB snapshot of your source DB instance and begins "
+        f'replication"), copied across Regions ({AWS_DOCS}AmazonRDS/latest/UserGuide/'
+        "USER_ReadRepl.XRgn.html); AWS documents no duration: 30 min / 90 min for a few tens "
+        "of GB until a staging drill measures it",
+    ),
+    Duration(
+        "rds.replica_catch_up",
+        "failback: the new replica replays the WAL written since its snapshot, until its "
+        "ReplicaLag is within the RPO",
+        300,
+        1800,
+        f"{ASSUMED} PostgreSQL streams WAL asynchronously ({AWS_DOCS}AmazonRDS/latest/"
+        "UserGuide/USER_PostgreSQL.Replication.ReadReplicas.Configuration.html); the backlog "
+        "is what DR wrote during the creation; AWS documents no rate, 5 min / 30 min",
+    ),
+    Duration(
         "api.call",
         "one AWS API call from the failover Lambda to a service in its own region",
         0.1,

@@ -168,6 +168,9 @@ class ModelledAws:
         # Lambda function the drill runs itself (returns False for any other function).
         self.execute: Callable[[Execution], str] = lambda _e: "FAILED"
         self.run_function: Callable[[str], bool] = lambda _name: False
+        # The original region's database as a failback models it (drill/failback.py):
+        # (purpose, at) -> the SQL task's answer there; None: a primary, as before the outage.
+        self.primary_sql: Callable[[str, float], dict[str, Any]] | None = None
 
     # --- the hooks ------------------------------------------------------------------------
     def before(self, call: Call, _principal: Any) -> dict[str, Any] | None:
@@ -369,8 +372,11 @@ class ModelledAws:
     def sql_result(self, purpose: str, region: str, at: float) -> dict[str, Any]:
         """What the SQL task's SQL answers (compute/wrapper.py), from the modelled state.
 
-        Only the DR database is modelled; a primary-region task finds a primary.
+        The DR database is modelled here; a primary-region task finds a primary, unless a
+        failback models the original region's database (``primary_sql``).
         """
+        if region != self.dr_region and self.primary_sql is not None:
+            return self.primary_sql(purpose, at)
         recovering = self.in_recovery(at) if region == self.dr_region else False
         if purpose == "writable":
             return {"in_recovery": recovering, "write": f"error: {READ_ONLY_ERROR}"

@@ -35,6 +35,7 @@ from crm_platform.capacity import planned
 from crm_platform.drill.checks import Check
 from crm_platform.drill.modelled import INFINITY, Event
 from crm_platform.drill.run import Rehearsal, ScenarioReport
+from crm_platform.drill.scenarios import Scenario
 from crm_platform.drill.world import _botocore_session
 from crm_platform.failover.local_runner import StepReport
 from crm_platform.ops import restore, restore_service
@@ -213,11 +214,32 @@ class RestoreRehearsal(Rehearsal):
     original: dict[str, Any]
     point_key: str = ""
 
+    since: float = -INFINITY  # calls before this belong to earlier parts of a sequence
+
     def run(self) -> ScenarioReport:
         wall = time.perf_counter()
         self.stand_up()
-        names = self.names
         self.original = {}
+        self.install_backup()
+        self.place_primary()
+        return self.restore(wall)
+
+    @classmethod
+    def following(cls, before: Rehearsal, scenario: Scenario) -> RestoreRehearsal:
+        """A restore on the world ``before`` left behind (the drill's failover -> failback
+        -> restore sequence): the same emulator, clock, modelled AWS and stood-up platform;
+        its checks read only what happened from now on."""
+        r = cls.__new__(cls)
+        r.__dict__.update(before.__dict__)
+        r.scenario = scenario
+        r.starts, r.step_reports, r.step_wall = [], [], {}
+        r.original = {}
+        r.since = before.clock.now()
+        r.install_backup()
+        return r
+
+    def install_backup(self) -> None:
+        """AWS Backup (modelled) in front of whatever the world already models."""
         self.backup = ModelledBackup(self)
         failover_before, failover_after = self.world.hooks.before, self.world.hooks.after
 
@@ -229,7 +251,11 @@ class RestoreRehearsal(Rehearsal):
             self.backup.after(call, parsed)
 
         self.world.hooks.before, self.world.hooks.after = before, after
-        self.place_primary()
+
+    def restore(self, wall: float) -> ScenarioReport:
+        """The damage is seen; the operator restores and puts the restored instance into
+        service with the CLI's code."""
+        names = self.names
         self.original = self.describe(names.db_instance) or {}
         self.clock.sleep(60)
         self.outage_at = self.clock.now()  # the damage is seen
@@ -275,27 +301,7 @@ class RestoreRehearsal(Rehearsal):
         return restore.describe(self.world.raw("rds", self.primary), identifier)
 
     def place_primary(self) -> None:
-        """The stand-up creates no DB subnet or parameter group (not emulated types): give
-        the primary instance the ones its template names, as CloudFormation does."""
-        rds, ec2 = self.world.raw("rds", self.primary), self.world.raw("ec2", self.primary)
-        subnet, group = self.up.stand_in_network(self.world.raw, self.primary)
-        vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
-        other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.2.0/24")["Subnet"]["SubnetId"]
-        prefix = self.names.prefix
-        rds.create_db_subnet_group(
-            DBSubnetGroupName=f"{prefix}-database-subnets",
-            DBSubnetGroupDescription="drill",
-            SubnetIds=[subnet, other],
-        )
-        rds.create_db_parameter_group(
-            DBParameterGroupName=f"{prefix}-database-parameters",
-            DBParameterGroupFamily="postgres16",
-            Description="drill",
-        )
-        rds.modify_db_instance(DBInstanceIdentifier=self.names.db_instance,
-                               DBSubnetGroupName=f"{prefix}-database-subnets",
-                               DBParameterGroupName=f"{prefix}-database-parameters",
-                               ApplyImmediately=True)  # fmt: skip
+        place_primary(self)
 
     def seed_recovery_points(self) -> None:
         """The primary vault as AWS Backup keeps it: the continuous point of the database
@@ -336,7 +342,7 @@ class RestoreRehearsal(Rehearsal):
         denied = [
             {"at": round(r.at - self.outage_at, 1), "principal": r.principal,
              "call": r.call.describe(), "missing": r.denied}
-            for r in self.world.log if r.outcome == "denied"
+            for r in self.world.log if r.outcome == "denied" and r.at >= self.since
         ]  # fmt: skip
         serving = self.serving_again()
         t0 = self.outage_at
@@ -358,7 +364,7 @@ class RestoreRehearsal(Rehearsal):
                              "kind": "modelled" if r.name in MODELLED else "step",
                              "status": r.status, "critical": r.ended <= serving + 1e-6,
                              "note": r.note})  # fmt: skip
-        for event in self.aws.events:
+        for event in (e for e in self.aws.events if e.end >= self.since):
             bars.append({"label": event.name, "start": round(event.start - t0, 1),
                          "end": round(event.end - t0, 1), "kind": "background",
                          "status": "modelled", "critical": False, "note": event.note})  # fmt: skip
@@ -392,7 +398,8 @@ class RestoreRehearsal(Rehearsal):
 def _calls(r: RestoreRehearsal, operation: str, **where: Any) -> list[tuple[float, dict[str, Any]]]:
     return [
         (c.at, dict(c.call.params)) for c in r.world.calls(operation)
-        if all(c.call.params.get(k) == v for k, v in where.items())
+        if c.at >= r.since and c.principal == r.operator.label
+        and all(c.call.params.get(k) == v for k, v in where.items())
     ]  # fmt: skip
 
 
@@ -542,3 +549,27 @@ def effect_checks(r: RestoreRehearsal) -> list[Check]:
         said.get("attention"),
     )
     return checks
+
+
+def place_primary(r: Rehearsal) -> None:
+    """The stand-up creates no DB subnet or parameter group (not emulated types): give
+    the primary instance the ones its template names, as CloudFormation does."""
+    rds, ec2 = r.world.raw("rds", r.primary), r.world.raw("ec2", r.primary)
+    subnet, group = r.up.stand_in_network(r.world.raw, r.primary)
+    vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.2.0/24")["Subnet"]["SubnetId"]
+    prefix = r.names.prefix
+    rds.create_db_subnet_group(
+        DBSubnetGroupName=f"{prefix}-database-subnets",
+        DBSubnetGroupDescription="drill",
+        SubnetIds=[subnet, other],
+    )
+    rds.create_db_parameter_group(
+        DBParameterGroupName=f"{prefix}-database-parameters",
+        DBParameterGroupFamily="postgres16",
+        Description="drill",
+    )
+    rds.modify_db_instance(DBInstanceIdentifier=r.names.db_instance,
+                           DBSubnetGroupName=f"{prefix}-database-subnets",
+                           DBParameterGroupName=f"{prefix}-database-parameters",
+                           ApplyImmediately=True)  # fmt: skip

@@ -174,6 +174,7 @@ class Setup:
     on_step: Callable[[StepReport], None] = lambda _r: None
     progress: Callable[[str], None] = lambda _m: None
     restore_steps: tuple[steps.Step, ...] | None = None  # drill/restore.py: None, the command's
+    failback_steps: tuple[steps.Step, ...] | None = None  # drill/failback.py: None, the command's
 
 
 class Rehearsal:
@@ -797,6 +798,7 @@ def run_drill(
     progress: Callable[[str], None] = lambda _m: None,
     on_step: Callable[[StepReport], None] = lambda _r: None,
     restore_steps: tuple[steps.Step, ...] | None = None,
+    failback_steps: tuple[steps.Step, ...] | None = None,
 ) -> DrillReport:
     """Each scenario on a fresh emulator; ``model`` replaces the assembly's own
     authorization model (a test proving a sabotaged policy is caught)."""
@@ -805,9 +807,10 @@ def run_drill(
     reports = []
     setup = Setup(
         outdir, names, settings, model, enforce_authorization, step_list, on_step, progress,
-        restore_steps,
+        restore_steps, failback_steps,
     )  # fmt: skip
-    from crm_platform.drill import restore as restore_drill  # it builds on this module
+    from crm_platform.drill import failback as failback_drill  # they build on this module
+    from crm_platform.drill import restore as restore_drill
 
     for scenario in scenarios:
         quantiles: list[Quantile] = ["p50", "p95"] if scenario.measures_rto else ["p50"]
@@ -815,10 +818,16 @@ def run_drill(
         for quantile in quantiles:
             progress(f"scenario {scenario.name} ({quantile}): {scenario.summary}")
             with emulator.emulator():  # a fresh, empty emulator for each
-                reports.append(kind(setup, scenario, quantile).run())
+                if scenario.kind in ("failback", "sequence"):
+                    # several parts on one emulator, each with its own report
+                    reports += failback_drill.FailbackRehearsal(setup, scenario, quantile).parts()
+                else:
+                    reports.append(kind(setup, scenario, quantile).run())
     notes = list(EMULATOR_NOTES)
-    if any(s.kind == "restore" for s in scenarios):
+    if any(s.kind in ("restore", "sequence") for s in scenarios):
         notes += restore_drill.NOTES
+    if any(s.kind in ("failback", "sequence") for s in scenarios):
+        notes += failback_drill.NOTES
     return DrillReport(
         environment=names.prefix,
         rto_objective_minutes=settings.dr.rto_minutes,

@@ -39,11 +39,23 @@ class Scenario:
     primary_returns: bool = False  # the primary answers again after the failover
     # A restore from backup (drill/restore.py) instead of a failover: "latest", or "time"
     # (a point in time just before the damage).
-    kind: Literal["failover", "restore"] = "failover"
+    # failback (drill/failback.py): a regional-outage failover, the primary region back,
+    # then ``failback --execute``; sequence: that, then a restore, on one emulator.
+    kind: Literal["failover", "restore", "failback", "sequence"] = "failover"
     restore_point: Literal["latest", "time"] = "latest"
 
     def describe_expected(self) -> str:
         e = self.expected
+        if self.kind in ("failback", "sequence"):
+            text = (
+                "after a regional-outage failover and the primary's return, failback puts the "
+                "platform back in the original region with zero data loss (stale original "
+                "fenced and kept, attachments verified, replication restored, DR replica "
+                "rebuilt) and no drift from the templates"
+            )
+            if self.kind == "sequence":
+                text += "; then a restore of the latest point reaches service"
+            return text
         if self.kind == "restore":
             return (
                 "a new instance restored from the chosen point, validated, serving under the "
@@ -157,13 +169,35 @@ SCENARIOS: dict[str, Scenario] = {
             kind="restore",
             restore_point="time",
         ),
+        # issue 19, item 4: the way back (drill/failback.py)
+        Scenario(
+            "failback",
+            "after a regional outage and a failover, the primary region answers again; the "
+            "operator fails back",
+            "unreachable",
+            Expected(fence="unfenced"),
+            measures_rto=False,
+            kind="failback",
+        ),
+        Scenario(
+            "failover-failback-restore",
+            "one emulator: a regional outage and the failover, failback once the primary is "
+            "back, then a bad write and a restore of the latest point",
+            "unreachable",
+            Expected(fence="unfenced"),
+            measures_rto=False,
+            kind="sequence",
+            restore_point="latest",
+        ),
     )
 }
 DEFAULT = "regional-outage"
+# ``all`` runs the sequence, which holds the failback scenario's runs: not both.
+NOT_IN_ALL = frozenset({"failback"})
 
 
 def selected(name: str) -> list[Scenario]:
     """``all`` or one scenario by name (the CLI refuses other names)."""
     if name == "all":
-        return list(SCENARIOS.values())
+        return [s for s in SCENARIOS.values() if s.name not in NOT_IN_ALL]
     return [SCENARIOS[name]]

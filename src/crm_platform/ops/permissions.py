@@ -391,8 +391,10 @@ def failback_needs(names: Names) -> list[Need]:
                       DBInstanceIdentifier=original if region == primary else replica),
             Need.call(who, "failback: the copy aside", "rds", region, "ModifyDBInstance",
                       DBInstanceIdentifier=aside[region]),
-            Need.call(who, "failback: tag the copy aside", "rds", region, "AddTagsToResource",
-                      ResourceName=f"arn:aws:rds:{region}:{acct}:db:{aside[region]}"),
+            Need.call(who, "failback: tag the instance before it is renamed aside", "rds",
+                      region, "AddTagsToResource",
+                      ResourceName=f"arn:aws:rds:{region}:{acct}:db:"
+                      f"{original if region == primary else replica}"),
             Need.call(who, "failback: the no-ingress group", "ec2", region,
                       "CreateSecurityGroup", GroupName="crm-platform-fenced-database"),
             Need.call(who, "failback: find the groups", "ec2", region,

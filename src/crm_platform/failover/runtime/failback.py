@@ -266,6 +266,13 @@ def _set_aside(ctx: Context, region: str, identifier: str, aside: str) -> dict[s
         if found.get("DBInstanceStatus") not in ("available", "storage-optimization"):
             return {"aside": None, "status": found.get("DBInstanceStatus"), "wait": True}
         group = _fence_group(ctx, region, _vpc(ctx, region, found))
+        # Tagged before the rename: the instance's ARN names its identifier, so the ARN
+        # read above no longer names it once renamed (the tag moves with the instance).
+        call(
+            rds.add_tags_to_resource,
+            ResourceName=found["DBInstanceArn"],
+            Tags=[{"Key": ASIDE_TAG, "Value": ctx.run}],
+        )
         call(
             rds.modify_db_instance,
             DBInstanceIdentifier=identifier,
@@ -273,11 +280,6 @@ def _set_aside(ctx: Context, region: str, identifier: str, aside: str) -> dict[s
             VpcSecurityGroupIds=[group],
             DeletionProtection=True,
             ApplyImmediately=True,
-        )
-        call(
-            rds.add_tags_to_resource,
-            ResourceName=found["DBInstanceArn"],
-            Tags=[{"Key": ASIDE_TAG, "Value": ctx.run}],
         )
         return {"aside": aside, "fence_group": group, "renamed": "now"}
     groups = [g["VpcSecurityGroupId"] for g in found.get("VpcSecurityGroups", [])]
