@@ -534,7 +534,8 @@ def test_the_operator_role_fails_back_and_writes_no_app_key(
     (purge,) = [v for v in allowed if v.need.why.startswith("failback: purge")]
     passed = {d.request.resource for d in purge.decisions if d.request.action == "iam:PassRole"}
     assert passed == {
-        f"arn:aws:iam::{chosen.account}:role/{n}" for n in names.jobs_task_roles(names.primary_region)
+        f"arn:aws:iam::{chosen.account}:role/{n}"
+        for n in names.jobs_task_roles(names.primary_region)
     }
     forbidden = evaluate(chosen, operator_needs.failback_forbidden(names))
     assert len(forbidden) == 6
@@ -553,8 +554,11 @@ def alert_topic_arn(chosen: AuthorizationModel, names: Names) -> str:
 
 @pytest.mark.parametrize("env", ["prod", "staging"])
 def test_the_operator_role_holds_each_statement_once(
-    env: str, model: AuthorizationModel, staging_model: AuthorizationModel,
-    prod_settings: Settings, staging_settings: Settings,
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
 ) -> None:
     """The SQL-task statements were granted twice (SqlTaskPolicy and failback's tier
     policy): no statement of the operator role repeats another (actions, resources and

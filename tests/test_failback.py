@@ -230,7 +230,10 @@ def test_failback_returns_the_platform_to_its_templates(back: Back) -> None:
     assert back.rds(back.dr, failback.aside_name(back.names.db_replica, report.run)) is not None
     # the purge, then the registration, both ended, before the primary's workers start
     (purge, jobs) = back.tasks.at_start or []
-    assert [purge["started_by"][:15], jobs["started_by"][:14]] == ["failback-purge-", "failback-jobs-"]
+    assert [purge["started_by"][:15], jobs["started_by"][:14]] == [
+        "failback-purge-",
+        "failback-jobs-",
+    ]
     for task in (purge, jobs):
         assert f":task-definition/{back.names.task_family('jobs')}:" in task["definition"]
         assert task["cluster"].endswith(f"/{back.names.ecs_cluster(back.primary)}")

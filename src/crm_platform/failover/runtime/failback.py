@@ -1036,8 +1036,11 @@ FAILBACK_STEPS: tuple[Step, ...] = (
     ),
     Step("reset_dr", "DR sizes, scaling, lag alarm actions, bucket tag", reset_dr, 300),
     Step(
-        "finish", "failed-over state none; notice to DR alerts; lock released", finish, 60,
+        "finish",
+        "failed-over state none; notice to DR alerts; lock released",
+        finish,
+        60,
         reads_results=True,
-    ),  # fmt: skip
+    ),
 )
 BY_NAME = {s.name: s for s in FAILBACK_STEPS}
