@@ -228,6 +228,10 @@ def test_failback_returns_the_platform_to_its_templates(back: Back) -> None:
     replica = back.rds(back.dr, back.names.db_replica)
     assert replica is not None and replica.get("ReadReplicaSourceDBInstanceIdentifier")
     assert back.rds(back.dr, failback.aside_name(back.names.db_replica, report.run)) is not None
+    for region, name in ((back.primary, back.names.db_instance), (back.dr, back.names.db_replica)):
+        kept = back.rds(region, failback.aside_name(name, report.run)) or {}
+        tags = client("rds", region).list_tags_for_resource(ResourceName=kept["DBInstanceArn"])
+        assert {"Key": failback.ASIDE_TAG, "Value": report.run} in tags["TagList"], region
     # the purge, then the registration, both ended, before the primary's workers start
     (purge, jobs) = back.tasks.at_start or []
     assert [purge["started_by"][:15], jobs["started_by"][:14]] == [
@@ -457,3 +461,14 @@ def test_the_end_of_a_failback_is_announced_on_the_dr_alert_topic(back: Back) ->
     (notice,) = [n for n in sent if "failed back" in str(n)]
     assert report.run in str(notice)
     assert next(s for s in report.steps if s.name == "finish").detail["notified"] == topic
+
+
+def test_the_emergency_guide_lists_every_failback_step_in_order() -> None:
+    """Section 3's table is the operator's fallback: it names the steps failback runs."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "emergency-recovery.md").read_text()
+    section = guide.split("\n## 3.", 1)[1].split("\n## 4.", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
+    listed = [name for row in rows for name in row.split(", ") if name in failback.BY_NAME]
+    assert listed == ORDER

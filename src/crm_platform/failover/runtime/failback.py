@@ -836,7 +836,11 @@ def rebuild_dr_replica(ctx: Context) -> Outcome:
             return Outcome(False, done, wait=30)
         return Outcome(False, done, wait=30)  # renaming: the identifier frees up
     if current is None:
-        if describe(rds, aside_name(c["replica"], ctx.run)) is None:
+        # Renamed: tagged (and its fence checked) under its aside name.
+        if (
+            _set_aside(ctx, ctx.dr, c["replica"], aside_name(c["replica"], ctx.run))["aside"]
+            is None
+        ):
             raise StepFailed(f"neither {c['replica']} nor its aside copy exists in {ctx.dr}")
         primary = describe(ctx.client("rds", ctx.primary), fb["original"]) or {}
         made = _replicate(
