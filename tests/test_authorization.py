@@ -8,6 +8,7 @@ test fails today, so the fix turns it into a pass (and ``strict`` makes the suit
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -339,7 +340,7 @@ def test_the_operator_role_restores_into_a_new_instance_only(
     passed = [d.request for v in allowed for d in v.decisions if d.request.action == "iam:PassRole"]
     assert {r.resource.rsplit("/", 1)[-1] for r in passed} == {names.restore_break_glass_role}
     forbidden = evaluate(chosen, operator_needs.restore_forbidden(names))
-    assert len(forbidden) == 4
+    assert len(forbidden) == 5
     assert [v.need.why for v in forbidden if v.ok] == []
 
 
@@ -481,7 +482,32 @@ def test_only_the_migrate_step_writes_the_release_record(
         ).allowed
     }
     expected = {f"{names.pipeline_stack}/Release/Migrate/Role"} if env == "prod" else set()
-    assert writers == expected
+    # ... and the operator role, in the primary region only: failback copies DR's record
+    # there (failover/runtime/failback.py, _copy_release_record), never a new value.
+    operator = model_operator_path(chosen, names)
+    assert writers - {operator} == expected
+    assert operator in writers
+    primary_only = [
+        region
+        for region in (names.primary_region, names.dr_region)
+        if chosen.decide(
+            Request.of(
+                chosen.role_named(names.operator_role),
+                "ssm:PutParameter",
+                f"arn:aws:ssm:{region}:{chosen.account}:parameter{names.release_parameter}",
+            )
+        ).allowed
+    ]
+    assert primary_only == [names.primary_region]
+
+
+def model_operator_path(chosen: AuthorizationModel, names: Names) -> str:
+    """The operator role's construct path in the model (the DR app stack's)."""
+    return next(
+        role.path.removesuffix("/Resource")
+        for role in chosen.roles.values()
+        if role.name == names.operator_role
+    )
 
 
 @pytest.mark.parametrize("env", ["prod", "staging"])
@@ -498,13 +524,75 @@ def test_the_operator_role_fails_back_and_writes_no_app_key(
     chosen, settings = (model, prod_settings) if env == "prod" else (
         staging_model, staging_settings)  # fmt: skip
     names = Names.of(settings)
-    allowed = evaluate(chosen, operator_needs.failback_needs(names))
+    topic = alert_topic_arn(chosen, names)
+    allowed = evaluate(chosen, operator_needs.failback_needs(names, alert_topic_arn=topic))
     assert [v.describe() for v in allowed if not v.ok] == []
     kms = {d.request.action for v in allowed for d in v.decisions}
     assert {"kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt"} <= kms
+    # The notice: SNS uses the DR key as the operator, and the key policy allows it.
+    (notice,) = [v for v in allowed if v.need.why.startswith("failback: the notice")]
+    used = {(d.request.action, d.request.resource) for d in notice.decisions}
+    dr_key = chosen.key_arn(names.kms_alias, names.dr_region)
+    assert {("kms:GenerateDataKey", dr_key), ("kms:Decrypt", dr_key)} <= used
+    # RunTask of the primary's jobs task hands ECS exactly its two named roles.
+    (purge,) = [v for v in allowed if v.need.why.startswith("failback: purge")]
+    passed = {d.request.resource for d in purge.decisions if d.request.action == "iam:PassRole"}
+    assert passed == {
+        f"arn:aws:iam::{chosen.account}:role/{n}"
+        for n in names.jobs_task_roles(names.primary_region)
+    }
     forbidden = evaluate(chosen, operator_needs.failback_forbidden(names))
-    assert len(forbidden) == 3
+    assert len(forbidden) == 6
     assert [v.need.why for v in forbidden if v.ok] == []
+
+
+def alert_topic_arn(chosen: AuthorizationModel, names: Names) -> str:
+    """The DR alert topic's ARN (a generated name) as the model resolves it."""
+    stack = chosen.stacks[names.dr_stack]
+    (logical,) = [
+        logical for logical in stack.of_type("AWS::SNS::Topic")
+        if stack.path(logical).startswith(f"{names.dr_stack}/Alerts/Topic")
+    ]  # fmt: skip
+    return str(chosen.physical.ref(logical, stack))
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_operator_role_holds_each_statement_once(
+    env: str,
+    model: AuthorizationModel,
+    staging_model: AuthorizationModel,
+    prod_settings: Settings,
+    staging_settings: Settings,
+) -> None:
+    """The SQL-task statements were granted twice (SqlTaskPolicy and failback's tier
+    policy): no statement of the operator role repeats another (actions, resources and
+    conditions alike; features may still overlap on a read), and each region's SQL task
+    is run through exactly one statement."""
+    chosen, settings = (model, prod_settings) if env == "prod" else (
+        staging_model, staging_settings)  # fmt: skip
+    names = Names.of(settings)
+    role = next(r for r in chosen.roles.values() if r.name == names.operator_role)
+
+    def listed(value: Any) -> list[str]:
+        return sorted(json.dumps(v, sort_keys=True, default=str)
+                      for v in (value if isinstance(value, list) else [value]))  # fmt: skip
+
+    seen: dict[str, str] = {}
+    repeated, sql_runs = [], []
+    for policy, document in role.policies:
+        for statement in document["Statement"]:
+            where = f"{policy}/{statement.get('Sid')}"
+            key = json.dumps([listed(statement["Action"]), listed(statement["Resource"]),
+                              statement.get("Condition", {})], sort_keys=True, default=str)  # fmt: skip
+            if key in seen:
+                repeated.append(f"{seen[key]} and {where}")
+            seen[key] = where
+            if any("ecs:RunTask" in a for a in listed(statement["Action"])) and any(
+                names.task_family("sql") in r for r in listed(statement["Resource"])
+            ):
+                sql_runs.append(where)
+    assert repeated == []
+    assert len(sql_runs) == 2, sql_runs  # one per region
 
 
 # --- the SQL task (failover/sql_task.py): the failover's step role in DR, the operator in both

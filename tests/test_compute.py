@@ -119,9 +119,41 @@ def test_no_service_migrates_only_the_migrate_tasks_do(primary: Template, dr_app
 
 # --- Twenty's own database user (issue 18, item 9) --------------------------------------
 TWENTY_FAMILIES = {
-    "crm-prod-primary": ("server", "worker", "migrate"),
+    "crm-prod-primary": ("server", "worker", "migrate", "jobs"),
     "crm-prod-dr-app": ("server", "worker", "jobs"),
 }
+
+
+@pytest.mark.parametrize("stack", sorted(REGIONS))
+def test_both_regions_hold_the_jobs_task_with_its_own_named_roles(
+    assembly: Assembly, stack: str
+) -> None:
+    """Failback purges the primary's queues and registers its jobs with the primary's
+    jobs task, as the operator role in the DR stack: so the task exists in both regions,
+    its two roles are named (Names.jobs_task_roles) and its task role holds nothing (a
+    caller may override its command)."""
+    template = assembly.template(stack)
+    resources = template.to_json()["Resources"]
+    jobs = task_definitions(template)["crm-prod-jobs"]
+    base = "crm-prod-jobs" if stack == "crm-prod-primary" else "crm-prod-jobs-dr"
+    roles = {
+        logical: r["Properties"].get("RoleName")
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+    }
+    task_role = jobs["TaskRoleArn"]["Fn::GetAtt"][0]
+    execution_role = jobs["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    assert (roles[task_role], roles[execution_role]) == (f"{base}-task", f"{base}-execution")
+    for family in ("crm-prod-server", "crm-prod-worker"):  # the services keep the tier's
+        assert task_definitions(template)[family]["TaskRoleArn"]["Fn::GetAtt"][0] != task_role
+    attached = [
+        logical
+        for logical, r in resources.items()
+        if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and {"Ref": task_role} in r["Properties"].get("Roles", [])
+    ]
+    assert attached == [] and "ManagedPolicyArns" not in resources[task_role]["Properties"]
+    assert "Policies" not in resources[task_role]["Properties"]
 
 
 def task_definitions(template: Template) -> dict[str, dict[str, Any]]:

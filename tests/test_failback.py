@@ -2,8 +2,11 @@
 
 Each test fails the platform over first (the real failover steps in moto), then runs
 failback's steps (failover/runtime/failback.py) through ops/failback.py as the CLI does.
-moto runs no ECS task and no SQL: the in-VPC SQL task is replaced by a model of the
-heartbeat (``Heartbeat``), and the one-off task steps by a stand-in that records them.
+moto runs no SQL: the in-VPC SQL task is replaced by a model of the heartbeat
+(``Heartbeat``). The original region's one-off tasks (purge, jobs) are the real steps:
+moto's RunTask starts them against the primary's jobs task definition, and the test sets
+each one's outcome (``PrimaryTasks``: moto never stops a task). Only the start of the
+primary's services is a stand-in (moto runs no service task), recording when it ran.
 """
 
 from __future__ import annotations
@@ -60,24 +63,47 @@ class Heartbeat:
         return steps.Outcome(True, {"result": result})
 
 
-class Tasks:
-    """The one-off tasks of the original region (purge, jobs) and its services' start:
-    moto runs no task, so these steps are replaced by records of their order."""
+class PrimaryTasks:
+    """The original region's one-off tasks as moto's ECS holds them: RunTask (the real
+    purge_queues and register_jobs steps) registers a RUNNING task; between two polls the
+    test ends each task failback started with ``exit_code`` (0: done), as ECS would. The
+    start of the primary's services is a stand-in (moto runs no service task) that
+    records which tasks had ended by then."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.order: list[str] = []
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.exit_code = 0
+        self.ended: list[dict[str, Any]] = []  # in the order they ended
+        self.at_start: list[dict[str, Any]] | None = None
 
-    def step(self, name: str) -> steps.Step:
-        real = failback.BY_NAME[name]
+    def _backend(self) -> Any:
+        from moto.ecs.models import ecs_backends
+
+        return ecs_backends["123456789012"][self.region]
+
+    def end_started(self) -> None:
+        for tasks in self._backend().tasks.values():
+            for task in tasks.values():
+                if task.started_by.startswith("failback-") and task.desired_status == "RUNNING":
+                    task.desired_status = task.status = "STOPPED"
+                    task.stopped_reason = "Essential container in task exited"
+                    for container in task.containers:
+                        container.exitCode = self.exit_code
+                    self.ended.append({"started_by": task.started_by,
+                                       "definition": task.task_definition_arn,
+                                       "cluster": task.cluster_arn,
+                                       "overrides": task.overrides,
+                                       "exit": self.exit_code})  # fmt: skip
+
+    def start_step(self) -> steps.Step:
+        real = failback.BY_NAME["start_primary"]
 
         def run(ctx: steps.Context) -> steps.Outcome:
-            self.order.append(name)
-            if name == "start_primary":
-                fb = ctx.config["failback"]
-                failback._size(ctx, ctx.primary, ctx.config["clusters"]["primary"],
-                               fb["primary_sizes"])  # fmt: skip
-            return steps.Outcome(True, {name: "modelled"})
+            self.at_start = list(self.ended)
+            fb = ctx.config["failback"]
+            failback._size(ctx, ctx.primary, ctx.config["clusters"]["primary"],
+                           fb["primary_sizes"])  # fmt: skip
+            return steps.Outcome(True, {"start_primary": "modelled"})
 
         return steps.Step(real.name, real.summary, run, real.timeout_seconds, real.poll,
                           real.reads_results)  # fmt: skip
@@ -89,14 +115,14 @@ class Back:
     def __init__(self, world: World, settings: Settings) -> None:
         self.world, self.settings, self.names = world, settings, world.names
         self.heartbeat = Heartbeat(world.clock)
-        self.tasks = Tasks(world)
+        self.dr, self.primary = world.dr, str(world.config["primary_region"])
+        self.tasks = PrimaryTasks(self.primary)
         self.steps = tuple(
-            self.tasks.step(s.name) if s.name in ("purge_queues", "register_jobs", "start_primary")
-            else s for s in failback.FAILBACK_STEPS
-        )  # fmt: skip
+            self.tasks.start_step() if s.name == "start_primary" else s
+            for s in failback.FAILBACK_STEPS
+        )
         report = world.run("failover-1")
         assert report.ok, report.failed_step
-        self.dr, self.primary = world.dr, str(world.config["primary_region"])
         self.lag(1.0)
         self.put_attachment("before.txt", b"old", in_dr=False)
         # S3 stamps objects with the real clock, the runs use a virtual one: the failover
@@ -133,11 +159,16 @@ class Back:
         try:
             return ops_failback.execute(
                 self.names, factory or client, self.plan(), force=force,
-                sleep=self.world.clock.sleep, now=self.world.clock.now,
+                sleep=self.sleep, now=self.world.clock.now,
                 step_list=step_list or self.steps, stop_after=stop_after,
             )  # fmt: skip
         finally:
             failback.SQL = None
+
+    def sleep(self, seconds: float) -> None:
+        """Between two polls the original region's one-off tasks end (their outcome)."""
+        self.tasks.end_started()
+        self.world.clock.sleep(seconds)
 
     def rds(self, region: str, identifier: str) -> dict[str, Any] | None:
         return failback.describe(client("rds", region), identifier)
@@ -197,7 +228,22 @@ def test_failback_returns_the_platform_to_its_templates(back: Back) -> None:
     replica = back.rds(back.dr, back.names.db_replica)
     assert replica is not None and replica.get("ReadReplicaSourceDBInstanceIdentifier")
     assert back.rds(back.dr, failback.aside_name(back.names.db_replica, report.run)) is not None
-    assert back.tasks.order == ["purge_queues", "register_jobs", "start_primary"]
+    for region, name in ((back.primary, back.names.db_instance), (back.dr, back.names.db_replica)):
+        kept = back.rds(region, failback.aside_name(name, report.run)) or {}
+        tags = client("rds", region).list_tags_for_resource(ResourceName=kept["DBInstanceArn"])
+        assert {"Key": failback.ASIDE_TAG, "Value": report.run} in tags["TagList"], region
+    # the purge, then the registration, both ended, before the primary's workers start
+    (purge, jobs) = back.tasks.at_start or []
+    assert [purge["started_by"][:15], jobs["started_by"][:14]] == [
+        "failback-purge-",
+        "failback-jobs-",
+    ]
+    for task in (purge, jobs):
+        assert f":task-definition/{back.names.task_family('jobs')}:" in task["definition"]
+        assert task["cluster"].endswith(f"/{back.names.ecs_cluster(back.primary)}")
+    (command,) = purge["overrides"]["containerOverrides"]
+    assert command["command"] == ["node", "-e", failback.PURGE_SCRIPT]
+    assert jobs["overrides"] == {}  # the jobs task as the template defines it
 
 
 def test_dry_run_changes_nothing(back: Back) -> None:
@@ -363,3 +409,66 @@ def test_the_keeper_does_not_refence_what_failback_reopened(back: Back) -> None:
     outcome = fence_keeper.keep(ctx)
     assert outcome["acting"] is False
     assert drift.drift(back.names, back.settings, client) == []
+
+
+def test_a_purge_that_keeps_failing_leaves_the_primarys_workers_stopped(back: Back) -> None:
+    """The stale queues are emptied before any worker starts, or no worker starts."""
+    back.tasks.exit_code = 1
+    report = back.execute()
+    assert report.failed_step is not None and report.failed_step.name == "purge_queues"
+    assert "purge task failed 3 times" in report.failed_step.detail["message"]
+    assert back.tasks.at_start is None  # start_primary never ran
+    assert [t["started_by"][:15] for t in back.tasks.ended] == ["failback-purge-"] * 3
+    services = client("ecs", back.primary).describe_services(
+        cluster=back.names.ecs_cluster(back.primary),
+        services=[back.names.server_service, back.names.worker_service])["services"]  # fmt: skip
+    assert [s["desiredCount"] for s in services] == [0, 0]
+    assert back.state()["state"] == failback.FAILING_BACK  # deploys stay refused
+
+
+def test_dr_release_record_is_copied_to_the_primary_once(back: Back) -> None:
+    """A ``release into-dr`` while failed over moved DR's record on (ADR 0049): the
+    primary's database is DR's copy after failback, and its record says so."""
+    name = back.names.release_parameter
+    moved = json.dumps({"digest": "sha256:" + "b" * 64, "version": "v2.46.0"}, sort_keys=True)
+    stale = json.dumps({"digest": "sha256:" + "a" * 64, "version": "v2.45.6"}, sort_keys=True)
+    client("ssm", back.primary).put_parameter(Name=name, Value=stale, Type="String",
+                                              Overwrite=True)  # fmt: skip
+    client("ssm", back.dr).put_parameter(Name=name, Value=moved, Type="String", Overwrite=True)
+    report = back.execute()
+    assert report.ok, report.failed_step
+    found = client("ssm", back.primary).get_parameter(Name=name)["Parameter"]
+    assert found["Value"] == moved
+    detail = next(s for s in report.steps if s.name == "restore_secrets").detail
+    assert detail["release"] == "copied"
+    # idempotent: the step again finds the record in place and writes nothing
+    ctx = steps.Context(config=back.plan_config(), client=client, run=report.run,
+                        now=back.world.clock.now)  # fmt: skip
+    assert failback._copy_release_record(ctx) == "already"
+    assert client("ssm", back.primary).get_parameter(Name=name)["Parameter"]["Version"] == (
+        found["Version"])  # fmt: skip
+
+
+def test_the_end_of_a_failback_is_announced_on_the_dr_alert_topic(back: Back) -> None:
+    from moto.sns.models import sns_backends
+
+    topic = ops_failback.alert_topic(back.names, client)
+    assert topic.startswith(f"arn:aws:sns:{back.dr}:")
+    before = len(sns_backends["123456789012"][back.dr].topics[topic].sent_notifications)
+    report = back.execute()
+    assert report.ok
+    sent = sns_backends["123456789012"][back.dr].topics[topic].sent_notifications[before:]
+    (notice,) = [n for n in sent if "failed back" in str(n)]
+    assert report.run in str(notice)
+    assert next(s for s in report.steps if s.name == "finish").detail["notified"] == topic
+
+
+def test_the_emergency_guide_lists_every_failback_step_in_order() -> None:
+    """Section 3's table is the operator's fallback: it names the steps failback runs."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "emergency-recovery.md").read_text()
+    section = guide.split("\n## 3.", 1)[1].split("\n## 4.", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
+    listed = [name for row in rows for name in row.split(", ") if name in failback.BY_NAME]
+    assert listed == ORDER

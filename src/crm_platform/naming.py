@@ -318,6 +318,13 @@ class Names:
         base = self._regional(f"{self.prefix}-sql", region)
         return f"{base}-task", f"{base}-execution"
 
+    def jobs_task_roles(self, region: str) -> tuple[str, str]:
+        """The jobs task's task role and execution role in ``region`` (compute/application.py):
+        named, so the DR stack's roles can pass them, the primary's included (failback's
+        purge and job registration run the primary's jobs task as the operator role)."""
+        base = self._regional(f"{self.prefix}-jobs", region)
+        return f"{base}-task", f"{base}-execution"
+
     # --- cost (us-east-1) ---------------------------------------------------------------
     @property
     def budget(self) -> str:

@@ -95,8 +95,9 @@ class Role:
     """How this region runs: ``migrations``, the migrate task (the primary's runs in every
     release; DR's only in a release into DR while it serves, release/into_dr.py); the
     primary sets the database up (``heartbeat``: the bootstrap task, which installs the
-    replication heartbeat among the rest, :meth:`TwentyApplication.add_bootstrap`); DR
-    holds instead the task that registers Twenty's scheduled jobs after a failover."""
+    replication heartbeat among the rest, :meth:`TwentyApplication.add_bootstrap`);
+    ``jobs_task``: the task that registers Twenty's scheduled jobs (DR's after a failover,
+    the primary's after a failback, which also purges the stale queues with it)."""
 
     migrations: bool
     heartbeat: bool
@@ -157,7 +158,8 @@ class TwentyApplication(Construct):
             container_insights_v2=ecs.ContainerInsights.ENHANCED,
         )
         task_role, execution_role = self._roles(key, backends, secrets, pull_from)
-        # What a one-off task of this tier passes to ECS (the failover's register_jobs).
+        # What a one-off task of this tier passes to ECS (the failover's register_jobs):
+        # the jobs task's own roles where it exists (below).
         self.task_role_arns = (task_role.role_arn, execution_role.role_arn)
         environment = {
             "NODE_PORT": str(APP_PORT),
@@ -250,9 +252,15 @@ class TwentyApplication(Construct):
             tasks.append(self.migrate_task)
         self.jobs_task: TwentyTask | None = None
         if role.jobs_task:
-            # Run once by the failover after the switch (register_jobs): the entrypoint
-            # registers the cron jobs against this region's cache, never migrates, and
-            # `true` ends the task.
+            # Run once by the failover after the switch (register_jobs) in DR, and by
+            # failback in the primary (purge_queues with a command override, then
+            # register_jobs): the entrypoint registers the cron jobs against this region's
+            # cache, never migrates, and `true` ends the task. Its roles are its own and
+            # named (Names.jobs_task_roles), so the DR stack's operator role can pass the
+            # primary's; whoever may run it may override its command, so its task role
+            # holds no AWS permission (cron registration and the purge talk to Redis and
+            # PostgreSQL only: assumed, verify on staging) and its execution role only
+            # what ECS needs to start Twenty's tasks (the tier's execution policy).
             jobs_env = {
                 **environment,
                 "DISABLE_DB_MIGRATIONS": "true",
@@ -263,7 +271,7 @@ class TwentyApplication(Construct):
                 "JobsTask",
                 spec=TaskSpec("jobs", names.jobs_family, config.worker, MIGRATE_COMMAND,
                               jobs_env, None),
-                **common,  # type: ignore[arg-type]
+                **{**common, **self._jobs_roles(names.jobs_roles)},  # type: ignore[arg-type]
             )  # fmt: skip
             tasks.append(self.jobs_task)
         self._allow_logs(*tasks)
@@ -548,6 +556,29 @@ class TwentyApplication(Construct):
         # complete: CDK's automatic grants would add an inline policy next to it.
         return task_role, execution_role.without_policy_updates()
 
+    def _jobs_roles(self, role_names: tuple[str, str]) -> dict[str, iam.IRole]:
+        """The jobs task's two named roles: a task role with no permission, an execution
+        role holding the tier's execution policy (pull, secrets, logs)."""
+        task_name, execution_name = role_names
+        task_role = iam.Role(
+            self,
+            "JobsTaskRole",
+            role_name=task_name or None,
+            assumed_by=ecs_tasks(self),
+            description="Twenty's jobs task (cron registration, failback's purge): no AWS "
+            "permission",
+        )
+        execution_role = iam.Role(
+            self,
+            "JobsExecutionRole",
+            role_name=execution_name or None,
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="ECS: start Twenty's jobs task (the tier's execution policy)",
+        )
+        self.execution_policy.attach_to_role(execution_role)
+        self.task_role_arns = (task_role.role_arn, execution_role.role_arn)
+        return {"task_role": task_role, "execution_role": execution_role.without_policy_updates()}
+
     def _allow_logs(self, *tasks: TwentyTask) -> None:
         self.execution_policy.add_statements(
             iam.PolicyStatement(
@@ -657,6 +688,8 @@ class AppNames:
     # The SQL task (compute/sql_task.py): its family and its two roles' names.
     sql_family: str = ""
     sql_roles: tuple[str, str] = ("", "")
+    # The jobs task's two roles' names (Names.jobs_task_roles).
+    jobs_roles: tuple[str, str] = ("", "")
     # The collector's EMF log group and the Environment dimension's value (telemetry).
     telemetry_log_group: str = ""
     environment: str = ""

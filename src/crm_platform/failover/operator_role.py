@@ -100,7 +100,9 @@ class FailbackAccess:
     """What ``crm-platform failback`` (failover/runtime/failback.py) reads and changes, in
     both regions: the databases by their identifiers and the ``-aside-*`` copies, the
     services, the attachment buckets, the database secrets, the failed-over state, the
-    run table (timeline and lock), the replica-lag alarm, the SQL tasks."""
+    run table (timeline and lock), the replica-lag alarm, the primary's jobs task, the
+    release record and the DR alert topic. The SQL tasks it reads the database through
+    are the incident's ``sql_tasks`` (a policy of their own), granted once."""
 
     primary_region: str
     dr_region: str
@@ -113,10 +115,17 @@ class FailbackAccess:
     db_secrets: tuple[str, ...]  # the ones whose value is written (database logins)
     failover_parameter: str
     replica_lag_alarm: str
-    sql_tasks: dict[str, SqlTask]  # region -> the SQL task
+    # The primary's jobs task (purge_queues, register_jobs): its family and its two named
+    # roles (Names.jobs_task_roles), the only roles the operator hands ECS for it.
+    jobs_family: str
+    jobs_roles: tuple[str, str]
+    # The release record (release/record.py), copied from DR to the primary.
+    release_parameter: str
+    # The DR alert topic (its ARN from the DR foundation) the end-of-failback notice goes to.
+    alert_topic_arn: str = ""
 
     @staticmethod
-    def of(names: Names) -> FailbackAccess:
+    def of(names: Names, *, alert_topic_arn: str = "") -> FailbackAccess:
         primary, dr = names.primary_region, names.dr_region
         return FailbackAccess(
             primary_region=primary,
@@ -130,7 +139,10 @@ class FailbackAccess:
             db_secrets=(names.db_secret, names.db_app_secret),
             failover_parameter=names.failover_parameter,
             replica_lag_alarm=names.replica_lag_alarm,
-            sql_tasks={primary: SqlTask.of(names, primary), dr: SqlTask.of(names, dr)},
+            jobs_family=names.task_family("jobs"),
+            jobs_roles=names.jobs_task_roles(primary),
+            release_parameter=names.release_parameter,
+            alert_topic_arn=alert_topic_arn,
         )
 
 
@@ -322,7 +334,7 @@ class OperatorRole(Construct):
             )  # fmt: skip
             self.failback_tier_policy = iam.ManagedPolicy(
                 self, "FailbackTierPolicy", roles=[self.role], statements=rest,
-                description="crm-platform failback: services, buckets, SQL tasks, timeline",
+                description="crm-platform failback: services, buckets, jobs task, timeline, notice",
             )  # fmt: skip
             _acknowledge_failback(self.failback_policy, self.failback_tier_policy, f, account)
 
@@ -519,11 +531,16 @@ def _failback_statements(
                 "rds:DescribeDBInstances",
                 "rds:ModifyDBInstance",
                 "rds:StartDBInstance",
-                "rds:AddTagsToResource",
                 "rds:CreateDBInstanceReadReplica",
                 "rds:PromoteReadReplica",
             ],
             resources=[*instances, *aside],
+        ),
+        # The copies aside only: never the platform's own instances (restore's contract).
+        iam.PolicyStatement(
+            sid="FailbackTagsTheCopiesAside",
+            actions=["rds:AddTagsToResource"],
+            resources=aside,
         ),
         # CreateDBInstanceReadReplica also authorizes the groups it names.
         iam.PolicyStatement(
@@ -651,19 +668,66 @@ def _failback_statements(
             resources=[key(r) for r in regions],
             conditions={"StringEquals": {"kms:ViaService": via["s3"]}},
         ),
-        *(
-            statement
-            for r in regions
-            for statement in sql_task_statements(
-                f.sql_tasks[r],
-                r,
-                account,
-                server_service=f.services[0],
-                label="Primary" if r == f.primary_region else "Dr",
-            )
+        *_primary_jobs_statements(f, account),
+        iam.PolicyStatement(
+            sid="FailbackCopiesTheReleaseRecord",
+            actions=["ssm:GetParameter", "ssm:PutParameter"],
+            resources=[
+                f"arn:aws:ssm:{f.primary_region}:{account}:parameter/"
+                f"{f.release_parameter.lstrip('/')}"
+            ],
         ),
+        *_notice_statements(f, account),
     ]
     return data, rest
+
+
+def _primary_jobs_statements(f: FailbackAccess, account: str) -> list[iam.PolicyStatement]:
+    """purge_queues and register_jobs: exactly the jobs family in the primary's cluster,
+    handing ECS exactly that task's two roles. Finding and following the task by
+    ``startedBy`` (ListTasks, DescribeTasks) and borrowing the server's network
+    (DescribeServices) in that cluster are the SQL task's statements already
+    (failover/sql_task.py, the incident's ``sql_tasks``), not repeated here."""
+    primary = f.primary_region
+    cluster = f"arn:aws:ecs:{primary}:{account}:cluster/{f.clusters[primary]}"
+    return [
+        iam.PolicyStatement(
+            sid="FailbackRunsThePrimaryJobsTask",
+            actions=["ecs:RunTask"],
+            resources=[f"arn:aws:ecs:{primary}:{account}:task-definition/{f.jobs_family}:*"],
+            conditions={"ArnEquals": {"ecs:cluster": cluster}},
+        ),
+        iam.PolicyStatement(
+            sid="FailbackPassesTheJobsTaskItsRoles",
+            actions=["iam:PassRole"],
+            resources=[f"arn:aws:iam::{account}:role/{name}" for name in f.jobs_roles],
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+    ]
+
+
+def _notice_statements(f: FailbackAccess, account: str) -> list[iam.PolicyStatement]:
+    """finish: the notice to the DR alert topic, which is encrypted with the DR key: SNS
+    uses the key as the publisher ("The publisher must have the kms:GenerateDataKey and
+    kms:Decrypt permissions", https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html),
+    here only through SNS (kms:ViaService), as the failover's state machine does; the key
+    policy lets the account's principals use it through SNS (security/key.py)."""
+    if not f.alert_topic_arn:
+        return []
+    dr = f.dr_region
+    return [
+        iam.PolicyStatement(
+            sid="FailbackNotifiesTheOperators",
+            actions=["sns:Publish"],
+            resources=[f.alert_topic_arn],
+        ),
+        iam.PolicyStatement(
+            sid="FailbackNoticeThroughTheTopicKey",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[f"arn:aws:kms:{dr}:{account}:key/*"],
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{dr}.amazonaws.com"}},
+        ),
+    ]
 
 
 def _acknowledge_failback(
@@ -688,6 +752,12 @@ def _acknowledge_failback(
         ):
             acknowledge(data, f"AwsSolutions-IAM5[Resource::{pattern}]", reason)
         acknowledge(rest, f"AwsSolutions-IAM5[Resource::arn:aws:kms:{r}:{account}:key/*]", reason)
-        acknowledge_sql_task(rest, f.sql_tasks[r], r, account)
+    acknowledge(
+        rest,
+        f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{f.primary_region}:{account}:task-definition/"
+        f"{f.jobs_family}:*]",
+        "Every revision of the primary's one jobs task definition (a release registers a new "
+        "revision), in the primary's cluster only (ecs:cluster)",
+    )
     for bucket in f.buckets.values():
         acknowledge(rest, f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{bucket}/*]", reason)

@@ -146,8 +146,8 @@ class FailoverStateMachine:
                 actions=["s3:GetBucketTagging", "s3:PutBucketTagging"],
                 resources=[f"arn:aws:s3:::{config.dr_bucket}"],
             ),
-            # register_jobs: exactly the jobs task definition, in the DR cluster, with the
-            # tier's own roles; no override can change what it runs (none is allowed).
+            # register_jobs: exactly the jobs task definition, in the DR cluster, with its
+            # own two named roles (compute/application.py); the step sends no override.
             iam.PolicyStatement(
                 sid="RegisterTheJobs",
                 actions=["ecs:RunTask"],

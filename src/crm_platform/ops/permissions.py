@@ -277,8 +277,8 @@ def restore_forbidden(names: Names) -> list[Need]:
                   DBSnapshotIdentifier=snapshot),
         Need.call(who, "pass another role to AWS Backup", "backup", primary,
                   "StartRestoreJob", RecoveryPointArn=point, IamRoleArn=other_role),
-        # Tagging the platform's instance is no longer forbidden: failback tags the
-        # instance it brings home under that name (failback_needs).
+        Need.call(who, "tag the platform's instance", "rds", primary, "AddTagsToResource",
+                  ResourceName=names.db_instance_arn),
         Need.call(who, "modify an instance that is not the platform's", "rds", primary,
                   "ModifyDBInstance", DBInstanceIdentifier="another-teams-database"),
     ]  # fmt: skip
@@ -315,11 +315,15 @@ def deploy_needs(names: Names) -> list[Need]:
     ]  # fmt: skip
 
 
-def failback_needs(names: Names) -> list[Need]:
+def failback_needs(names: Names, *, alert_topic_arn: str = "") -> list[Need]:
     """``crm-platform failback`` as the operator role: every call of
     failover/runtime/failback.py, in the region it is made in (docs/adr/0046-failback.md).
     KMS calls the services make for the caller (RDS for the replicas' keys, Secrets
-    Manager, S3, DynamoDB) are derived by the authorization model from each call."""
+    Manager, S3, DynamoDB, SNS for the encrypted alert topic) are derived by the
+    authorization model from each call, and so is the ``iam:PassRole`` of the primary's
+    jobs task's roles RunTask needs. ``alert_topic_arn``: the DR alert topic (its name is
+    generated, so the caller resolves it from the assembly); without it the notice is left
+    out."""
     who = Who(role_name=names.operator_role)
     primary, dr = names.primary_region, names.dr_region
     acct = names.account
@@ -381,6 +385,17 @@ def failback_needs(names: Names) -> list[Need]:
                   Name=names.switch_parameter),
         Need.call(who, "failback: sign it", "kms", dr, "GenerateMac",
                   KeyId=names.switch_key_alias_arn(dr)),
+        Need.call(who, "failback: find the DR alert topic (the lag alarm's action)",
+                  "cloudwatch", dr, "DescribeAlarms", AlarmNames=[names.replica_lag_alarm]),
+        Need.call(who, "failback: DR's release record", "ssm", dr, "GetParameter",
+                  Name=names.release_parameter),
+        Need.call(who, "failback: the primary's release record", "ssm", primary,
+                  "GetParameter", Name=names.release_parameter),
+        Need.call(who, "failback: DR's release record copied to the primary", "ssm", primary,
+                  "PutParameter", Name=names.release_parameter),
+        *_primary_jobs_needs(names, who),
+        *([Need.call(who, "failback: the notice to the DR alert topic", "sns", dr, "Publish",
+                     TopicArn=alert_topic_arn)] if alert_topic_arn else []),
     ]  # fmt: skip
     for region in (primary, dr):
         found += [
@@ -391,10 +406,8 @@ def failback_needs(names: Names) -> list[Need]:
                       DBInstanceIdentifier=original if region == primary else replica),
             Need.call(who, "failback: the copy aside", "rds", region, "ModifyDBInstance",
                       DBInstanceIdentifier=aside[region]),
-            Need.call(who, "failback: tag the instance before it is renamed aside", "rds",
-                      region, "AddTagsToResource",
-                      ResourceName=f"arn:aws:rds:{region}:{acct}:db:"
-                      f"{original if region == primary else replica}"),
+            Need.call(who, "failback: tag the copy aside", "rds", region, "AddTagsToResource",
+                      ResourceName=f"arn:aws:rds:{region}:{acct}:db:{aside[region]}"),
             Need.call(who, "failback: the no-ingress group", "ec2", region,
                       "CreateSecurityGroup", GroupName="crm-platform-fenced-database"),
             Need.call(who, "failback: find the groups", "ec2", region,
@@ -429,6 +442,27 @@ def failback_needs(names: Names) -> list[Need]:
     return found
 
 
+def _primary_jobs_needs(names: Names, who: Who) -> list[Need]:
+    """purge_queues (the jobs task with the purge command) and register_jobs (as
+    defined) in the primary's cluster, found again by ``startedBy`` and followed."""
+    primary = names.primary_region
+    cluster = names.ecs_cluster(primary)
+    family = names.task_family("jobs")
+    task = f"arn:aws:ecs:{primary}:{names.account}:task/{cluster}/0123456789abcdef"
+    purge = {"containerOverrides": [{"name": "jobs", "command": ["node", "-e", "purge"]}]}
+    return [
+        Need.call(who, "failback: purge the primary's queues (jobs task, purge command)",
+                  "ecs", primary, "RunTask", cluster=cluster, taskDefinition=family,
+                  overrides=purge),
+        Need.call(who, "failback: register the jobs in the primary (jobs task)", "ecs",
+                  primary, "RunTask", cluster=cluster, taskDefinition=family),
+        Need.call(who, "failback: find the jobs task by startedBy", "ecs", primary,
+                  "ListTasks", cluster=cluster, startedBy="failback-jobs-0123"),
+        Need.call(who, "failback: follow the jobs task", "ecs", primary, "DescribeTasks",
+                  cluster=cluster, tasks=[task]),
+    ]  # fmt: skip
+
+
 def failback_forbidden(names: Names) -> list[Need]:
     """What failback must not allow the operator role: writing ``APP_SECRET`` or
     ``ENCRYPTION_KEY`` (a new value destroys stored data), or creating a replica under
@@ -443,4 +477,12 @@ def failback_forbidden(names: Names) -> list[Need]:
         Need.call(who, "a replica under another name", "rds", primary,
                   "CreateDBInstanceReadReplica", DBInstanceIdentifier="someone-elses-db",
                   SourceDBInstanceIdentifier=names.db_instance_arn),
+        # The jobs task's RunTask and PassRole reach no other family and no other cluster.
+        Need.call(who, "run the primary's migrate task", "ecs", primary, "RunTask",
+                  cluster=names.ecs_cluster(primary), taskDefinition=names.task_family("migrate")),
+        Need.call(who, "run the jobs task in the DR cluster", "ecs", names.dr_region, "RunTask",
+                  cluster=names.ecs_cluster(names.dr_region),
+                  taskDefinition=names.task_family("jobs")),
+        Need.call(who, "write the release record in DR", "ssm", names.dr_region,
+                  "PutParameter", Name=names.release_parameter),
     ]  # fmt: skip

@@ -35,7 +35,9 @@ from crm_platform.stacks.regional import RegionalStack
 
 def role_for(context: StackContext, side: Side) -> Role:
     """Both regions hold a migrate task (DR's runs only in ``release into-dr`` while DR
-    serves, release/into_dr.py); the primary beats; DR starts at its posture
+    serves, release/into_dr.py) and a jobs task (DR's run by the failover, the primary's
+    by failback: its purge and job registration before the primary's workers start,
+    docs/adr/0046-failback.md); the primary beats; DR starts at its posture
     (capacity.py: the task counts, shared with the drift check).
 
     ``context.release.hold_services`` (first deploy, before the schema exists): zero tasks.
@@ -43,9 +45,11 @@ def role_for(context: StackContext, side: Side) -> Role:
     plan = planned(context.settings, side, hold=context.release.hold_services)
     if context.release.hold_services:
         return Role(migrations=True, heartbeat=side == "primary",
-                    server=plan.server, worker=plan.worker, jobs_task=side == "dr")  # fmt: skip
+                    server=plan.server, worker=plan.worker, jobs_task=True)  # fmt: skip
     if side == "primary":
-        return Role(migrations=True, heartbeat=True, server=plan.server, worker=plan.worker)
+        return Role(
+            migrations=True, heartbeat=True, jobs_task=True, server=plan.server, worker=plan.worker
+        )
     return Role(
         migrations=True, heartbeat=False, jobs_task=True, server=plan.server, worker=plan.worker
     )
@@ -89,6 +93,7 @@ def application_tier(
             jobs_family=names.task_family("jobs"),
             sql_family=names.task_family(SQL_TASK_ROLE),
             sql_roles=names.sql_task_roles(region),
+            jobs_roles=names.jobs_task_roles(region),
             alarm_prefix=names.alarm_prefix(region),
             telemetry_log_group=names.telemetry_log_group,
             environment=names.prefix,

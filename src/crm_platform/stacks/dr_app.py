@@ -120,7 +120,7 @@ class DrAppStack(PlatformStack):
                     for region in (s.regions.dr, s.regions.primary)
                 ),
                 server_service=names.server_service,
-                failback=FailbackAccess.of(names),
+                failback=FailbackAccess.of(names, alert_topic_arn=dr.alerts.topic_arn),
             ),
             key=dr.key,
         )  # fmt: skip

@@ -28,7 +28,8 @@ the run stops right after it):
 8. ``promote_primary`` and 9. ``wait_primary_writable`` (RDS, then a write through the
    SQL task).
 10. ``restore_secrets``: the primary's secrets hold the serving passwords and replicate
-    to DR again.
+    to DR again; DR's release record is copied to the primary (a ``release into-dr``
+    while failed over moved the schema on).
 11. ``switch_to_primary``: the signed switch says "primary"; from now on the fence keeper
     stands down (it acts only while the verified switch says "dr").
 12. ``reopen_primary``: once a keeper round that read "dr" can no longer be running, the
@@ -39,7 +40,8 @@ the run stops right after it):
 16. ``rebuild_dr_replica``: the promoted DR instance renamed aside (fenced, kept), a new
     replica under the replica identifier.
 17. ``reset_dr``: DR's sizes and scaling, the replica-lag alarm's actions, the backup tag.
-18. ``finish``: the failed-over state "none"; the lock released.
+18. ``finish``: the failed-over state "none"; a notice to the DR alert topic; the lock
+    released.
 """
 
 from __future__ import annotations
@@ -266,13 +268,6 @@ def _set_aside(ctx: Context, region: str, identifier: str, aside: str) -> dict[s
         if found.get("DBInstanceStatus") not in ("available", "storage-optimization"):
             return {"aside": None, "status": found.get("DBInstanceStatus"), "wait": True}
         group = _fence_group(ctx, region, _vpc(ctx, region, found))
-        # Tagged before the rename: the instance's ARN names its identifier, so the ARN
-        # read above no longer names it once renamed (the tag moves with the instance).
-        call(
-            rds.add_tags_to_resource,
-            ResourceName=found["DBInstanceArn"],
-            Tags=[{"Key": ASIDE_TAG, "Value": ctx.run}],
-        )
         call(
             rds.modify_db_instance,
             DBInstanceIdentifier=identifier,
@@ -281,7 +276,14 @@ def _set_aside(ctx: Context, region: str, identifier: str, aside: str) -> dict[s
             DeletionProtection=True,
             ApplyImmediately=True,
         )
-        return {"aside": aside, "fence_group": group, "renamed": "now"}
+        # Tagged once it answers under its new name (below): the operator role may tag
+        # the copies aside, never the platform's own instances (ops/permissions.py).
+        return {"aside": aside, "fence_group": group, "renamed": "now", "wait": True}
+    call(
+        rds.add_tags_to_resource,
+        ResourceName=found["DBInstanceArn"],
+        Tags=[{"Key": ASIDE_TAG, "Value": ctx.run}],
+    )
     groups = [g["VpcSecurityGroupId"] for g in found.get("VpcSecurityGroups", [])]
     group = _fence_group(ctx, region, _vpc(ctx, region, found))
     if groups != [group] or not found.get("DeletionProtection"):
@@ -569,7 +571,8 @@ def restore_secrets(ctx: Context) -> Outcome:
     standalone replicates from the primary again, overwriting DR's standalone copy.
 
     ``APP_SECRET`` and ``ENCRYPTION_KEY`` are never written: only their replication is
-    restored (their values never changed)."""
+    restored (their values never changed). The release record goes the same way
+    (:func:`_copy_release_record`): the primary now holds DR's schema."""
     c, fb = ctx.config, _fb(ctx)
     dr_sm, sm = ctx.aws("secretsmanager"), ctx.client("secretsmanager", ctx.primary)
     endpoint = (
@@ -601,7 +604,47 @@ def restore_secrets(ctx: Context) -> Outcome:
             ForceOverwriteReplicaSecret=True,
         )
         replicated.append(name)
-    return Outcome(True, {"written": written, "replicated": replicated, "host": endpoint})
+    release = _copy_release_record(ctx)
+    return Outcome(
+        True,
+        {"written": written, "replicated": replicated, "host": endpoint, "release": release},
+    )
+
+
+RELEASE_DESCRIPTION = "The release Twenty's schema is at (crm-platform release migrate)"
+
+
+def _copy_release_record(ctx: Context) -> str:
+    """DR's release record repeated in the primary region (release/record.py's
+    ``copy_to``: the record itself, never a new value). A ``release into-dr`` while
+    failed over (docs/adr/0049) moved DR's schema and DR's record on; the primary's
+    database is now a copy of DR's, so its record must say the same, or the next deploy
+    synthesizes the stale image. Idempotent: an equal record is not written again."""
+    name = _fb(ctx)["release_parameter"]
+
+    def read(ssm: Any) -> str | None:
+        try:
+            return str(call(ssm.get_parameter, Name=name)["Parameter"]["Value"])
+        except ClientError as err:
+            if _code(err) == "ParameterNotFound":
+                return None
+            raise
+
+    serving = read(ctx.aws("ssm"))
+    if serving is None:
+        return "none in DR"
+    primary_ssm = ctx.client("ssm", ctx.primary)
+    if read(primary_ssm) == serving:
+        return "already"
+    call(
+        primary_ssm.put_parameter,
+        Name=name,
+        Value=serving,
+        Type="String",
+        Overwrite=True,
+        Description=RELEASE_DESCRIPTION,
+    )
+    return "copied"
 
 
 # --- 11. switch -----------------------------------------------------------------------------
@@ -793,7 +836,11 @@ def rebuild_dr_replica(ctx: Context) -> Outcome:
             return Outcome(False, done, wait=30)
         return Outcome(False, done, wait=30)  # renaming: the identifier frees up
     if current is None:
-        if describe(rds, aside_name(c["replica"], ctx.run)) is None:
+        # Renamed: tagged (and its fence checked) under its aside name.
+        if (
+            _set_aside(ctx, ctx.dr, c["replica"], aside_name(c["replica"], ctx.run))["aside"]
+            is None
+        ):
             raise StepFailed(f"neither {c['replica']} nor its aside copy exists in {ctx.dr}")
         primary = describe(ctx.client("rds", ctx.primary), fb["original"]) or {}
         made = _replicate(
@@ -850,7 +897,12 @@ def reset_dr(ctx: Context) -> Outcome:
 
 
 def finish(ctx: Context) -> Outcome:
-    """The failed-over state "none" (deploys and releases run again); the lock released."""
+    """The failed-over state "none" (deploys and releases run again), a notice to the DR
+    alert topic (as the failover's notify step sends one), the lock released.
+
+    A crash between the notice and the step's record sends it again on resume: a second
+    notice, never none."""
+    c = ctx.config
     state = _state(ctx)
     if state.get("state") != "none":
         _put_state(
@@ -862,8 +914,20 @@ def finish(ctx: Context) -> Outcome:
                 "previous_incident": state.get("incident"),
             },
         )
+    topic = c.get("alert_topic_arn") or ""
+    if not topic:
+        raise StepFailed(
+            f"no alert topic for the failback notice: {c['replica_lag_alarm']} has no SNS "
+            "action (deploy the DR database stack)"
+        )
+    call(
+        ctx.aws("sns").publish,
+        TopicArn=topic,
+        Subject=f"{c['environment']}: failed back to {ctx.primary}"[:100],
+        Message=json.dumps({"failback": ctx.run, **ctx.results}, indent=1, default=str)[:200_000],
+    )
     steps._release_lock(ctx)
-    return Outcome(True, {"state": "none"})
+    return Outcome(True, {"state": "none", "notified": topic})
 
 
 FAILBACK_STEPS: tuple[Step, ...] = (
@@ -926,7 +990,7 @@ FAILBACK_STEPS: tuple[Step, ...] = (
     ),
     Step(
         "restore_secrets",
-        "serving passwords in the primary; replication to DR",
+        "serving passwords, release record in the primary; replication to DR",
         restore_secrets,
         300,
     ),
@@ -975,6 +1039,12 @@ FAILBACK_STEPS: tuple[Step, ...] = (
         reads_results=True,
     ),
     Step("reset_dr", "DR sizes, scaling, lag alarm actions, bucket tag", reset_dr, 300),
-    Step("finish", "failed-over state none; lock released", finish, 60),
+    Step(
+        "finish",
+        "failed-over state none; notice to DR alerts; lock released",
+        finish,
+        60,
+        reads_results=True,
+    ),
 )
 BY_NAME = {s.name: s for s in FAILBACK_STEPS}

@@ -608,10 +608,11 @@ JOBS_ATTEMPTS = 3
 def register_jobs(ctx: Context) -> Outcome:
     """Twenty's scheduled jobs, registered against the DR cache: its own one-off task.
 
-    The task definition (``jobs_family``, DR only) is the server image with migrations
-    off and cron registration on, whose command ends at once: Twenty's entrypoint runs
-    ``cron:register:all`` and exits. No override is sent: the step can run exactly what
-    the template defines. The task is found again by ``startedBy`` when the run resumes.
+    The task definition (``jobs_family``; the primary holds one too, for failback) is
+    the server image with migrations off and cron registration on, whose command ends
+    at once: Twenty's entrypoint runs ``cron:register:all`` and exits. No override is
+    sent: the step runs exactly what the template defines. The task is found again by
+    ``startedBy`` when the run resumes.
     A registration that keeps failing does not undo the failover: the step records it
     and the notice says so (the jobs can be registered by hand, docs/emergency-recovery.md).
     """
