@@ -2,24 +2,20 @@
 return, ``failback --execute`` as the operator role, and the failover -> failback ->
 restore sequence on one emulator.
 
-Two gaps in failback stop it at ``purge_queues`` in the drill (tests/test_failback.py
-stands in for that step, so it never saw them): the original region has no jobs task
-definition (the primary tier defines none; ``jobs_family`` exists only in DR), and the
-operator role may not run it or pass its roles. The first test pins that finding. The
-others stand the primary's jobs task definition up (what the fix adds) and run without the
-authorization model (as the restore sabotage does), to prove every later step's check:
-removing a step's effect turns the verdict to FAIL.
+The drill first found two gaps that tests/test_failback.py (which stood in for the queue
+purge) never saw: the original region had no jobs task definition, and the operator role
+could neither run it nor pass its roles. Both are closed (docs/adr/0046); the sequence
+now passes with every call decided by the authorization model. Removing any step's
+effect turns the verdict to FAIL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from crm_platform.drill import failback as failback_drill
 from crm_platform.drill.run import DrillReport, ScenarioReport, run_drill
 from crm_platform.drill.scenarios import SCENARIOS, selected
 from crm_platform.failover.runtime import failback, steps
@@ -44,39 +40,10 @@ def part(report: DrillReport, suffix: str) -> ScenarioReport:
     return next(s for s in report.scenarios if s.scenario.endswith(f": {suffix}"))
 
 
-@pytest.fixture
-def primary_jobs_task() -> Iterator[None]:
-    """The original region with a jobs task definition, as the fix would deploy it."""
-    original = failback_drill.FailbackRehearsal.stand_up
-
-    def stand_up(self: failback_drill.FailbackRehearsal) -> None:
-        original(self)
-        self.world.raw("ecs", self.primary).register_task_definition(
-            family=self.names.task_family("jobs"),
-            containerDefinitions=[{"name": "jobs", "image": "twenty", "memory": 512}],
-            requiresCompatibilities=["FARGATE"],
-            networkMode="awsvpc",
-            cpu="256",
-            memory="512",
-        )
-
-    failback_drill.FailbackRehearsal.stand_up = stand_up  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        failback_drill.FailbackRehearsal.stand_up = original  # type: ignore[method-assign]
-
-
 def test_all_runs_the_sequence_not_the_failback_scenario_twice() -> None:
     chosen = [s.name for s in selected("all")]
     assert "failover-failback-restore" in chosen and "failback" not in chosen
     assert {"regional-outage", "restore-latest", "restore-point-in-time"} <= set(chosen)
-
-
-ISSUE_19 = (
-    "issue 19 (failback): the original region has no jobs task definition for purge_queues "
-    "and register_jobs, and the operator role may neither run it nor pass its roles"
-)
 
 
 @pytest.fixture(scope="module")
@@ -84,31 +51,22 @@ def enforced(assembly: Assembly, prod_settings: Settings) -> DrillReport:
     return drill(assembly, prod_settings, "failover-failback-restore")
 
 
-def test_as_the_operator_every_step_before_the_queue_purge_is_authorized_and_done(
-    enforced: DrillReport, prod_settings: Settings
+def test_as_the_operator_the_sequence_passes_with_every_call_authorized(
+    enforced: DrillReport,
 ) -> None:
-    failover, back = part(enforced, "failover"), part(enforced, "failback")
-    assert failover.passed, failing(failover)
-    order = [s.name for s in failback.FAILBACK_STEPS]
-    before = order[: order.index("purge_queues")]
-    assert [s["name"] for s in back.steps if s["status"] == "done"][: len(before)] == before
-    assert all(c["ok"] for c in back.checks if c["step"] in before), failing(back)
-    # the denials, if any, are the jobs task's in the original region only
-    primary = Names.of(prod_settings).primary_region
-    assert {d["call"] for d in back.denied} <= {f"ecs.RunTask ({primary})"}
-    assert any(n.startswith("failback:") for n in enforced.notes)
-    # the sequence's restore runs only after a failback that passed
-    restore = part(enforced, "restore-latest")
-    assert back.passed or (not restore.passed and restore.failure.startswith("not run"))
-
-
-@pytest.mark.xfail(strict=True, reason=ISSUE_19)
-def test_as_the_operator_failback_reaches_its_end(enforced: DrillReport) -> None:
+    for name in ("failover", "failback", "restore-latest"):
+        scenario = part(enforced, name)
+        assert scenario.passed, (name, failing(scenario))
     back = part(enforced, "failback")
-    assert back.passed, failing(back)
+    assert back.denied == []
+    assert [s["name"] for s in back.steps if s["status"] == "done"] == [
+        s.name for s in failback.FAILBACK_STEPS
+    ]
+    assert all(c["ok"] for c in back.checks), failing(back)
+    assert back.drift == []
+    assert any(n.startswith("failback:") for n in enforced.notes)
 
 
-@pytest.mark.usefixtures("primary_jobs_task")
 def test_the_sequence_returns_the_platform_to_its_templates(
     assembly: Assembly, prod_settings: Settings
 ) -> None:
@@ -139,7 +97,6 @@ def _no_effect(step: steps.Step) -> steps.Step:
 SABOTAGED = [s.name for s in failback.FAILBACK_STEPS]
 
 
-@pytest.mark.usefixtures("primary_jobs_task")
 @pytest.mark.parametrize("disabled", SABOTAGED)
 def test_removing_a_failback_steps_effect_turns_the_verdict_to_fail(
     disabled: str, assembly: Assembly, prod_settings: Settings
