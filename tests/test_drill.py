@@ -324,3 +324,16 @@ def test_the_html_report_draws_one_timeline_per_run(unenforced: DrillReport) -> 
     page = html(unenforced)
     assert page.count("<svg") == len(unenforced.scenarios)
     assert "regional-outage (p95)" in page
+
+
+def test_worlds_after_the_first_still_make_s3_clients() -> None:
+    """`--scenario all` builds a world per scenario: a boto3 session per world over the
+    shared botocore session registered boto3's S3 handlers twice, and the next new S3
+    client failed ("Cannot inject class attribute upload_file") in failback's copy."""
+    from crm_platform.drill.emulator import emulator
+    from crm_platform.drill.world import Clock, World
+
+    with emulator():
+        for _ in range(2):
+            world = World(Clock(), None, {}, 0.0)
+        assert world.raw("s3", "eu-west-3").list_buckets()["Buckets"] == []

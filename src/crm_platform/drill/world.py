@@ -108,6 +108,18 @@ def _botocore_session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
+@cache
+def _session() -> boto3.session.Session:
+    """One boto3 session for every world: each boto3 session registers its handlers on the
+    botocore session it wraps, so a second one over the shared botocore session makes the
+    next S3 client fail ("Cannot inject class attribute upload_file")."""
+    return boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        botocore_session=_botocore_session(),
+    )
+
+
 # Clients outlive a world: creating one costs as much as a dozen calls, and every scenario
 # needs the same thirty. Their hooks act for whichever world is active (one at a time).
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
@@ -131,14 +143,10 @@ class World:
         self.hooks = Hooks()
         self.log: list[CallRecord] = []
         self._config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
-        # A session of its own: Lambda code run by the drill finds ``boto3.client`` pointed
-        # at this world (as_principal_for_boto3), and this must not call itself. Its
-        # botocore session is shared by every world, so service models load once.
-        self._session = boto3.session.Session(
-            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
-            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
-            botocore_session=_botocore_session(),
-        )
+        # Not boto3's default session: Lambda code run by the drill finds ``boto3.client``
+        # pointed at this world (as_principal_for_boto3), and this must not call itself.
+        # One session for every world (``_session``), so service models load once.
+        self._session = _session()
 
     # --- clients --------------------------------------------------------------------------
     def raw(self, service: str, region: str) -> Any:
