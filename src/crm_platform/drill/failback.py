@@ -383,20 +383,7 @@ class FailbackRehearsal(Rehearsal):
             for r in self.world.log
             if r.outcome == "denied" and r.at >= t0
         ]
-        steps_out = [
-            {
-                "name": r.name,
-                "status": r.status,
-                "attempts": r.attempts,
-                "note": r.note,
-                "modelled": r.name in MODELLED,
-                "start": None if r.started is None else round(r.started - t0, 1),
-                "end": None if r.ended is None else round(r.ended - t0, 1),
-                "wall_seconds": round(self.step_wall.get(r.name, 0.0), 3),
-                "detail": r.detail,
-            }
-            for r in self.step_reports
-        ]
+        steps_out = self._steps(t0, MODELLED)
         ended = self._ended("start_primary")
         bars = [
             {

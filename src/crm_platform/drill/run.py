@@ -718,15 +718,18 @@ class Rehearsal:
             for (p, a, r), ok in sorted(seen.items())
         ]
 
-    def _steps(self) -> list[dict[str, Any]]:
-        t0 = self.outage_at
+    def _steps(
+        self, t0: float | None = None, modelled: frozenset[str] = MODELLED_STEPS
+    ) -> list[dict[str, Any]]:
+        """The report's step rows, timed from ``t0`` (the outage by default)."""
+        t0 = self.outage_at if t0 is None else t0
         return [
             {
                 "name": r.name,
                 "status": r.status,
                 "attempts": r.attempts,
                 "note": r.note,
-                "modelled": r.name in MODELLED_STEPS,
+                "modelled": r.name in modelled,
                 "start": None if r.started is None else round(r.started - t0, 1),
                 "end": None if r.ended is None else round(r.ended - t0, 1),
                 "wall_seconds": round(self.step_wall.get(r.name, 0.0), 3),

@@ -749,41 +749,21 @@ def _one_off(ctx: Context, purpose: str, overrides: dict[str, Any] | None) -> Ou
     """A one-off task of the primary's jobs family, found again by ``startedBy``: the
     same pattern as the failover's register_jobs, in the original region."""
     c = ctx.config
-    ecs, cluster = ctx.client("ecs", ctx.primary), c["clusters"]["primary"]
-    started_by = steps._started_by(ctx.run, purpose).replace("failover-", "failback-")[:36]
-    arns: list[str] = []
-    for status in ("RUNNING", "STOPPED"):
-        arns += call(ecs.list_tasks, cluster=cluster, startedBy=started_by, desiredStatus=status)[
-            "taskArns"
-        ]
-    tasks = call(ecs.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
-    if any(t.get("lastStatus") != "STOPPED" for t in tasks):
-        return Outcome(False, {"tasks": len(tasks), "status": "running"}, wait=15)
-    if any(all(k.get("exitCode") == 0 for k in t.get("containers", [])) for t in tasks):
-        return Outcome(True, {purpose: "done", "tasks": len(tasks)})
-    if len(tasks) >= steps.JOBS_ATTEMPTS:
-        reasons = sorted({str(t.get("stoppedReason", "")) for t in tasks})
+    found = steps.one_off(
+        ctx, region=ctx.primary, cluster=c["clusters"]["primary"], family=c["jobs_family"],
+        started_by=steps._started_by(ctx.run, purpose).replace("failover-", "failback-")[:36],
+        overrides=overrides,
+    )  # fmt: skip
+    if found["state"] == "running":
+        return Outcome(False, {"tasks": found["tasks"], "status": "running"}, wait=15)
+    if found["state"] == "succeeded":
+        return Outcome(True, {purpose: "done", "tasks": found["tasks"]})
+    if found["state"] == "exhausted":
         raise StepFailed(
-            f"the {purpose} task failed {len(tasks)} times: {reasons}; the "
+            f"the {purpose} task failed {found['tasks']} times: {found['reasons']}; the "
             "workers stay stopped (docs/emergency-recovery.md, failback)"
         )
-    server = call(
-        ecs.describe_services, cluster=cluster, services=[c["services"]["server"]["name"]]
-    )["services"][0]
-    extra = {"overrides": overrides} if overrides else {}
-    started = call(
-        ecs.run_task,
-        cluster=cluster,
-        taskDefinition=c["jobs_family"],
-        launchType="FARGATE",
-        count=1,
-        startedBy=started_by,
-        networkConfiguration=server["networkConfiguration"],
-        **extra,
-    )
-    if started.get("failures"):
-        raise steps.Retryable(f"RunTask failed: {started['failures']}")
-    return Outcome(False, {"started": started["tasks"][0]["taskArn"]}, wait=15)
+    return Outcome(False, {"started": found["task"]}, wait=15)
 
 
 def purge_queues(ctx: Context) -> Outcome:

@@ -617,36 +617,64 @@ def register_jobs(ctx: Context) -> Outcome:
     and the notice says so (the jobs can be registered by hand, docs/emergency-recovery.md).
     """
     c = ctx.config
-    ecs = ctx.aws("ecs")
-    cluster = c["clusters"]["dr"]
-    started_by = _started_by(ctx.run, "jobs")
+    found = one_off(ctx, region=ctx.dr, cluster=c["clusters"]["dr"], family=c["jobs_family"],
+                    started_by=_started_by(ctx.run, "jobs"))  # fmt: skip
+    if found["state"] == "running":
+        return Outcome(False, {"tasks": found["tasks"], "status": "running"}, wait=15)
+    if found["state"] == "succeeded":
+        return Outcome(True, {"registered": True, "task": found["task"]})
+    if found["state"] == "exhausted":
+        return Outcome(True, {"registered": False, "attempts": found["tasks"],
+                              "reasons": found["reasons"]})  # fmt: skip
+    return Outcome(False, {"started": found["task"]}, wait=15)
+
+
+def one_off(
+    ctx: Context,
+    *,
+    region: str,
+    cluster: str,
+    family: str,
+    started_by: str,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One run of ``family`` in ``cluster`` to its end, found again by ``startedBy`` (so a
+    resumed run never starts a second while one runs), in the server service's network;
+    a failed task is replaced up to ``JOBS_ATTEMPTS`` in all. Says where it stands:
+    ``running``, ``succeeded`` (with the task), ``exhausted`` (with the reasons) or
+    ``started`` (a new task). The failover's register_jobs and failback's purge and
+    registration in the original region share it.
+    """
+    c = ctx.config
+    ecs = ctx.client("ecs", region)
     arns: list[str] = []
     for status in ("RUNNING", "STOPPED"):
         arns += call(ecs.list_tasks, cluster=cluster, startedBy=started_by,
                      desiredStatus=status)["taskArns"]  # fmt: skip
     tasks = call(ecs.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
     if any(t.get("lastStatus") != "STOPPED" for t in tasks):
-        return Outcome(False, {"tasks": len(tasks), "status": "running"}, wait=15)
+        return {"state": "running", "tasks": len(tasks)}
     succeeded = [t for t in tasks if all(k.get("exitCode") == 0 for k in t.get("containers", []))]
     if succeeded:
-        return Outcome(True, {"registered": True, "task": succeeded[0]["taskArn"]})
+        return {"state": "succeeded", "task": succeeded[0]["taskArn"], "tasks": len(tasks)}
     if len(tasks) >= JOBS_ATTEMPTS:
         reasons = sorted({str(t.get("stoppedReason", "")) for t in tasks})
-        return Outcome(True, {"registered": False, "attempts": len(tasks), "reasons": reasons})
+        return {"state": "exhausted", "tasks": len(tasks), "reasons": reasons}
     server = call(ecs.describe_services, cluster=cluster,
                   services=[c["services"]["server"]["name"]])["services"][0]  # fmt: skip
     started = call(
         ecs.run_task,
         cluster=cluster,
-        taskDefinition=c["jobs_family"],
+        taskDefinition=family,
         launchType="FARGATE",
         count=1,
         startedBy=started_by,
         networkConfiguration=server["networkConfiguration"],
+        **({"overrides": overrides} if overrides else {}),
     )
     if started.get("failures"):
         raise Retryable(f"RunTask failed: {started['failures']}")
-    return Outcome(False, {"started": started["tasks"][0]["taskArn"]}, wait=15)
+    return {"state": "started", "task": started["tasks"][0]["taskArn"]}
 
 
 def protect_database(ctx: Context) -> Outcome:
