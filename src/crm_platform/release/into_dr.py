@@ -38,7 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from crm_platform.contracts import RDS_CA_BUNDLE_URL, failover_state
 from crm_platform.naming import Names
 from crm_platform.needs import Need, Who
-from crm_platform.release import migration, publish, record, versions
+from crm_platform.release import migration, operations, publish, record, versions
 from crm_platform.release.images import image_reference
 from crm_platform.release.record import Release
 from crm_platform.settings import Settings
@@ -51,7 +51,6 @@ FAILED_OVER = "failed-over"
 SERVICE_ROLES = ("server", "worker")
 TASK_ONLY_ROLES = ("jobs",)
 SCAN_TIMEOUT_S = 30 * 60
-SNAPSHOT_TIMEOUT_S = 60 * 60
 STABLE_TIMEOUT_S = 30 * 60
 
 
@@ -225,19 +224,7 @@ def migrate_in_dr(
     versions.check_upgrade(
         current.version if current else None, release.version, s.twenty.required_upgrade_steps
     )
-    where = target(names)
-    if current is not None:
-        migration.take_snapshot(
-            client("rds", dr), where, current=current.version, version=release.version,
-            progress=progress, timeout_s=SNAPSHOT_TIMEOUT_S,
-        )  # fmt: skip
-    ecs = client("ecs", dr)
-    image = image_reference(names, release.version, release.digest, dr)
-    revision = migration.revision_with_image(ecs, where.family, image)
-    completed = migration.migrate_once(
-        ecs, client("logs", dr), where, revision, image=image, progress=progress,
-        timeout_s=s.pipeline.migration_timeout_minutes * 60,
-    )  # fmt: skip
+    completed = operations.run_migration(s, names, client, dr, target(names), release, current, progress)
     record.write(ssm, names.release_parameter, release, completed)
     progress(f"DR schema at {release.version}; recorded in {dr} only")
     return True
@@ -277,8 +264,6 @@ def execute(
     progress: Progress,
 ) -> Release:
     """Publish, gate, migrate and roll out ``twenty.version`` in DR (see the module)."""
-    from crm_platform.release import operations
-
     plan(s, names, client)  # refuses first: not failed over, or a forbidden upgrade
     digest = publish_into_dr(
         s, names, client, docker=docker, login=login or operations.docker_login,

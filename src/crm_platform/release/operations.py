@@ -216,25 +216,41 @@ def migrate(
     )
     if release.digest is not None:
         _in_our_repository(client("ecr", primary), names.repository, release.digest)
-    where = target(names)
-    minutes = s.pipeline.migration_timeout_minutes
-    if current is not None:
-        migration.take_snapshot(
-            client("rds", primary), where, current=current.version, version=release.version,
-            progress=progress, timeout_s=SNAPSHOT_TIMEOUT_S,
-        )  # fmt: skip
-    ecs = client("ecs", primary)
-    image = image_reference(names, release.version, release.digest, primary)
-    revision = migration.revision_with_image(ecs, where.family, image)
-    completed = migration.migrate_once(
-        ecs, client("logs", primary), where, revision,
-        image=image, progress=progress, timeout_s=minutes * 60,
+    completed = run_migration(
+        s, names, client, primary, target(names), release, current, progress
     )  # fmt: skip
     for region in (names.primary_region, names.dr_region):
         # The primary first, then its copy in DR (read there during a failover).
         record.write(client("ssm", region), names.release_parameter, release, completed)
     progress(f"schema at {release.version}; recorded in {names.release_parameter}")
     return True
+
+
+def run_migration(
+    s: Settings,
+    names: Names,
+    client: Client,
+    region: str,
+    where: migration.Target,
+    release: Release,
+    current: Release | None,
+    progress: Progress,
+) -> migration.Completed:
+    """What every release migrates with, in either region (the pipeline's step here, a
+    release into DR in release/into_dr.py): a snapshot when the schema holds data, an
+    image-only revision of the migrate family, the one-off task judged by its verdict."""
+    if current is not None:
+        migration.take_snapshot(
+            client("rds", region), where, current=current.version, version=release.version,
+            progress=progress, timeout_s=SNAPSHOT_TIMEOUT_S,
+        )  # fmt: skip
+    ecs = client("ecs", region)
+    image = image_reference(names, release.version, release.digest, region)
+    revision = migration.revision_with_image(ecs, where.family, image)
+    return migration.migrate_once(
+        ecs, client("logs", region), where, revision, image=image, progress=progress,
+        timeout_s=s.pipeline.migration_timeout_minutes * 60,
+    )  # fmt: skip
 
 
 def _in_our_repository(ecr: Any, repository: str, digest: str) -> None:
