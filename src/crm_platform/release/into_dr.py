@@ -224,7 +224,9 @@ def migrate_in_dr(
     versions.check_upgrade(
         current.version if current else None, release.version, s.twenty.required_upgrade_steps
     )
-    completed = operations.run_migration(s, names, client, dr, target(names), release, current, progress)
+    completed = operations.run_migration(
+        s, names, client, dr, target(names), release, current, progress
+    )
     record.write(ssm, names.release_parameter, release, completed)
     progress(f"DR schema at {release.version}; recorded in {dr} only")
     return True
