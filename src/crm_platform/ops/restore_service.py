@@ -361,8 +361,8 @@ def reset_logins(ctx: Context) -> Outcome:
     possible", and until then it "exists in the PendingModifiedValues element";
     https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html),
     from the master secret's current value; the step waits until the instance is available
-    with nothing pending. Then the deploy's bootstrap task, once, as the master: its SQL, which never
-    resets an existing user's password, with ``RESET_PASSWORD_SQL`` appended in an
+    with nothing pending. Then the deploy's bootstrap task, once, as the master: its SQL,
+    which never resets an existing user's password, with ``RESET_PASSWORD_SQL`` appended in an
     environment override, so Twenty's own user takes its secret's current password
     (the task reads both secrets; compute/application.py ``add_bootstrap``). The override
     carries SQL, no password, and fits RunTask's "total of 8192 characters" for overrides
