@@ -256,8 +256,11 @@ def _reset_logins_needs(names: Names, who: Who) -> list[Need]:
     primary = names.primary_region
     cluster = names.ecs_cluster(primary)
     task = f"arn:aws:ecs:{primary}:{names.account}:task/{cluster}/0123456789abcdef"
-    reset = {"containerOverrides": [{"name": "bootstrap",
-                                     "environment": [{"name": "BOOTSTRAP_SQL", "value": "…"}]}]}
+    reset = {
+        "containerOverrides": [
+            {"name": "bootstrap", "environment": [{"name": "BOOTSTRAP_SQL", "value": "…"}]}
+        ]
+    }
     return [
         Need.call(who, "restore: read the master's secret", "secretsmanager", primary,
                   "GetSecretValue", SecretId=names.db_secret),
