@@ -772,3 +772,15 @@ def test_the_report_no_longer_asks_to_rotate_once_the_logins_are_reset() -> None
     assert any("rotate the secrets" in line for line in asked)
     ctx.results["reset_logins"] = {"master": "reset from its secret"}
     assert not any("rotate" in line for line in restore_service.report(ctx).detail["attention"])
+
+
+def test_the_emergency_guide_lists_every_primary_restore_step_in_order() -> None:
+    """Section 5's table is the operator's fallback: it names the steps the command runs."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "emergency-recovery.md").read_text()
+    section = guide.split("\n## 5.", 1)[1].split("\n## 6.", 1)[0]
+    cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("   | `")]
+    named = [cell.split("`")[1] for cell in cells]
+    primary = [s.name for s in restore_service.PRIMARY_STEPS]
+    assert [n for n in named if n in primary] == primary
