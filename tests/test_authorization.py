@@ -338,9 +338,14 @@ def test_the_operator_role_restores_into_a_new_instance_only(
     allowed = evaluate(chosen, operator_needs.restore_needs(names))
     assert [v.describe() for v in allowed if not v.ok] == []
     passed = [d.request for v in allowed for d in v.decisions if d.request.action == "iam:PassRole"]
-    assert {r.resource.rsplit("/", 1)[-1] for r in passed} == {names.restore_break_glass_role}
+    # AWS Backup the restore role; ECS (reset_logins) exactly the bootstrap task's roles.
+    assert {(r.resource.rsplit("/", 1)[-1], dict(r.context).get("iam:PassedToService"))
+            for r in passed} == {
+        (names.restore_break_glass_role, "backup.amazonaws.com"),
+        *((n, "ecs-tasks.amazonaws.com") for n in names.bootstrap_task_roles(names.primary_region)),
+    }  # fmt: skip
     forbidden = evaluate(chosen, operator_needs.restore_forbidden(names))
-    assert len(forbidden) == 5
+    assert len(forbidden) == 6
     assert [v.need.why for v in forbidden if v.ok] == []
 
 

@@ -361,11 +361,16 @@ class Postgres:
             assert done.returncode == 0, done.stderr
         return done
 
-    def bootstrap(self, app_password: str = "AppPw1") -> subprocess.CompletedProcess[str]:  # noqa: S107 - a throwaway cluster
-        """As the bootstrap task runs it (compute/wrapper.py): a \\set line, then the SQL."""
+    def bootstrap(
+        self,
+        app_password: str = "AppPw1",  # noqa: S107 - a throwaway cluster
+        extra: str = "",
+    ) -> subprocess.CompletedProcess[str]:
+        """As the bootstrap task runs it (compute/wrapper.py): a \\set line, then the SQL
+        (``extra`` appended: a restore's override, ops/restore_service.py reset_logins)."""
         from crm_platform.database.app_user import BOOTSTRAP_SQL, PASSWORD_VARIABLE
 
-        stdin = f"\\set {PASSWORD_VARIABLE} '{app_password}'\n{BOOTSTRAP_SQL}"
+        stdin = f"\\set {PASSWORD_VARIABLE} '{app_password}'\n{BOOTSTRAP_SQL}{extra}"
         return self.psql("twenty_admin", "MasterPw", "twenty", stdin, check=False)
 
     def stop(self) -> None:
@@ -472,6 +477,19 @@ def test_the_bootstrap_never_resets_a_rotated_password(postgres: Postgres) -> No
     # ... and a later bootstrap with the secret's old value leaves it alone.
     assert postgres.bootstrap("AppPw1").returncode == 0
     assert postgres.psql("twenty_app", "AppPw2", "twenty", "SELECT 1;").stdout.strip() == "1"
+    assert postgres.psql("twenty_app", "AppPw1", "twenty", "SELECT 1;", check=False).returncode
+
+
+def test_a_restores_bootstrap_sets_the_secrets_password(postgres: Postgres) -> None:
+    """reset_logins: the recovery point's role has an old password; the bootstrap with
+    RESET_PASSWORD_SQL appended sets the secret's current one (and stays idempotent)."""
+    from crm_platform.database.app_user import RESET_PASSWORD_SQL
+
+    assert postgres.bootstrap("AppPw1").returncode == 0  # the recovery point's password
+    for _ in range(2):
+        done = postgres.bootstrap("AppPw3", RESET_PASSWORD_SQL)  # the secret's, rotated since
+        assert done.returncode == 0, done.stderr
+    assert postgres.psql("twenty_app", "AppPw3", "twenty", "SELECT 1;").stdout.strip() == "1"
     assert postgres.psql("twenty_app", "AppPw1", "twenty", "SELECT 1;", check=False).returncode
 
 

@@ -10,6 +10,7 @@ queues only reads proves the command made no other call.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -656,3 +657,130 @@ def test_in_dr_the_restored_instance_becomes_the_dr_database_and_the_failover_ru
         failover_commands.start = original  # type: ignore[assignment]
     assert outcome.done and started == [True]
     assert outcome.detail["status"] == "SUCCEEDED"
+
+
+# --- reset_logins: the secrets' passwords on the restored instance ---------------------------
+class _Logins:
+    """RDS, Secrets Manager and ECS as reset_logins sees them: a master-password reset
+    pending for one describe, a bootstrap task that runs for one poll and exits 0."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.modified: list[dict[str, Any]] = []
+        self.tasks: list[dict[str, Any]] = []
+        self.polls = 0
+        self.pending = False
+
+    # rds
+    def describe_db_instances(self, DBInstanceIdentifier: str) -> dict[str, Any]:
+        pending = {"MasterUserPassword": "****"} if self.pending else {}
+        self.pending = False  # applied by the next describe
+        return {"DBInstances": [{
+            "DBInstanceIdentifier": DBInstanceIdentifier, "DBInstanceStatus": "available",
+            "PendingModifiedValues": pending, "TagList": [],
+        }]}  # fmt: skip
+
+    def modify_db_instance(self, **kwargs: Any) -> dict[str, Any]:
+        self.modified.append(kwargs)
+        self.pending = True
+        return {}
+
+    # secretsmanager
+    def get_secret_value(self, SecretId: str) -> dict[str, Any]:
+        assert SecretId == self.names.db_secret
+        return {"SecretString": '{"username": "twenty_admin", "password": "rotated-since"}'}
+
+    # ecs
+    def list_tasks(self, cluster: str, startedBy: str, desiredStatus: str) -> dict[str, Any]:
+        return {"taskArns": [t["taskArn"] for t in self.tasks
+                             if t["startedBy"] == startedBy and desiredStatus == "STOPPED"]}  # fmt: skip
+
+    def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
+        self.polls += 1
+        for t in self.tasks:
+            t["lastStatus"] = "STOPPED" if self.polls > 1 else "RUNNING"
+        return {"tasks": [t for t in self.tasks if t["taskArn"] in tasks]}
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        return {"services": [{"serviceName": services[0], "networkConfiguration": {"n": 1}}]}
+
+    def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        task = {"taskArn": f"task-{len(self.tasks)}", "startedBy": kwargs["startedBy"],
+                "lastStatus": "PENDING", "containers": [{"exitCode": 0}], "run": kwargs}  # fmt: skip
+        self.tasks.append(task)
+        return {"tasks": [task], "failures": []}
+
+
+def _logins_context(names: Names, aws: _Logins) -> restore_service.Context:
+    config = {
+        "dr_region": PRIMARY, "primary_region": PRIMARY, "serving_side": "primary",
+        "serving": names.db_instance, "request": "0123456789",
+        "clusters": {"dr": names.ecs_cluster(PRIMARY)},
+        "services": {"server": {"name": names.server_service}},
+        "master_secret": names.db_secret, "bootstrap_family": names.task_family("bootstrap"),
+    }  # fmt: skip
+    return restore_service.Context(config=config, client=lambda _s, _r: aws,
+                                   now=lambda: 0.0, run="restore-0123456789")  # fmt: skip
+
+
+def test_reset_logins_sets_the_master_password_then_runs_the_bootstrap_once(
+    prod_settings: Settings,
+) -> None:
+    """The master's password from its secret (waiting while the reset is pending), then
+    one bootstrap task whose SQL also sets Twenty's user's password from its secret; a
+    resumed run (a fresh process) neither resets again nor starts a second task. It runs
+    after the rename and before the services start."""
+    from crm_platform.compute.wrapper import BOOTSTRAP_SQL_VARIABLE
+    from crm_platform.database import app_user
+
+    names = Names.of(prod_settings)
+    order = [s.name for s in restore_service.PRIMARY_STEPS]
+    assert order.index("take_serving_name") < order.index("reset_logins")
+    assert order.index("reset_logins") < order.index("start_services")
+    assert "reset_logins" not in [s.name for s in restore_service.DR_STEPS]
+    aws = _Logins(names)
+    ctx = _logins_context(names, aws)
+    outcomes = []
+    for _ in range(8):
+        outcome = restore_service.reset_logins(ctx)
+        outcomes.append(outcome)
+        if outcome.done:
+            break
+    assert outcomes[-1].done, outcomes
+    assert aws.modified == [{"DBInstanceIdentifier": names.db_instance,
+                             "MasterUserPassword": "rotated-since", "ApplyImmediately": True}]  # fmt: skip
+    assert outcomes[1].detail["master"] == "resetting"  # waited for the pending reset
+    assert len(aws.tasks) == 1
+    run = aws.tasks[0]["run"]
+    assert run["taskDefinition"] == names.task_family("bootstrap")
+    assert run["cluster"] == names.ecs_cluster(PRIMARY)
+    (override,) = run["overrides"]["containerOverrides"]
+    assert override["name"] == "bootstrap"
+    (env,) = override["environment"]
+    assert env["name"] == BOOTSTRAP_SQL_VARIABLE
+    assert env["value"].startswith(app_user.BOOTSTRAP_SQL)
+    assert "ALTER ROLE %I PASSWORD" in env["value"] and "rotated-since" not in env["value"]
+    assert len(json.dumps(run["overrides"])) < 8192  # RunTask's limit for overrides
+    # a resumed run: a fresh context finds the task, resets nothing, starts nothing
+    again = restore_service.reset_logins(_logins_context(names, aws))
+    assert again.done and len(aws.modified) == 1 and len(aws.tasks) == 1
+
+
+def test_the_report_no_longer_asks_to_rotate_once_the_logins_are_reset() -> None:
+    ctx = restore_service.Context(config={"aside": "x"}, client=lambda _s, _r: None)
+    asked = restore_service.report(ctx).detail["attention"]
+    assert any("rotate the secrets" in line for line in asked)
+    ctx.results["reset_logins"] = {"master": "reset from its secret"}
+    assert not any("rotate" in line for line in restore_service.report(ctx).detail["attention"])
+
+
+def test_the_emergency_guide_lists_every_primary_restore_step_in_order() -> None:
+    """Section 5's table is the operator's fallback: it names the steps the command runs."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "emergency-recovery.md").read_text()
+    section = guide.split("\n## 5.", 1)[1].split("\n## 6.", 1)[0]
+    cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("   | `")]
+    named = [cell.split("`")[1] for cell in cells]
+    primary = [s.name for s in restore_service.PRIMARY_STEPS]
+    assert [n for n in named if n in primary] == primary

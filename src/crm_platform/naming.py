@@ -325,6 +325,14 @@ class Names:
         base = self._regional(f"{self.prefix}-jobs", region)
         return f"{base}-task", f"{base}-execution"
 
+    def bootstrap_task_roles(self, region: str) -> tuple[str, str]:
+        """The database bootstrap task's task role and execution role in ``region``
+        (compute/application.py, ``add_bootstrap``): named, so the DR stack's operator role
+        can pass the primary's (``crm-platform restore --execute`` runs it once after the
+        restored instance takes the serving name: ops/restore_service.py, reset_logins)."""
+        base = self._regional(f"{self.prefix}-bootstrap", region)
+        return f"{base}-task", f"{base}-execution"
+
     # --- cost (us-east-1) ---------------------------------------------------------------
     @property
     def budget(self) -> str:

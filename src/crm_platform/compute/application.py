@@ -343,6 +343,7 @@ class TwentyApplication(Construct):
         instance_resource_id: str,
         functions: FunctionDefaults,
         after: Sequence[Construct] = (),
+        role_names: tuple[str, str] = ("", ""),
     ) -> DatabaseBootstrap:
         """The master's one-off setup of the database (the primary only): a ``bootstrap``
         task definition and the custom resource that runs it during the deploy, before
@@ -353,18 +354,23 @@ class TwentyApplication(Construct):
         permission at all (it talks to PostgreSQL only). The services' execution role
         never reads the master's secret (compute/permissions.py, ``forbidden``).
         ``after``: what must exist first (the instance, the network's routes).
+        ``role_names``: the two roles' names (Names.bootstrap_task_roles), so the DR
+        stack's operator role can hand them to ECS when a restore runs the task again
+        (ops/restore_service.py, reset_logins).
         """
         assert self.role.heartbeat, "only the primary sets the database up"
         region = cdk.Stack.of(self).region
         task_role = iam.Role(
             self,
             "BootstrapTaskRole",
+            role_name=role_names[0] or None,
             assumed_by=ecs_tasks(self),
             description="The database bootstrap task: no AWS permission (it talks to PostgreSQL)",
         )
         execution_role = iam.Role(
             self,
             "BootstrapExecutionRole",
+            role_name=role_names[1] or None,
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="ECS: start the database bootstrap task with the master's secret",
         )

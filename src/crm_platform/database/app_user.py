@@ -50,6 +50,15 @@ EXTENSIONS = ("uuid-ossp", "unaccent", "citext")
 # (compute/wrapper.py): never part of the SQL text, so never part of a template.
 PASSWORD_VARIABLE = "app_password"  # noqa: S105 - a psql variable's name, not a password
 
+# A restore's reset_logins (ops/restore_service.py) appends this to BOOTSTRAP_SQL in a
+# one-off run's environment override: the recovery point's role keeps the password it had
+# then, and the secret holds the current one (a rotation since). Never part of the deploy's
+# run, which must not undo a rotation.
+RESET_PASSWORD_SQL = (
+    f"SELECT format('ALTER ROLE %I PASSWORD %L', '{APP_USERNAME}', :'{PASSWORD_VARIABLE}') "
+    "\\gexec\n"
+)
+
 _EXTENSIONS_SQL = "".join(
     f'CREATE EXTENSION IF NOT EXISTS "{name}" WITH SCHEMA public;\n' for name in EXTENSIONS
 )

@@ -51,7 +51,9 @@ NOTES = [
     "restore: RDS renames are moto's (the endpoint follows the identifier); the modelled "
     "RDS keeps a renamed instance 'renaming' for rds.rename",
 ]
-MODELLED = frozenset({"restore_instance", "rename_aside", "take_serving_name", "wait_healthy"})
+MODELLED = frozenset(
+    {"restore_instance", "rename_aside", "take_serving_name", "reset_logins", "wait_healthy"}
+)
 DAMAGE_BEFORE_DETECTION = 1200  # the bad write happened 20 minutes before anyone saw it
 
 
@@ -518,6 +520,34 @@ def effect_checks(r: RestoreRehearsal) -> list[Check]:
     ]
     raised = [t for t, p_ in _calls(r, "UpdateService", cluster=cluster)
               if int(p_.get("desiredCount", 0)) > 0]  # fmt: skip
+    master = json.loads(r.world.raw("secretsmanager", r.primary).get_secret_value(
+        SecretId=names.db_secret)["SecretString"])["password"]  # fmt: skip
+    reset_at = [t for t, _p in _calls(r, "ModifyDBInstance", DBInstanceIdentifier=names.db_instance,
+                                      MasterUserPassword=master)]  # fmt: skip
+    bootstrap = [
+        (t, p_) for t, p_ in _calls(r, "RunTask", cluster=cluster)
+        if str(p_.get("taskDefinition")) == names.task_family("bootstrap")
+    ]  # fmt: skip
+    ran = [
+        task for task in r.aws.one_off.values()
+        if task.started >= r.since and task.definition.split("/")[-1].split(":")[0]
+        == names.task_family("bootstrap")
+    ]  # fmt: skip
+    check(
+        "the master's password set from its secret on the serving instance, then the "
+        "bootstrap task once (Twenty's user's password from its secret), to its end, "
+        "after the name was taken and before the services started",
+        "reset_logins",
+        len(reset_at) == 1 and len(bootstrap) == 1 and len(ran) == 1
+        and bool(named_at) and min(reset_at) > max(named_at)
+        and bootstrap[0][0] >= reset_at[0]
+        and ran[0].status(r.clock.now()) == "STOPPED"
+        and bool(raised) and min(raised) > ran[0].ends
+        and "ALTER ROLE" in json.dumps(bootstrap[0][1].get("overrides", {})),
+        {"master reset at": reset_at, "bootstrap at": [t for t, _p in bootstrap],
+         "ended": [t.ends for t in ran], "raised at": raised},
+        "modelled",
+    )  # fmt: skip
     check(
         "the primary's services back at their template sizes, after the restored instance "
         "took the name",

@@ -70,6 +70,11 @@ class RestoreAccess:
     # cluster and services it stops and starts again.
     primary_cluster: str = ""
     services: tuple[str, ...] = ()
+    # reset_logins: the primary's bootstrap task (its family, its two named roles,
+    # Names.bootstrap_task_roles), run once as the master after the rename. Reading the
+    # master's secret is failback's statement already (FailbackAccess.secrets).
+    bootstrap_family: str = ""
+    bootstrap_roles: tuple[str, str] = ("", "")
 
     @staticmethod
     def of(names: Names) -> RestoreAccess:
@@ -92,6 +97,8 @@ class RestoreAccess:
             restore_role_arn=f"arn:aws:iam::{names.account}:role/{names.restore_break_glass_role}",
             primary_cluster=names.ecs_cluster(primary),
             services=(names.server_service, names.worker_service),
+            bootstrap_family=names.task_family("bootstrap"),
+            bootstrap_roles=names.bootstrap_task_roles(primary),
         )
 
 
@@ -463,6 +470,26 @@ def _into_service_statements(
                 for s in r.services
             ],
         ),
+        # reset_logins: the master password through ModifyDBInstance is
+        # RestoreRenamesAndFences (the serving instance); the bootstrap task exactly, in the
+        # primary's cluster, handed exactly its two roles. Finding it by startedBy and
+        # borrowing the server's network are the SQL task's statements already.
+        iam.PolicyStatement(
+            sid="RestoreRunsTheBootstrapTask",
+            actions=["ecs:RunTask"],
+            resources=[f"arn:aws:ecs:{primary}:{account}:task-definition/{r.bootstrap_family}:*"],
+            conditions={
+                "ArnEquals": {
+                    "ecs:cluster": f"arn:aws:ecs:{primary}:{account}:cluster/{r.primary_cluster}"
+                }
+            },
+        ),
+        iam.PolicyStatement(
+            sid="RestorePassesTheBootstrapTaskItsRoles",
+            actions=["iam:PassRole"],
+            resources=[f"arn:aws:iam::{account}:role/{name}" for name in r.bootstrap_roles],
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
         iam.PolicyStatement(
             sid="RestoreScalesAndChecksTheTier",
             actions=[
@@ -499,6 +526,13 @@ def _acknowledge_restore(policy: iam.ManagedPolicy, r: RestoreAccess, account: s
     ]
     for pattern in ["*", *patterns]:
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::{pattern}]", reason)
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{r.primary_region}:{account}:task-definition/"
+        f"{r.bootstrap_family}:*]",
+        "Every revision of the primary's one bootstrap task definition (a release registers "
+        "a new revision), in the primary's cluster only (ecs:cluster)",
+    )
     skip_checkov(policy, "CKV_AWS_111", reason)
 
 

@@ -244,8 +244,37 @@ def into_service_needs(names: Names) -> list[Need]:
         Need.call(who, "restore: healthy targets", "elbv2", primary, "DescribeTargetHealth",
                   TargetGroupArn=f"arn:aws:elasticloadbalancing:{primary}:{names.account}:"
                                  "targetgroup/server/1"),
+        *_reset_logins_needs(names, who),
     ]  # fmt: skip
     return found
+
+
+def _reset_logins_needs(names: Names, who: Who) -> list[Need]:
+    """reset_logins (primary only): the master's password from its secret onto the serving
+    instance, then the bootstrap task once (an environment override), found again by
+    ``startedBy``, in the server's network, handed its two named roles."""
+    primary = names.primary_region
+    cluster = names.ecs_cluster(primary)
+    task = f"arn:aws:ecs:{primary}:{names.account}:task/{cluster}/0123456789abcdef"
+    reset = {
+        "containerOverrides": [
+            {"name": "bootstrap", "environment": [{"name": "BOOTSTRAP_SQL", "value": "…"}]}
+        ]
+    }
+    return [
+        Need.call(who, "restore: read the master's secret", "secretsmanager", primary,
+                  "GetSecretValue", SecretId=names.db_secret),
+        Need.call(who, "restore: the master's password from its secret", "rds", primary,
+                  "ModifyDBInstance", DBInstanceIdentifier=names.db_instance,
+                  MasterUserPassword="from-the-secret", ApplyImmediately=True),
+        Need.call(who, "restore: run the bootstrap task (the app user's password too)", "ecs",
+                  primary, "RunTask", cluster=cluster,
+                  taskDefinition=names.task_family("bootstrap"), overrides=reset),
+        Need.call(who, "restore: find the bootstrap task by startedBy", "ecs", primary,
+                  "ListTasks", cluster=cluster, startedBy="restore-logins-0123"),
+        Need.call(who, "restore: follow the bootstrap task", "ecs", primary, "DescribeTasks",
+                  cluster=cluster, tasks=[task]),
+    ]  # fmt: skip
 
 
 def drill_needs(names: Names) -> list[Need]:
@@ -281,6 +310,10 @@ def restore_forbidden(names: Names) -> list[Need]:
                   ResourceName=names.db_instance_arn),
         Need.call(who, "modify an instance that is not the platform's", "rds", primary,
                   "ModifyDBInstance", DBInstanceIdentifier="another-teams-database"),
+        # reset_logins' RunTask reaches the bootstrap family in the primary's cluster only.
+        Need.call(who, "run the bootstrap task in the DR cluster", "ecs", names.dr_region,
+                  "RunTask", cluster=names.ecs_cluster(names.dr_region),
+                  taskDefinition=names.task_family("bootstrap")),
     ]  # fmt: skip
 
 

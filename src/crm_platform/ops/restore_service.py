@@ -30,6 +30,7 @@ role: no new Lambda, and the state machine's role gains nothing.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from crm_platform.capacity import planned
+from crm_platform.compute.wrapper import BOOTSTRAP_SQL_VARIABLE
+from crm_platform.database import app_user
 from crm_platform.failover.local_runner import RunReport, StepReport
 from crm_platform.failover.policy import RETRY
 from crm_platform.failover.runtime import steps
@@ -49,6 +52,7 @@ from crm_platform.ops import restore
 from crm_platform.settings import Settings
 
 POLL = 30
+BOOTSTRAP_CONTAINER = "bootstrap"  # compute/task.py BOOTSTRAP_ROLE: the task's one container
 # What RDS reports while an instance cannot take a modification.
 AVAILABLE = "available"
 DEFAULT_GROUP = "default"  # the VPC's default security group: no rules (networking)
@@ -93,6 +97,8 @@ def service_config(names: Names, settings: Settings, p: restore.Plan) -> dict[st
         },
         "backup_retention_days": settings.database.backup_retention_days,
         "backup_tag": names.backup_selection_tag,
+        "master_secret": names.db_secret,
+        "bootstrap_family": names.task_family("bootstrap"),
         "names": names,
         "plan": p,
         "job": None,  # filled by restore_instance: the AWS Backup job it follows
@@ -329,6 +335,81 @@ def take_serving_name(ctx: Context) -> Outcome:
     return Outcome(False, {"renaming": f"{c['restored']} -> {c['serving']}"}, wait=POLL)
 
 
+def _bootstrap_started_by(ctx: Context) -> str:
+    return steps._started_by(ctx.run, "logins").replace("failover-", "restore-")[:36]
+
+
+def _bootstrap_tasks(ctx: Context) -> list[str]:
+    """The bootstrap tasks this run started (by ``startedBy``): once one exists, the
+    master password was reset before it (the step's order), so a resumed run does not
+    reset it again."""
+    ecs, cluster = ctx.aws("ecs"), ctx.config["clusters"]["dr"]
+    found: list[str] = []
+    for status in ("RUNNING", "STOPPED"):
+        found += call(ecs.list_tasks, cluster=cluster, startedBy=_bootstrap_started_by(ctx),
+                      desiredStatus=status)["taskArns"]  # fmt: skip
+    return found
+
+
+def reset_logins(ctx: Context) -> Outcome:
+    """The database logins the secrets hold, on the restored instance (primary only).
+
+    A restored instance keeps the passwords of its recovery point; a rotation since then
+    left newer ones in the secrets, so Twenty could not log in. First the master's: RDS
+    sets it through ModifyDBInstance (``MasterUserPassword``: "a way to regain access to a
+    primary instance user if the password is lost", "asynchronously applied as soon as
+    possible", and until then it "exists in the PendingModifiedValues element";
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html),
+    from the master secret's current value; the step waits until the instance is available
+    with nothing pending. Then the deploy's bootstrap task, once, as the master: its SQL,
+    which never resets an existing user's password, with ``RESET_PASSWORD_SQL`` appended in an
+    environment override, so Twenty's own user takes its secret's current password
+    (the task reads both secrets; compute/application.py ``add_bootstrap``). The override
+    carries SQL, no password, and fits RunTask's "total of 8192 characters" for overrides
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html).
+    """
+    c = ctx.config
+    if c["serving_side"] != "primary":
+        return Outcome(True, {"logins": "DR: the failover re-points the secrets"})
+    serving = _describe(ctx, c["serving"])
+    if serving is None:
+        raise StepFailed(f"nothing serves as {c['serving']}")
+    status = serving.get("DBInstanceStatus")
+    pending = "MasterUserPassword" in (serving.get("PendingModifiedValues") or {})
+    if not c.get("master_reset") and not _bootstrap_tasks(ctx):
+        if status != AVAILABLE:
+            return Outcome(False, {"status": status}, wait=POLL)
+        secret = call(ctx.aws("secretsmanager").get_secret_value, SecretId=c["master_secret"])
+        password = json.loads(secret["SecretString"])["password"]
+        call(ctx.aws("rds").modify_db_instance, DBInstanceIdentifier=c["serving"],
+             MasterUserPassword=password, ApplyImmediately=True)  # fmt: skip
+        c["master_reset"] = True
+        return Outcome(False, {"master": "resetting from its secret"}, wait=POLL)
+    if status != AVAILABLE or pending:
+        return Outcome(False, {"master": "resetting", "status": status}, wait=POLL)
+    c["master_reset"] = True
+    sql = app_user.BOOTSTRAP_SQL + app_user.RESET_PASSWORD_SQL
+    found = steps.one_off(
+        ctx, region=ctx.dr, cluster=c["clusters"]["dr"], family=c["bootstrap_family"],
+        started_by=_bootstrap_started_by(ctx),
+        overrides={"containerOverrides": [{
+            "name": BOOTSTRAP_CONTAINER,
+            "environment": [{"name": BOOTSTRAP_SQL_VARIABLE, "value": sql}],
+        }]},
+    )  # fmt: skip
+    if found["state"] == "running":
+        return Outcome(False, {"bootstrap": "running", "tasks": found["tasks"]}, wait=15)
+    if found["state"] == "started":
+        return Outcome(False, {"bootstrap": found["task"]}, wait=15)
+    if found["state"] == "exhausted":
+        raise StepFailed(
+            f"the bootstrap task failed {found['tasks']} times: {found['reasons']}; the "
+            "services stay stopped (docs/emergency-recovery.md, section 5)"
+        )
+    return Outcome(True, {"master": "reset from its secret", "bootstrap": found["task"],
+                          "app_user": "password set from its secret"})  # fmt: skip
+
+
 def fail_over(ctx: Context) -> Outcome:
     """DR only: the failover's state machine, forced, onto the restored instance (which
     it finds promoted already); followed until it ends."""
@@ -364,10 +445,11 @@ def report(ctx: Context) -> Outcome:
             "database: rebuild it (crm-platform failback rebuilds the DR replica; "
             "docs/emergency-recovery.md)"
         )
-    attention.append(
-        "the database users' passwords are those of the recovery point: if a rotation ran "
-        "since, rotate the secrets now (assumed, verify on staging)"
-    )
+    if "reset_logins" not in ctx.results:
+        attention.append(
+            "the database users' passwords are those of the recovery point: if a rotation "
+            "ran since, rotate the secrets now (assumed, verify on staging)"
+        )
     return Outcome(True, {"attention": attention})
 
 
@@ -388,6 +470,13 @@ _BEFORE_NAME: tuple[Step, ...] = (
 )  # fmt: skip
 PRIMARY_STEPS: tuple[Step, ...] = (
     *_BEFORE_NAME,
+    Step(
+        "reset_logins",
+        "the master's and Twenty's passwords from their secrets",
+        reset_logins,
+        1800,
+        poll=True,
+    ),
     Step("start_services", "services back to their template sizes", steps.start_services, 120),
     Step("point_tier", "the tier names the serving endpoint", steps.point_tier, 60),
     Step("wait_healthy", "running tasks and healthy targets", steps.wait_healthy, 900, poll=True),

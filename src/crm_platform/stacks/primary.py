@@ -126,6 +126,7 @@ class PrimaryStack(RegionalStack):
             instance_resource_id=resource_id,
             functions=self.functions,
             after=[self.database.instance, self.network.vpc],
+            role_names=names.bootstrap_task_roles(names.primary_region),
         )
         # A new rotation schedule rotates at once: only once the user exists.
         self.database.app_rotation.node.add_dependency(bootstrap)
