@@ -15,8 +15,9 @@ from aws_cdk.assertions import Match, Template
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from crm_platform.assembly.reader import StackTemplate, load
 from crm_platform.contracts import PROBE_METRICS
-from crm_platform.drill import emulator
+from crm_platform.drill import emulator, emulator_state
 from crm_platform.drill.run import failover_config
 from crm_platform.drill.standup import stand_up
 from crm_platform.failover import definition
@@ -102,6 +103,12 @@ def unreachable(region: str) -> Any:
     return lambda service, target: Down(service) if target == region else client(service, target)
 
 
+@functools.cache
+def _stacks(outdir: Path) -> dict[str, StackTemplate]:
+    """The assembly's stacks, read once per worker (the templates are never changed)."""
+    return load(outdir)
+
+
 class World:
     """The synthesized platform stood up in the emulator, primary impaired, ready to run."""
 
@@ -111,7 +118,16 @@ class World:
         # its model and builds its methods (about 50 ms each), and the stand-up and a run
         # would otherwise make one per call (docs/testing.md, "Where the time goes").
         self.client = reused_clients()
-        self.up = stand_up(assembly.outdir, self.client)
+        # Stood up once per worker; later worlds start from a copy of its state
+        # (drill/emulator_state.py).
+        stacks = _stacks(assembly.outdir)
+        templates = {name: stack.template for name, stack in stacks.items()}
+        self.up = emulator_state.once(
+            "every resource",
+            templates,
+            lambda: stand_up(assembly.outdir, self.client, stacks=stacks),
+            shared=tuple(templates.values()),
+        )
         self.config = failover_config(self.up, self.names)
         self.clock = VirtualClock()
         impaired(self.config, self.clock, self.names)

@@ -32,7 +32,7 @@ from crm_platform.authz.encryption import key_index
 from crm_platform.authz.model import AuthorizationModel, Principal
 from crm_platform.authz.requests import Call
 from crm_platform.contracts import PROBE_METRICS, PROBE_NAMESPACE
-from crm_platform.drill import emulator
+from crm_platform.drill import emulator, emulator_state
 from crm_platform.drill.checks import (
     Check,
     Observed,
@@ -232,7 +232,14 @@ class Rehearsal:
                 return resource.get("Properties", {}).get("AlarmName") in alarms
             return True
 
-        self.up = stand_up(self.setup.outdir, self.world.raw, wanted, model.stacks)
+        # Once per process and assembly; later scenarios start from a copy of its state.
+        templates = {name: stack.template for name, stack in model.stacks.items()}
+        self.up = emulator_state.once(
+            "drill",
+            templates,
+            lambda: stand_up(self.setup.outdir, self.world.raw, wanted, model.stacks),
+            shared=tuple(templates.values()),
+        )
         self.config = failover_config(self.up, self.names)
         self.dr, self.primary = self.config["dr_region"], self.config["primary_region"]
         self.aws.dr_region, self.aws.server_service = self.dr, names.server_service
