@@ -12,6 +12,7 @@ from moto import mock_aws
 from crm_platform import cli
 from crm_platform.failover.runtime import fence_keeper, steps, switch
 from crm_platform.naming import Names
+from crm_platform.ops import dr_facts
 from crm_platform.ops import switch as ops_switch
 from crm_platform.settings import Settings
 from tests.conftest import CONFIG
@@ -78,7 +79,7 @@ def names(prod_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def read(names: Names) -> str:
-    return ops_switch.read(names, client)
+    return dr_facts.traffic_switch(names, client)
 
 
 def sign(names: Names, state: str) -> str:

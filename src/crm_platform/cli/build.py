@@ -9,11 +9,11 @@ from crm_platform.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
-    CommandError,
     Invocation,
     add_command,
     err,
     out,
+    refusing,
 )
 
 
@@ -70,11 +70,9 @@ def deploy(inv: Invocation) -> int:
     from crm_platform.release.versions import UpgradeRefused
 
     settings, names, clients = inv.settings, inv.names, inv.clients()
-    try:
+    with refusing(UpgradeRefused):
         recorded = record.read(clients("ssm", names.primary_region), names.release_parameter)
         steps = plan(settings, recorded, republish=inv.args.republish)
-    except UpgradeRefused as e:
-        raise CommandError(str(e), label="refused") from None
     out.print(f"release: {steps.note}", highlight=False)
 
     def synthesize(digest: str | None, hold: bool) -> Path | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,25 @@ class Invocation:
 
 
 Handler = Callable[[Invocation], int]
+
+
+@contextmanager
+def refusing(*refusals: type[Exception], unchanged: str = "") -> Iterator[None]:
+    """A command's own "no" (a plan or preflight that raises one of ``refusals``) as the
+    CLI's ``refused`` error, its message followed by ``(unchanged)``: what the refusal left
+    as it was. The operator sees the reason, not a traceback, and exit code 2."""
+    try:
+        yield
+    except refusals as e:
+        message = f"{e} ({unchanged})" if unchanged else str(e)
+        raise CommandError(message, label="refused") from None
+
+
+def dry_run(then: str) -> int:
+    """The end of a command's dry run (the plan is printed): nothing was changed, and
+    ``--execute`` would ``then``."""
+    out.print(f"dry run: nothing was changed; add --execute to {then}", highlight=False)
+    return EXIT_OK
 
 
 def add_command(

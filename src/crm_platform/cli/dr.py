@@ -12,8 +12,10 @@ from crm_platform.cli.common import (
     CommandError,
     Invocation,
     add_command,
+    dry_run,
     err,
     out,
+    refusing,
 )
 from crm_platform.drill.scenarios import DEFAULT, SCENARIOS  # plain data: no CDK for --help
 
@@ -34,10 +36,8 @@ def switch(inv: Invocation) -> int:
         out.print(f"already {p.wanted}: nothing to do")
         return EXIT_OK
     if not args.force:
-        try:
+        with refusing(traffic.SwitchRefused):
             traffic.check(p, names)
-        except traffic.SwitchRefused as e:
-            raise CommandError(str(e), label="refused") from None
     if not args.execute:
         out.print(f"dry run: would switch {p.current} -> {p.wanted}; add --execute to do it")
         return EXIT_OK
@@ -94,7 +94,7 @@ def live_drill(inv: Invocation) -> int:
 
     args, names = inv.args, inv.names
     state_dir = Path(args.state_dir)
-    try:
+    with refusing(live.DrillRefused, unchanged="nothing was changed by this command"):
         live.refuse_production(names, production_ok=args.i_know_this_is_production)
         inv.require_credentials()
         clients = inv.clients()
@@ -127,8 +127,6 @@ def live_drill(inv: Invocation) -> int:
             modelled=live.modelled_from(Path(args.report)), progress=err.print,
             failback=for_live_drill(inv.settings),
         )  # fmt: skip
-    except live.DrillRefused as e:
-        raise CommandError(f"{e} (nothing was changed by this command)", label="refused") from None
     Path(args.live_report).write_text(report.to_json())
     out.print(f"live drill {report.outcome}; report {args.live_report}", highlight=False)
     for line in report.next:
@@ -160,8 +158,7 @@ def failover(inv: Invocation) -> int:
         f"What a failover of {names.prefix} does, from {names.dr_region}", run.plan_lines()
     )
     if not args.execute:
-        out.print("dry run: nothing was changed; add --execute to start the failover")
-        return EXIT_OK
+        return dry_run("start the failover")
     started = run.start(names, clients, force=args.force)
     out.print(
         f"{started.how} incident {started.incident} (execution {started.execution}) in "
@@ -182,21 +179,18 @@ def restore(inv: Invocation) -> int:
 
     names, clients, args, settings = inv.names, inv.clients(), inv.args, inv.settings
     region = names.primary_region if args.region == "primary" else names.dr_region
-    try:
+    with refusing(RestoreRefused, unchanged="nothing was created"):
         p = run.plan(
             names, clients, point=args.point, region=region,
             retention_days=settings.backup.retention_days,
             multi_az=settings.database.multi_az if args.region == "primary" else False,
         )  # fmt: skip
-    except RestoreRefused as e:
-        raise CommandError(f"{e} (nothing was created)", label="refused") from None
     render.restore_plan(f"Restore of {names.prefix}'s database in {region}", p.lines())
     render.failover_plan(
         f"Then, into service in {region}", restore_service.plan_lines(names, region)
     )
     if not args.execute:
-        out.print("dry run: nothing was changed; add --execute to restore", highlight=False)
-        return EXIT_OK
+        return dry_run("restore")
     result = restore_service.execute(
         names, settings, clients, p, progress=render.drill_step
     )  # fmt: skip

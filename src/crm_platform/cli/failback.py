@@ -8,10 +8,11 @@ from crm_platform.cli import render
 from crm_platform.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
-    CommandError,
     Invocation,
     add_command,
+    dry_run,
     out,
+    refusing,
 )
 
 
@@ -21,21 +22,16 @@ def failback(inv: Invocation) -> int:
     from crm_platform.ops import failback as run
 
     names, clients, args = inv.names, inv.clients(), inv.args
-    try:
+    with refusing(run.NotFailedOver, unchanged="nothing was changed"):
         p = run.plan(names, inv.settings, clients)
-    except run.NotFailedOver as e:
-        raise CommandError(f"{e} (nothing was changed)", label="refused") from None
     render.failover_plan(
         f"Failback of {names.prefix} to {names.primary_region} ({p.how} incident {p.incident})",
         p.lines(),
     )
     if not args.execute:
-        out.print(
-            "dry run: nothing was changed; add --execute to run it (refused while the "
-            "original region fails its probes, unless --force)",
-            highlight=False,
+        return dry_run(
+            "run it (refused while the original region fails its probes, unless --force)"
         )
-        return EXIT_OK
     report = run.execute(names, clients, p, force=args.force, progress=render.drill_step)
     failed = report.failed_step
     if failed is not None:

@@ -41,7 +41,7 @@ from crm_platform.capacity import Capacity
 from crm_platform.compliance.acknowledge import acknowledge
 from crm_platform.compute import wrapper
 from crm_platform.compute.load_balancer import OriginLoadBalancer, OriginNames
-from crm_platform.compute.services import ServerService, WorkerService
+from crm_platform.compute.services import ServerService, ServicePlacement, WorkerService
 from crm_platform.compute.sql_task import SqlTask
 from crm_platform.compute.task import (
     BOOTSTRAP_ROLE,
@@ -302,14 +302,13 @@ class TwentyApplication(Construct):
             access_logs=access_logs,
         )
         self.rollback_alarms = self._rollback_alarms(names, alerts)
+        placement = ServicePlacement(self.cluster, private_subnets, groups.tasks)
         self.server = ServerService(
             self,
             "Server",
             service_name=names.server_service,
-            cluster=self.cluster,
             task=self.server_task,
-            subnets=private_subnets,
-            security_group=groups.tasks,
+            placement=placement,
             origin=self.origin,
             capacity=role.server,
             deployment=config.deployment,
@@ -328,10 +327,8 @@ class TwentyApplication(Construct):
             self,
             "Worker",
             service_name=names.worker_service,
-            cluster=self.cluster,
             task=self.worker_task,
-            subnets=private_subnets,
-            security_group=groups.tasks,
+            placement=placement,
             capacity=role.worker,
         )
 

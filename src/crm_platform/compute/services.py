@@ -18,9 +18,18 @@ release; the request signal is the balancer's own ``RequestCount`` divided by th
 service's running tasks (metric math in the target-tracking policy).
 
 **Worker**: rolling deployments with the circuit breaker (rollback on), no load balancer.
+
+**What both share** is in ``TwentyService``: the placement (``ServicePlacement``: one
+cluster, the private subnets, the tasks' security group, no public IP), the latest Fargate
+platform, a new revision started before an old one stops (100 %/200 %), no ECS Exec, the
+service's tags on its tasks, and task-count scaling within the role's capacity. Each
+service passes only its deployment settings and adds what it has alone.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as autoscaling
@@ -44,7 +53,63 @@ SCALE_IN_COOLDOWN = cdk.Duration.minutes(5)
 SCALE_OUT_COOLDOWN = cdk.Duration.minutes(1)
 
 
-class ServerService(Construct):
+@dataclass(frozen=True)
+class ServicePlacement:
+    """Where both services' tasks run: the region's cluster, its private subnets and the
+    tasks' security group."""
+
+    cluster: ecs.ICluster
+    subnets: ec2.SubnetSelection
+    security_group: ec2.ISecurityGroup
+
+
+class TwentyService(Construct):
+    """One Fargate service of Twenty with the settings both services share.
+
+    ``deployment``: the service's own ``ecs.FargateService`` deployment settings (strategy,
+    circuit breaker or alarms, bake time, ...), passed through unchanged. The scaling is
+    not created here: the server attaches its load balancer target first, and the order
+    in which the service's children are made is the order of the template's resources.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service_name: str,
+        task: TwentyTask,
+        placement: ServicePlacement,
+        capacity: Capacity,
+        **deployment: Any,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            service_name=service_name,
+            cluster=placement.cluster,
+            task_definition=task.definition,
+            desired_count=capacity.desired,
+            vpc_subnets=placement.subnets,
+            security_groups=[placement.security_group],
+            assign_public_ip=False,
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            enable_execute_command=False,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            **deployment,
+        )
+
+    def _task_count(self, capacity: Capacity) -> ecs.ScalableTaskCount:
+        """Task-count scaling between the role's minimum and maximum."""
+        return self.service.auto_scale_task_count(
+            min_capacity=capacity.minimum, max_capacity=capacity.maximum
+        )
+
+
+class ServerService(TwentyService):
     """The Twenty server: private subnets, no public IP, blue/green behind ``origin``."""
 
     def __init__(
@@ -53,10 +118,8 @@ class ServerService(Construct):
         construct_id: str,
         *,
         service_name: str,
-        cluster: ecs.ICluster,
         task: TwentyTask,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
+        placement: ServicePlacement,
         origin: OriginLoadBalancer,
         capacity: Capacity,
         deployment: Deployment,
@@ -64,22 +127,17 @@ class ServerService(Construct):
         cpu_target_percent: int,
         requests_per_task_per_minute: int,
     ) -> None:
-        super().__init__(scope, construct_id)
         shift = ecs.TrafficShiftConfig(
             step_percent=deployment.step_percent,
             step_bake_time=cdk.Duration.minutes(deployment.step_minutes),
         )
-        self.service = ecs.FargateService(
-            self,
-            "Service",
+        super().__init__(
+            scope,
+            construct_id,
             service_name=service_name,
-            cluster=cluster,
-            task_definition=task.definition,
-            desired_count=capacity.desired,
-            vpc_subnets=subnets,
-            security_groups=[security_group],
-            assign_public_ip=False,
-            platform_version=ecs.FargatePlatformVersion.LATEST,
+            task=task,
+            placement=placement,
+            capacity=capacity,
             deployment_strategy=_STRATEGIES[deployment.strategy],
             bake_time=cdk.Duration.minutes(deployment.bake_minutes),
             linear_configuration=shift if deployment.strategy == "linear" else None,
@@ -89,10 +147,6 @@ class ServerService(Construct):
                 behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
             ),
             health_check_grace_period=cdk.Duration.minutes(5),
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            enable_execute_command=False,
-            propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
         target = self.service.load_balancer_target(
             container_name=task.spec.role,
@@ -107,8 +161,9 @@ class ServerService(Construct):
         )
         target.attach_to_application_target_group(origin.blue)
         self.scaling = self._scaling(
-            capacity, cpu_target_percent, requests_per_task_per_minute, origin, cluster
-        )
+            capacity, cpu_target_percent, requests_per_task_per_minute, origin,
+            placement.cluster,
+        )  # fmt: skip
         self._acknowledge()
 
     def _scaling(
@@ -119,9 +174,7 @@ class ServerService(Construct):
         origin: OriginLoadBalancer,
         cluster: ecs.ICluster,
     ) -> ecs.ScalableTaskCount:
-        scaling = self.service.auto_scale_task_count(
-            min_capacity=capacity.minimum, max_capacity=capacity.maximum
-        )
+        scaling = self._task_count(capacity)
         scaling.scale_on_cpu_utilization(
             "Cpu",
             target_utilization_percent=cpu_target,
@@ -198,7 +251,7 @@ def _query(
     )
 
 
-class WorkerService(Construct):
+class WorkerService(TwentyService):
     """The Twenty worker: rolling deployments, circuit breaker with rollback, no port."""
 
     def __init__(
@@ -207,31 +260,18 @@ class WorkerService(Construct):
         construct_id: str,
         *,
         service_name: str,
-        cluster: ecs.ICluster,
         task: TwentyTask,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
+        placement: ServicePlacement,
         capacity: Capacity,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.service = ecs.FargateService(
-            self,
-            "Service",
+        super().__init__(
+            scope,
+            construct_id,
             service_name=service_name,
-            cluster=cluster,
-            task_definition=task.definition,
-            desired_count=capacity.desired,
-            vpc_subnets=subnets,
-            security_groups=[security_group],
-            assign_public_ip=False,
-            platform_version=ecs.FargatePlatformVersion.LATEST,
+            task=task,
+            placement=placement,
+            capacity=capacity,
             deployment_strategy=ecs.DeploymentStrategy.ROLLING,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            enable_execute_command=False,
-            propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
-        self.scaling = self.service.auto_scale_task_count(
-            min_capacity=capacity.minimum, max_capacity=capacity.maximum
-        )
+        self.scaling = self._task_count(capacity)

@@ -18,8 +18,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crm_platform.failover.runtime import fence_keeper, switch
+from crm_platform.failover.runtime import fence_keeper
 from crm_platform.naming import Names
+from crm_platform.ops.dr_facts import failed_over_state, traffic_switch
 
 Client = Callable[[str, str], Any]
 COPY_WITHIN = timedelta(hours=26)
@@ -51,7 +52,9 @@ def _latest(jobs: list[dict[str, Any]], key: str) -> datetime | None:
     return max(times) if times else None
 
 
-def _serving_backups(status: Status, names: Names, backup: Any, ssm: Any, now: datetime) -> None:
+def _serving_backups(
+    status: Status, names: Names, backup: Any, client: Client, now: datetime
+) -> None:
     """Failed over: what serves is in DR, backed up by DR's standby plan into the DR vault
     (backup/standby_plan.py). None within 26 hours is a failure once the failover is a
     day old; before that the first daily backup may simply not have run yet."""
@@ -69,7 +72,7 @@ def _serving_backups(status: Status, names: Names, backup: Any, ssm: Any, now: d
     if last is not None and now - last <= COPY_WITHIN:
         status.add(what, last, True)
         return
-    state = json.loads(ssm.get_parameter(Name=names.failover_parameter)["Parameter"]["Value"])
+    state = failed_over_state(names, client)
     since = datetime.fromtimestamp(float(state.get("since", now.timestamp())), UTC)
     young = now - since <= COPY_WITHIN
     status.add(what, f"{last or 'none in 3 days'} (failed over {since:%Y-%m-%d %H:%M} UTC)",
@@ -150,16 +153,10 @@ def readiness(
     except (ClientError, BotoCoreError) as err:
         status.add("last backup (primary vault)", f"primary unreadable ({type(err).__name__})")
     if promoted:
-        _serving_backups(status, names, backup_dr, client("ssm", dr), now)
-    ssm = client("ssm", dr)
+        _serving_backups(status, names, backup_dr, client, now)
     try:
-        status.add(
-            "traffic switch (verified)",
-            switch.read(ssm, client("kms", dr), names.switch_parameter, names.switch_key_alias,
-                        names.prefix),
-        )  # fmt: skip
-        state = json.loads(ssm.get_parameter(Name=names.failover_parameter)["Parameter"]["Value"])
-        status.add("failed-over state", state.get("state", "none"))
+        status.add("traffic switch (verified)", traffic_switch(names, client))
+        status.add("failed-over state", failed_over_state(names, client).get("state", "none"))
     except ClientError as err:
         status.add("traffic switch", f"unreadable ({type(err).__name__})", False)
     _fence(status, names, client("dynamodb", dr), now)

@@ -16,7 +16,6 @@ The expected values come from the same code the templates are built from
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +23,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from crm_platform.capacity import Capacity, Side, planned
-from crm_platform.failover.runtime import fence_keeper, switch
+from crm_platform.failover.runtime import fence_keeper
 from crm_platform.naming import Names
+from crm_platform.ops.dr_facts import failed_over_state, traffic_switch
 from crm_platform.settings import Settings
 
 Client = Callable[[str, str], Any]
@@ -138,10 +138,7 @@ def drift(names: Names, settings: Settings, client: Client) -> list[Drift]:
                     f"--alarm-names {names.replica_lag_alarm}",
                 )
             )
-    ssm = client("ssm", dr)
-    served = switch.read(
-        ssm, client("kms", dr), names.switch_parameter, names.switch_key_alias, names.prefix
-    )
+    served = traffic_switch(names, client)
     if served != "primary":
         found.append(
             Drift(
@@ -151,7 +148,7 @@ def drift(names: Names, settings: Settings, client: Client) -> list[Drift]:
                 f"crm-platform switch --env {settings.environment} --to primary --execute",
             )
         )
-    state = json.loads(ssm.get_parameter(Name=names.failover_parameter)["Parameter"]["Value"])
+    state = failed_over_state(names, client)
     if state.get("state", "none") != "none":
         found.append(
             Drift(

@@ -15,7 +15,6 @@ timeline records as done, and the failover's lock refuses anything else meanwhil
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from crm_platform.failover.local_runner import RunReport, StepReport, run_local
 from crm_platform.failover.runtime import failback, steps
 from crm_platform.naming import Names
 from crm_platform.ops import restore
+from crm_platform.ops.dr_facts import failed_over_state
 from crm_platform.settings import Settings
 
 Client = Callable[[str, str], Any]
@@ -108,8 +108,7 @@ class Plan:
 def plan(names: Names, settings: Settings, client: Client, *, now: float | None = None) -> Plan:
     """Reads only: the incident it would start or resume; ``NotFailedOver`` when there is
     nothing to fail back."""
-    found = client("ssm", names.dr_region).get_parameter(Name=names.failover_parameter)
-    state = json.loads(found["Parameter"]["Value"])
+    state = failed_over_state(names, client)
     if state.get("state") == failback.FAILING_BACK and state.get("failback"):
         incident, how = str(state["failback"]), "resume"
     elif state.get("state") == "failed-over":

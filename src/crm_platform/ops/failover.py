@@ -24,6 +24,7 @@ from typing import Any, Literal
 from crm_platform.failover.runtime import timeline
 from crm_platform.failover.runtime.steps import STEPS
 from crm_platform.naming import Names
+from crm_platform.ops.dr_facts import failed_over_state
 
 Client = Callable[[str, str], Any]
 POLL_SECONDS = 10
@@ -63,8 +64,7 @@ def start(names: Names, client: Client, *, force: bool, now: float | None = None
         incident = json.loads(described.get("input") or "{}").get("incident", execution)
         return Started(execution, str(incident), "attached")
     at = int(now or time.time())
-    found = client("ssm", names.dr_region).get_parameter(Name=names.failover_parameter)
-    state = json.loads(found["Parameter"]["Value"])
+    state = failed_over_state(names, client)
     if state.get("state") == "failing-over" and state.get("incident"):
         incident, how = str(state["incident"]), "resumed"
         execution = f"{incident}-resume-{at}"

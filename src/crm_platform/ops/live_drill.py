@@ -46,6 +46,7 @@ from crm_platform.failover.runtime import timeline
 from crm_platform.failover.runtime.steps import STEPS
 from crm_platform.naming import Names
 from crm_platform.ops import failover as failover_commands
+from crm_platform.ops.dr_facts import failed_over_state
 
 Client = Callable[[str, str], Any]
 DRY_RUN_MINUTES = 30
@@ -137,8 +138,7 @@ def check_account_and_regions(names: Names, client: Client) -> dict[str, str]:
 
 
 def check_serving_from_primary(names: Names, client: Client) -> None:
-    found = client("ssm", names.dr_region).get_parameter(Name=names.failover_parameter)
-    state = json.loads(found["Parameter"]["Value"]).get("state", "none")
+    state = failed_over_state(names, client).get("state", "none")
     if state != "none":
         raise DrillRefused(
             f"the failed-over state is {state!r}, not 'none': finish or undo that incident "

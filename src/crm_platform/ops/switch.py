@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from crm_platform.failover.runtime import switch
 from crm_platform.naming import Names
+from crm_platform.ops.dr_facts import traffic_switch
 
 Client = Callable[[str, str], Any]
 
@@ -46,20 +47,11 @@ def dr_database_is_replica(rds: Any, identifier: str) -> bool | None:
     return bool(found and found[0].get("ReadReplicaSourceDBInstanceIdentifier"))
 
 
-def read(names: Names, client: Client) -> str:
-    """The switch's verified state (a value without a valid signature counts for nothing)."""
-    dr = names.dr_region
-    return switch.read(
-        client("ssm", dr), client("kms", dr), names.switch_parameter,
-        names.switch_key_alias, names.prefix,
-    )  # fmt: skip
-
-
 def plan(names: Names, wanted: str, client: Client) -> SwitchPlan:
     if wanted not in switch.STATES:
         raise ValueError(f"--to must be one of {', '.join(switch.STATES)}")
     dr = names.dr_region
-    current = read(names, client)
+    current = traffic_switch(names, client)
     replica = dr_database_is_replica(client("rds", dr), names.db_replica)
     return SwitchPlan(current, wanted, replica)
 
