@@ -852,3 +852,5 @@ def test_the_emergency_guide_lists_every_primary_restore_step_in_order() -> None
     named = [cell.split("`")[1] for cell in cells]
     primary = [s.name for s in restore_service.PRIMARY_STEPS]
     assert [n for n in named if n in primary] == primary
+    dr = [s.name for s in restore_service.DR_STEPS]
+    assert [n for n in named if n in dr] == dr  # reset_logins before fail_over
