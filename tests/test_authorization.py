@@ -256,8 +256,10 @@ def test_twentys_roles_cannot_read_the_master_secret(
 ) -> None:
     """Was allowed on main (issue 18, item 9): every Twenty task logged in as the RDS
     master, so its execution role read the master's secret in both regions. Now only the
-    one-off bootstrap task's own execution role may, and the operator role (MFA, break
-    glass), whose failback carries the serving password home (ops/failback.py)."""
+    one-off bootstrap task's own execution role may (in each region: DR's task is run
+    only by a restore from DR's vault, ops/restore_service.py reset_logins, and reads
+    DR's replica), and the operator role (MFA, break glass), whose failback carries the
+    serving password home (ops/failback.py)."""
     chosen, settings = (model, prod_settings) if env == "prod" else (
         staging_model, staging_settings)  # fmt: skip
     names = Names.of(settings)
@@ -278,6 +280,7 @@ def test_twentys_roles_cannot_read_the_master_secret(
     }
     assert readers == {
         f"{names.primary_stack}/Twenty/BootstrapExecutionRole",
+        f"{names.dr_app_stack}/Twenty/BootstrapExecutionRole",
         f"{names.dr_app_stack}/Operator/Role",
     }
 
@@ -338,12 +341,23 @@ def test_the_operator_role_restores_into_a_new_instance_only(
     allowed = evaluate(chosen, operator_needs.restore_needs(names))
     assert [v.describe() for v in allowed if not v.ok] == []
     passed = [d.request for v in allowed for d in v.decisions if d.request.action == "iam:PassRole"]
-    # AWS Backup the restore role; ECS (reset_logins) exactly the bootstrap task's roles.
+    # AWS Backup the restore role; ECS (reset_logins) exactly the bootstrap task's roles of
+    # the region the restore serves from (the primary, or DR after a restore from its vault).
     assert {(r.resource.rsplit("/", 1)[-1], dict(r.context).get("iam:PassedToService"))
             for r in passed} == {
         (names.restore_break_glass_role, "backup.amazonaws.com"),
-        *((n, "ecs-tasks.amazonaws.com") for n in names.bootstrap_task_roles(names.primary_region)),
+        *((n, "ecs-tasks.amazonaws.com") for region in (names.primary_region, names.dr_region)
+          for n in names.bootstrap_task_roles(region)),
     }  # fmt: skip
+    # DR's reset_logins: the master secret's replica read in DR through DR's key (its key
+    # policy included), the DR bootstrap task run in DR's cluster.
+    dr_logins = [v for v in allowed if v.need.region == names.dr_region
+                 and v.need.why.startswith(("restore: read the master's secret",
+                                            "restore: run the bootstrap task"))]  # fmt: skip
+    assert len(dr_logins) == 2 and all(v.ok for v in dr_logins)
+    decided = {d.request.action for v in dr_logins for d in v.decisions}
+    assert {"secretsmanager:GetSecretValue", "kms:Decrypt", "ecs:RunTask",
+            "iam:PassRole"} <= decided, decided  # fmt: skip
     forbidden = evaluate(chosen, operator_needs.restore_forbidden(names))
     assert len(forbidden) == 6
     assert [v.need.why for v in forbidden if v.ok] == []

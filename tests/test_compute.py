@@ -180,9 +180,10 @@ def test_every_task_that_runs_twenty_reads_only_its_own_users_secret(
         if stack == "crm-prod-dr-app":  # a replica by name; the primary's is a Ref
             assert secrets["PG_USER"] == f"{base}app:username::"
             assert secrets["PG_PASSWORD"] == f"{base}app:password::"
-    # The master's secret is read by one task only: the bootstrap, in the primary.
+    # The master's secret is read by one task only: the bootstrap (DR's is run by a restore
+    # from DR's vault only: test_dr_holds_the_bootstrap_task_and_nothing_runs_it).
     readers = {f for f, d in found.items() if "MASTER_PASSWORD" in json.dumps(d)}
-    assert readers == ({"crm-prod-bootstrap"} if stack == "crm-prod-primary" else set())
+    assert readers == {"crm-prod-bootstrap"}
 
 
 @pytest.mark.parametrize("stack", sorted(REGIONS))
@@ -265,6 +266,53 @@ def test_the_bootstrap_has_roles_of_its_own(primary: Template) -> None:
             }
         },
     )
+
+
+def test_dr_holds_the_bootstrap_task_and_nothing_runs_it(
+    dr_app: Template, prod_settings: Settings
+) -> None:
+    """A restore from DR's vault runs it once (ops/restore_service.py, reset_logins): the
+    same program as the primary's, DR's replicas of the master's and Twenty's user's
+    secrets read with DR's key, its two roles named (the operator role passes them), the
+    task role with no permission; no deploy runs it and no service uses it."""
+    from crm_platform.naming import Names
+
+    names = Names.of(prod_settings)
+    assert not dr_app.find_resources("Custom::DatabaseBootstrap")
+    bootstrap = container(dr_app, "crm-prod-bootstrap", "bootstrap")
+    (definition,) = dr_app.find_resources(
+        "AWS::ECS::TaskDefinition", {"Properties": {"Family": "crm-prod-bootstrap"}}
+    )
+    assert not dr_app.find_resources(
+        "AWS::ECS::Service", {"Properties": {"TaskDefinition": {"Ref": definition}}}
+    )
+    values = env(bootstrap)
+    assert values["HEARTBEAT_SETUP_SQL"] == heartbeat.SETUP_SQL
+    assert "CREATE ROLE" in values["BOOTSTRAP_SQL"]
+    assert values["PG_HOST"] == env(container(dr_app, "crm-prod-server", "server"))["PG_HOST"]
+    base = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:crm/prod/database/"
+    assert {s["Name"]: s["ValueFrom"] for s in bootstrap["Secrets"]} == {
+        "PG_PASSWORD": f"{base}app:password::",
+        "MASTER_USER": f"{base}master:username::",
+        "MASTER_PASSWORD": f"{base}master:password::",
+    }
+    statements = managed_policy(dr_app, "^What ECS needs to start the database bootstrap")
+    reads = statements["ReadTheMasterAndTheApplicationUsersSecrets"]
+    assert sorted(reads["Resource"]) == [f"{base}app-??????", f"{base}master-??????"]
+    decrypt = statements["DecryptSecretsThroughSecretsManager"]
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == (
+        "secretsmanager.ap-southeast-1.amazonaws.com"
+    )
+    roles = {
+        r["Properties"].get("RoleName") for r in dr_app.find_resources("AWS::IAM::Role").values()
+    }
+    assert set(names.bootstrap_task_roles("ap-southeast-1")) <= roles
+    (task_role,) = dr_app.find_resources(
+        "AWS::IAM::Role",
+        {"Properties": {"Description": Match.string_like_regexp("^The database bootstrap task")}},
+    ).values()
+    assert "Policies" not in task_role["Properties"]
+    assert "ManagedPolicyArns" not in task_role["Properties"]
 
 
 def test_dr_tasks_point_at_dr_endpoints(dr_app: Template) -> None:

@@ -631,7 +631,8 @@ def test_in_dr_the_restored_instance_becomes_the_dr_database_and_the_failover_ru
     """The lost-replica case: after the rename, the failover's state machine is started
     (forced) and followed; its start is the incident command's (ops/failover.py)."""
     names = Names.of(prod_settings)
-    assert [s.name for s in restore_service.DR_STEPS][-2:] == ["fail_over", "report"]
+    assert [s.name for s in restore_service.DR_STEPS][-3:] == ["reset_logins", "fail_over",
+                                                             "report"]  # fmt: skip
     started: list[bool] = []
 
     class Sfn:
@@ -737,7 +738,6 @@ def test_reset_logins_sets_the_master_password_then_runs_the_bootstrap_once(
     order = [s.name for s in restore_service.PRIMARY_STEPS]
     assert order.index("take_serving_name") < order.index("reset_logins")
     assert order.index("reset_logins") < order.index("start_services")
-    assert "reset_logins" not in [s.name for s in restore_service.DR_STEPS]
     aws = _Logins(names)
     ctx = _logins_context(names, aws)
     outcomes = []
@@ -766,6 +766,74 @@ def test_reset_logins_sets_the_master_password_then_runs_the_bootstrap_once(
     assert again.done and len(aws.modified) == 1 and len(aws.tasks) == 1
 
 
+class _Regional:
+    """Every client reset_logins asks for, with the region it asked for it in."""
+
+    def __init__(self, aws: _Logins) -> None:
+        self.aws, self.regions = aws, []  # type: list[tuple[str, str]]
+
+    def __call__(self, service: str, region: str) -> _Logins:
+        self.regions.append((service, region))
+        return self.aws
+
+
+def _dr_logins_context(
+    names: Names, settings: Settings, client: _Regional
+) -> restore_service.Context:
+    """The configuration ``execute`` builds for a restore from DR's vault."""
+    from types import SimpleNamespace
+
+    plan: Any = SimpleNamespace(region=DR, identifier=f"{names.db_instance}-restore-0123456789",
+                                request_id="0123456789")  # fmt: skip
+    config = restore_service.service_config(names, settings, plan)
+    return restore_service.Context(config=config, client=client, now=lambda: 0.0,
+                                   run="restore-0123456789")  # fmt: skip
+
+
+def test_a_restore_from_the_dr_vault_resets_the_logins_in_dr_before_the_failover(
+    prod_settings: Settings,
+) -> None:
+    """The lost-replica case: the restored instance keeps the recovery point's passwords;
+    DR's replicas of the secrets hold the current ones. reset_logins runs between the
+    rename and the failover (whose writability check logs in as Twenty's user), every
+    call in DR: the master secret's replica, the instance under the replica's name, DR's
+    bootstrap task in DR's cluster. A resumed run resets nothing and starts nothing."""
+    names = Names.of(prod_settings)
+    order = [s.name for s in restore_service.DR_STEPS]
+    assert order.index("take_serving_name") < order.index("reset_logins") < order.index("fail_over")
+    assert restore_service.step_list(names, DR) is restore_service.DR_STEPS
+    aws = _Logins(names)
+    client = _Regional(aws)
+    ctx = _dr_logins_context(names, prod_settings, client)
+    assert (ctx.config["master_secret"], ctx.config["bootstrap_family"]) == (
+        names.db_secret, names.task_family("bootstrap"))  # fmt: skip
+    outcomes = [restore_service.reset_logins(ctx) for _ in range(8)]
+    done = next(o for o in outcomes if o.done)
+    assert done.detail["app_user"] == "password set from its secret"
+    assert {region for _service, region in client.regions} == {DR}
+    assert {service for service, _region in client.regions} == {"rds", "secretsmanager", "ecs"}
+    assert aws.modified == [{"DBInstanceIdentifier": names.db_replica,
+                             "MasterUserPassword": "rotated-since", "ApplyImmediately": True}]  # fmt: skip
+    (task,) = aws.tasks
+    assert task["run"]["cluster"] == names.ecs_cluster(DR)
+    assert task["run"]["taskDefinition"] == names.task_family("bootstrap")
+    assert "ALTER ROLE %I PASSWORD" in json.dumps(task["run"]["overrides"])
+    # a crash after the task ended: a fresh process resets nothing and starts nothing
+    again = restore_service.reset_logins(_dr_logins_context(names, prod_settings, client))
+    assert again.done and len(aws.modified) == 1 and len(aws.tasks) == 1
+    # a crash after the reset, before the task: the task starts, the reset is not repeated
+    aws2 = _Logins(names)
+    first = _dr_logins_context(names, prod_settings, _Regional(aws2))
+    restore_service.reset_logins(first)  # the master reset requested
+    assert len(aws2.modified) == 1 and not aws2.tasks
+    resumed = _dr_logins_context(names, prod_settings, _Regional(aws2))
+    assert any(restore_service.reset_logins(resumed).done for _ in range(6))
+    # without a record of the reset a fresh process sets the same secret's value once
+    # more (harmless), then runs exactly one task
+    assert [m["MasterUserPassword"] for m in aws2.modified] == ["rotated-since"] * 2
+    assert len(aws2.tasks) == 1
+
+
 def test_the_report_no_longer_asks_to_rotate_once_the_logins_are_reset() -> None:
     ctx = restore_service.Context(config={"aside": "x"}, client=lambda _s, _r: None)
     asked = restore_service.report(ctx).detail["attention"]
@@ -784,3 +852,5 @@ def test_the_emergency_guide_lists_every_primary_restore_step_in_order() -> None
     named = [cell.split("`")[1] for cell in cells]
     primary = [s.name for s in restore_service.PRIMARY_STEPS]
     assert [n for n in named if n in primary] == primary
+    dr = [s.name for s in restore_service.DR_STEPS]
+    assert [n for n in named if n in dr] == dr  # reset_logins before fail_over

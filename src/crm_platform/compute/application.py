@@ -15,7 +15,8 @@ Every Twenty task logs in as Twenty's own database user (database/app_user.py), 
 secret is the only database secret their execution role may read. The primary also holds
 the one-off ``bootstrap`` task (:meth:`TwentyApplication.add_bootstrap`): the only task
 that reads the master's secret, run by the deploy before the services move, never by a
-service (docs/adr/0033).
+service (docs/adr/0033). DR holds its definition only
+(:meth:`TwentyApplication.add_bootstrap_task`), run by a restore from DR's vault.
 """
 
 from __future__ import annotations
@@ -342,20 +343,70 @@ class TwentyApplication(Construct):
         after: Sequence[Construct] = (),
         role_names: tuple[str, str] = ("", ""),
     ) -> DatabaseBootstrap:
-        """The master's one-off setup of the database (the primary only): a ``bootstrap``
-        task definition and the custom resource that runs it during the deploy, before
-        the services (they depend on it), again only when what it sets up changes.
+        """The master's one-off setup of the database (the primary only): the ``bootstrap``
+        task definition (:meth:`add_bootstrap_task`) and the custom resource that runs it
+        during the deploy, before the services (they depend on it), again only when what
+        it sets up changes. ``after``: what must exist first (the instance, the network's
+        routes).
+        """
+        assert self.role.heartbeat, "only the primary sets the database up"
+        task, policy, (task_role, execution_role) = self._bootstrap_task(
+            family=family, master=master, role_names=role_names
+        )
+        subnets = self.vpc.select_subnets(
+            subnet_group_name=self.private_subnets.subnet_group_name
+        ).subnet_ids
+        bootstrap = DatabaseBootstrap(
+            self,
+            "Bootstrap",
+            cluster=self.names.cluster,  # by name: a policy's resource (depends on it below)
+            family=family,
+            container=BOOTSTRAP_ROLE,
+            subnet_ids=subnets,
+            security_group_ids=[self.groups.tasks.security_group_id],
+            roles=[task_role.role_arn, execution_role.role_arn],
+            triggers={
+                # A change of what it runs, or a new instance (a replacement, a restore
+                # under the same name), runs it again.
+                "Sql": digest(app_user.BOOTSTRAP_SQL, heartbeat.SETUP_SQL),
+                "User": app_user.APP_USERNAME,
+                "Instance": instance_resource_id,
+            },
+            functions=functions,
+        )
+        for dependency in (task.definition, policy, self.cluster, *after):
+            bootstrap.node.add_dependency(dependency)
+        for service in (self.server.service, self.worker.service):
+            service.node.add_dependency(bootstrap)
+        return bootstrap
+
+    def add_bootstrap_task(
+        self, *, family: str, master: sm.ISecret, role_names: tuple[str, str]
+    ) -> TwentyTask:
+        """The ``bootstrap`` task definition alone, nothing that runs it (the DR region):
+        DR's database is a replica the primary's bootstrap already set up, but a restore
+        from DR's vault (the primary region and the replica lost) runs it once after the
+        restored instance takes the replica's name, so Twenty's user gets its secret's
+        password (ops/restore_service.py, reset_logins; docs/adr/0048). ``master``: the
+        master's secret as this region sees it (DR: its replica, under DR's key)."""
+        task, _policy, _roles = self._bootstrap_task(
+            family=family, master=master, role_names=role_names
+        )
+        return task
+
+    def _bootstrap_task(
+        self, *, family: str, master: sm.ISecret, role_names: tuple[str, str]
+    ) -> tuple[TwentyTask, iam.ManagedPolicy, tuple[iam.Role, iam.Role]]:
+        """The bootstrap task definition and its roles.
 
         The task has roles of its own: an execution role that reads the master's secret
         and the application user's (its first password), and a task role with no
         permission at all (it talks to PostgreSQL only). The services' execution role
         never reads the master's secret (compute/permissions.py, ``forbidden``).
-        ``after``: what must exist first (the instance, the network's routes).
         ``role_names``: the two roles' names (Names.bootstrap_task_roles), so the DR
         stack's operator role can hand them to ECS when a restore runs the task again
         (ops/restore_service.py, reset_logins).
         """
-        assert self.role.heartbeat, "only the primary sets the database up"
         region = cdk.Stack.of(self).region
         task_role = iam.Role(
             self,
@@ -432,33 +483,8 @@ class TwentyApplication(Construct):
             "ecr:GetAuthorizationToken has no resource-level permissions (ECR authorization "
             "reference); every pull action is scoped to the platform's repository",
         )
-        subnets = self.vpc.select_subnets(
-            subnet_group_name=self.private_subnets.subnet_group_name
-        ).subnet_ids
-        bootstrap = DatabaseBootstrap(
-            self,
-            "Bootstrap",
-            cluster=self.names.cluster,  # by name: a policy's resource (depends on it below)
-            family=family,
-            container=BOOTSTRAP_ROLE,
-            subnet_ids=subnets,
-            security_group_ids=[self.groups.tasks.security_group_id],
-            roles=[task_role.role_arn, execution_role.role_arn],
-            triggers={
-                # A change of what it runs, or a new instance (a replacement, a restore
-                # under the same name), runs it again.
-                "Sql": digest(app_user.BOOTSTRAP_SQL, heartbeat.SETUP_SQL),
-                "User": app_user.APP_USERNAME,
-                "Instance": instance_resource_id,
-            },
-            functions=functions,
-        )
-        for dependency in (task.definition, policy, self.cluster, *after):
-            bootstrap.node.add_dependency(dependency)
-        for service in (self.server.service, self.worker.service):
-            service.node.add_dependency(bootstrap)
         self.bootstrap_task = task
-        return bootstrap
+        return task, policy, (task_role, execution_role)
 
     def _roles(
         self, key: kms.IKey, backends: Backends, secrets: AppSecrets, pull_from: str

@@ -82,6 +82,37 @@ def bootstrap_needs(names: Names) -> list[Need]:
             "BatchGetImage",
             repositoryName=names.repository,
         ),
+        *_dr_bootstrap_task_needs(names),
+    ]
+
+
+def _dr_bootstrap_task_needs(names: Names) -> list[Need]:
+    """DR's bootstrap task, which a restore from DR's vault runs once (the operator role
+    starts it: ops/permissions.py, reset_logins): its execution role reads DR's replicas
+    of the master's and Twenty's user's secrets (DR's key, its key policy included) and
+    pulls DR's copy of the image."""
+    region = names.dr_region
+    task = Who(names.dr_app_stack, "Twenty/BootstrapExecutionRole")
+    return [
+        *(
+            Need.call(
+                task,
+                f"inject {secret} (DR's replica) into DR's bootstrap task",
+                "secretsmanager",
+                region,
+                "GetSecretValue",
+                SecretId=secret,
+            )
+            for secret in (names.db_secret, names.db_app_secret)
+        ),
+        Need.call(
+            task,
+            f"pull the platform image from {names.repository} in DR",
+            "ecr",
+            region,
+            "BatchGetImage",
+            repositoryName=names.repository,
+        ),
     ]
 
 

@@ -70,11 +70,17 @@ class RestoreAccess:
     # cluster and services it stops and starts again.
     primary_cluster: str = ""
     services: tuple[str, ...] = ()
-    # reset_logins: the primary's bootstrap task (its family, its two named roles,
-    # Names.bootstrap_task_roles), run once as the master after the rename. Reading the
-    # master's secret is failback's statement already (FailbackAccess.secrets).
+    # reset_logins: the serving region's bootstrap task (its family, and each region's
+    # two named roles, Names.bootstrap_task_roles), run once as the master after the
+    # rename, in the primary or (a restore from DR's vault) in DR. Reading the master's
+    # secret in either region is failback's statement already (FailbackAccess.secrets).
     bootstrap_family: str = ""
-    bootstrap_roles: tuple[str, str] = ("", "")
+    bootstrap_roles: tuple[str, ...] = ()
+    clusters: tuple[tuple[str, str], ...] = ()  # (region, cluster): where it runs
+
+    def cluster_arns(self, account: str) -> list[str]:
+        """Each serving region's cluster, where reset_logins runs the bootstrap task."""
+        return [f"arn:aws:ecs:{region}:{account}:cluster/{name}" for region, name in self.clusters]
 
     @staticmethod
     def of(names: Names) -> RestoreAccess:
@@ -98,7 +104,8 @@ class RestoreAccess:
             primary_cluster=names.ecs_cluster(primary),
             services=(names.server_service, names.worker_service),
             bootstrap_family=names.task_family("bootstrap"),
-            bootstrap_roles=names.bootstrap_task_roles(primary),
+            bootstrap_roles=(*names.bootstrap_task_roles(primary), *names.bootstrap_task_roles(dr)),
+            clusters=((primary, names.ecs_cluster(primary)), (dr, names.ecs_cluster(dr))),
         )
 
 
@@ -471,18 +478,18 @@ def _into_service_statements(
             ],
         ),
         # reset_logins: the master password through ModifyDBInstance is
-        # RestoreRenamesAndFences (the serving instance); the bootstrap task exactly, in the
-        # primary's cluster, handed exactly its two roles. Finding it by startedBy and
-        # borrowing the server's network are the SQL task's statements already.
+        # RestoreRenamesAndFences (the serving instance, the primary's or DR's); the
+        # bootstrap task exactly, in a serving region's cluster, handed exactly its region's
+        # two roles. Finding it by startedBy and borrowing the server's network are the SQL
+        # task's statements already (both regions).
         iam.PolicyStatement(
             sid="RestoreRunsTheBootstrapTask",
             actions=["ecs:RunTask"],
-            resources=[f"arn:aws:ecs:{primary}:{account}:task-definition/{r.bootstrap_family}:*"],
-            conditions={
-                "ArnEquals": {
-                    "ecs:cluster": f"arn:aws:ecs:{primary}:{account}:cluster/{r.primary_cluster}"
-                }
-            },
+            resources=[
+                f"arn:aws:ecs:{region}:{account}:task-definition/{r.bootstrap_family}:*"
+                for region in r.regions
+            ],
+            conditions={"ArnEquals": {"ecs:cluster": r.cluster_arns(account)}},
         ),
         iam.PolicyStatement(
             sid="RestorePassesTheBootstrapTaskItsRoles",
@@ -526,13 +533,14 @@ def _acknowledge_restore(policy: iam.ManagedPolicy, r: RestoreAccess, account: s
     ]
     for pattern in ["*", *patterns]:
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::{pattern}]", reason)
-    acknowledge(
-        policy,
-        f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{r.primary_region}:{account}:task-definition/"
-        f"{r.bootstrap_family}:*]",
-        "Every revision of the primary's one bootstrap task definition (a release registers "
-        "a new revision), in the primary's cluster only (ecs:cluster)",
-    )
+    for region in r.regions:
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::arn:aws:ecs:{region}:{account}:task-definition/"
+            f"{r.bootstrap_family}:*]",
+            "Every revision of the region's one bootstrap task definition (a release "
+            "registers a new revision), in the platform's clusters only (ecs:cluster)",
+        )
     skip_checkov(policy, "CKV_AWS_111", reason)
 
 

@@ -244,35 +244,40 @@ def into_service_needs(names: Names) -> list[Need]:
         Need.call(who, "restore: healthy targets", "elbv2", primary, "DescribeTargetHealth",
                   TargetGroupArn=f"arn:aws:elasticloadbalancing:{primary}:{names.account}:"
                                  "targetgroup/server/1"),
-        *_reset_logins_needs(names, who),
+        *_reset_logins_needs(names, who, primary),
+        *_reset_logins_needs(names, who, names.dr_region),
     ]  # fmt: skip
     return found
 
 
-def _reset_logins_needs(names: Names, who: Who) -> list[Need]:
-    """reset_logins (primary only): the master's password from its secret onto the serving
-    instance, then the bootstrap task once (an environment override), found again by
-    ``startedBy``, in the server's network, handed its two named roles."""
-    primary = names.primary_region
-    cluster = names.ecs_cluster(primary)
-    task = f"arn:aws:ecs:{primary}:{names.account}:task/{cluster}/0123456789abcdef"
+def _reset_logins_needs(names: Names, who: Who, region: str) -> list[Need]:
+    """reset_logins in the region the restore serves from (the primary, or DR after a
+    restore from DR's vault): the master's password from its secret (DR: its replica,
+    under DR's key) onto the serving instance, then the region's bootstrap task once (an
+    environment override), found again by ``startedBy``, in the server's network, handed
+    its region's two named roles."""
+    serving = names.db_instance if region == names.primary_region else names.db_replica
+    cluster = names.ecs_cluster(region)
+    task = f"arn:aws:ecs:{region}:{names.account}:task/{cluster}/0123456789abcdef"
     reset = {
         "containerOverrides": [
             {"name": "bootstrap", "environment": [{"name": "BOOTSTRAP_SQL", "value": "…"}]}
         ]
     }
     return [
-        Need.call(who, "restore: read the master's secret", "secretsmanager", primary,
+        Need.call(who, "restore: read the master's secret", "secretsmanager", region,
                   "GetSecretValue", SecretId=names.db_secret),
-        Need.call(who, "restore: the master's password from its secret", "rds", primary,
-                  "ModifyDBInstance", DBInstanceIdentifier=names.db_instance,
+        Need.call(who, "restore: the master's password from its secret", "rds", region,
+                  "ModifyDBInstance", DBInstanceIdentifier=serving,
                   MasterUserPassword="from-the-secret", ApplyImmediately=True),
+        Need.call(who, "restore: the bootstrap task borrows the server's network", "ecs",
+                  region, "DescribeServices", cluster=cluster, services=[names.server_service]),
         Need.call(who, "restore: run the bootstrap task (the app user's password too)", "ecs",
-                  primary, "RunTask", cluster=cluster,
+                  region, "RunTask", cluster=cluster,
                   taskDefinition=names.task_family("bootstrap"), overrides=reset),
-        Need.call(who, "restore: find the bootstrap task by startedBy", "ecs", primary,
+        Need.call(who, "restore: find the bootstrap task by startedBy", "ecs", region,
                   "ListTasks", cluster=cluster, startedBy="restore-logins-0123"),
-        Need.call(who, "restore: follow the bootstrap task", "ecs", primary, "DescribeTasks",
+        Need.call(who, "restore: follow the bootstrap task", "ecs", region, "DescribeTasks",
                   cluster=cluster, tasks=[task]),
     ]  # fmt: skip
 
@@ -310,9 +315,9 @@ def restore_forbidden(names: Names) -> list[Need]:
                   ResourceName=names.db_instance_arn),
         Need.call(who, "modify an instance that is not the platform's", "rds", primary,
                   "ModifyDBInstance", DBInstanceIdentifier="another-teams-database"),
-        # reset_logins' RunTask reaches the bootstrap family in the primary's cluster only.
-        Need.call(who, "run the bootstrap task in the DR cluster", "ecs", names.dr_region,
-                  "RunTask", cluster=names.ecs_cluster(names.dr_region),
+        # reset_logins' RunTask reaches the bootstrap family in the platform's clusters only.
+        Need.call(who, "run the bootstrap task in a cluster that is not the platform's",
+                  "ecs", names.dr_region, "RunTask", cluster="another-teams-cluster",
                   taskDefinition=names.task_family("bootstrap")),
     ]  # fmt: skip
 

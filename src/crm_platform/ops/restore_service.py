@@ -18,9 +18,12 @@ keeps empty; deletion protection on) -> the restored instance takes the serving 
 services back to their template sizes -> the tier names it -> healthy targets -> report.
 
 DR region (the primary region and the replica are both lost): the same up to the name,
-which is the replica's; then the failover's own state machine runs (ops/failover.py,
-forced): ``promote_replica`` finds a standalone instance ("already") and its later steps
-re-point the secrets, scale, switch, register the jobs and protect the database.
+which is the replica's; then the logins are reset as in the primary (DR's bootstrap task
+and DR's replicas of the secrets: the failover's writability check logs in as Twenty's
+user, and DR's rotation as the secrets say); then the failover's own state machine runs
+(ops/failover.py, forced): ``promote_replica`` finds a standalone instance ("already")
+and its later steps re-point the secrets, scale, switch, register the jobs and protect
+the database.
 
 Each step reads the world first and does nothing when its effect is there, so running
 ``--execute`` again resumes (the restored instance is recognised by its request tag, also
@@ -352,7 +355,8 @@ def _bootstrap_tasks(ctx: Context) -> list[str]:
 
 
 def reset_logins(ctx: Context) -> Outcome:
-    """The database logins the secrets hold, on the restored instance (primary only).
+    """The database logins the secrets hold, on the restored instance, in the region it
+    serves from (``ctx.dr``: the primary, or DR after a restore from DR's vault).
 
     A restored instance keeps the passwords of its recovery point; a rotation since then
     left newer ones in the secrets, so Twenty could not log in. First the master's: RDS
@@ -367,10 +371,18 @@ def reset_logins(ctx: Context) -> Outcome:
     (the task reads both secrets; compute/application.py ``add_bootstrap``). The override
     carries SQL, no password, and fits RunTask's "total of 8192 characters" for overrides
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html).
+
+    In DR the secrets are the primary's replicas, readable there with DR's key and holding
+    the newest rotation's values ("the new secret value propagates to all of the
+    associated replica secrets";
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html),
+    and the task is DR's own bootstrap definition (the DR
+    application stack's, ``PG_HOST`` the replica's endpoint, which the restored instance
+    now holds). It runs before ``fail_over``: the failover's writability check logs in as
+    Twenty's user (the SQL task, docs/adr/0045), and DR's rotation, attached once traffic
+    has moved, logs in with the secrets' passwords.
     """
     c = ctx.config
-    if c["serving_side"] != "primary":
-        return Outcome(True, {"logins": "DR: the failover re-points the secrets"})
     serving = _describe(ctx, c["serving"])
     if serving is None:
         raise StepFailed(f"nothing serves as {c['serving']}")
@@ -445,7 +457,7 @@ def report(ctx: Context) -> Outcome:
             "database: rebuild it (crm-platform failback rebuilds the DR replica; "
             "docs/emergency-recovery.md)"
         )
-    if "reset_logins" not in ctx.results:
+    if "reset_logins" not in ctx.results:  # a step list without it (a sabotaged drill)
         attention.append(
             "the database users' passwords are those of the recovery point: if a rotation "
             "ran since, rotate the secrets now (assumed, verify on staging)"
@@ -484,6 +496,8 @@ PRIMARY_STEPS: tuple[Step, ...] = (
 )
 DR_STEPS: tuple[Step, ...] = (
     *_BEFORE_NAME,
+    Step("reset_logins", "the master's and Twenty's passwords from DR's secret replicas",
+         reset_logins, 1800, poll=True),
     Step("fail_over", "the failover's state machine onto it (forced)", fail_over,
          3 * 3600, poll=True),
     Step("report", "what is kept, fenced and still to do", report, 60, reads_results=True),

@@ -7,7 +7,8 @@ read-only nothing here writes or migrates: the services' migrations and cron
 registration are off, the worker stays at zero, and the server runs only in warm
 standby. The failover raises it all once the replica is promoted (its endpoint does not
 change). The migrate task here runs only in a release into DR while DR serves
-(release/into_dr.py).
+(release/into_dr.py); the bootstrap task only in a restore from DR's vault
+(ops/restore_service.py, reset_logins).
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ class DrAppStack(PlatformStack):
                 cache_token=dr.cache.auth_token,
             ),
             database_host=replica.replica.instance.db_instance_endpoint_address,
+        )
+        # The bootstrap task definition only (nothing runs it at a deploy): a restore from
+        # DR's vault runs it once after the restored instance takes the replica's name, as
+        # the master, with the master's and Twenty's user's secrets as DR's replicas hold
+        # them (ops/restore_service.py, reset_logins; docs/adr/0048).
+        self.application.add_bootstrap_task(
+            family=names.task_family("bootstrap"),
+            master=replica_secret("MasterSecret", names.db_secret),
+            role_names=names.bootstrap_task_roles(s.regions.dr),
         )
         self.orchestrator = FailoverOrchestrator(
             self,
