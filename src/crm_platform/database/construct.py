@@ -26,6 +26,7 @@ from constructs import Construct
 
 from crm_platform.alerts import AlertRule
 from crm_platform.compliance.acknowledge import acknowledge
+from crm_platform.compliance.static_checks import skip_checkov
 from crm_platform.database.app_user import app_user_secret
 from crm_platform.database.common import (
     acknowledge_monitoring_role,
@@ -184,6 +185,7 @@ class PrimaryDatabase(Construct):
             )
             acknowledge(self.instance, "AwsSolutions-RDS3", single_az)
             acknowledge(self.instance, "NIST.800.53.R5-RDSMultiAZSupport", single_az)
+            skip_checkov(self.instance, "CKV_AWS_157", single_az)
         acknowledge(
             self.instance,
             "AwsSolutions-RDS11",
