@@ -28,6 +28,7 @@ from tests.test_failover import (  # noqa: F401 - the emulator and SQL task fixt
     _aws,
     _sql_task_answers_writable,
     client,
+    fresh_client,
 )
 
 ORDER = [s.name for s in failback.FAILBACK_STEPS]
@@ -344,7 +345,7 @@ def _counting(calls: dict[str, int], crash: dict[str, Any]) -> Any:
     right after AWS did it (the worst moment: the effect exists, the record does not)."""
 
     def factory(service: str, region: str) -> Any:
-        real = client(service, region)
+        real = fresh_client(service, region)
         for method in MUTATING:
             if not hasattr(real, method):
                 continue
