@@ -79,7 +79,10 @@ def test_a_run_within_thresholds_passes_and_writes_its_reports(
     # and the figure is a lower bound; a starved machine can push one sample over, and
     # then the note is rightly absent (threshold_reached is tested on its own below).
     reached = results.threshold_reached(tmp_path / "out" / "loadtest", p95_threshold_ms=2000)
-    assert ("a lower bound" in flat) is not reached
+    if "no sample stayed at or under" in flat:  # no figure (a starved run): no note on it
+        assert "a lower bound" not in flat
+    else:
+        assert ("a lower bound" in flat) is not reached
     out = tmp_path / "out"
     assert (out / "loadtest.html").stat().st_size > 1000
     rows, total = results.read_stats(out / "loadtest")
