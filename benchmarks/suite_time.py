@@ -61,6 +61,9 @@ def main() -> int:
             f"run {run}: {elapsed:.1f} s wall, {cpu:.1f} s CPU{verdict}: {_summary(proc.stdout)}",
             flush=True,
         )
+        for line in proc.stdout.splitlines():  # which tests failed, so a flaky one is seen
+            if line.startswith(("FAILED ", "ERROR ")):
+                print(f"  {line}", flush=True)
     scope = " ".join(args.pytest_args) or "whole suite"
     median, cpu = statistics.median(times), statistics.median(cpu_times)
     print(
