@@ -45,7 +45,8 @@ def needs(names: Names) -> list[Need]:
 def bootstrap_needs(names: Names) -> list[Need]:
     """The custom resource's function runs exactly the bootstrap family (passing the
     roles its task definition names) and follows its task; the bootstrap task's
-    execution role reads the master's secret and Twenty's user's (its first password)."""
+    execution role reads the master's secret and Twenty's user's (its first password),
+    and so does DR's bootstrap task's, in DR (a restore from DR's vault runs it)."""
     region, stack = names.primary_region, names.primary_stack
     runner = Who(stack, "Twenty/Bootstrap/Runner/Role")
     task = Who(stack, "Twenty/BootstrapExecutionRole")
@@ -63,41 +64,25 @@ def bootstrap_needs(names: Names) -> list[Need]:
         Need.call(
             runner, "follow the bootstrap task", "ecs", region, "DescribeTasks", cluster=cluster
         ),
-        *(
-            Need.call(
-                task,
-                f"inject {secret} into the bootstrap task",
-                "secretsmanager",
-                region,
-                "GetSecretValue",
-                SecretId=secret,
-            )
-            for secret in (names.db_secret, names.db_app_secret)
+        *_bootstrap_task_reads(names, task, region, ""),
+        *_bootstrap_task_reads(
+            names,
+            Who(names.dr_app_stack, "Twenty/BootstrapExecutionRole"),
+            names.dr_region,
+            " (DR's, which a restore from DR's vault runs: its secrets are DR's replicas, "
+            "under DR's key)",
         ),
-        Need.call(
-            task,
-            f"pull the platform image from {names.repository}",
-            "ecr",
-            region,
-            "BatchGetImage",
-            repositoryName=names.repository,
-        ),
-        *_dr_bootstrap_task_needs(names),
     ]
 
 
-def _dr_bootstrap_task_needs(names: Names) -> list[Need]:
-    """DR's bootstrap task, which a restore from DR's vault runs once (the operator role
-    starts it: ops/permissions.py, reset_logins): its execution role reads DR's replicas
-    of the master's and Twenty's user's secrets (DR's key, its key policy included) and
-    pulls DR's copy of the image."""
-    region = names.dr_region
-    task = Who(names.dr_app_stack, "Twenty/BootstrapExecutionRole")
+def _bootstrap_task_reads(names: Names, task: Who, region: str, which: str) -> list[Need]:
+    """What a bootstrap task's execution role reads at its start in ``region``: the
+    master's and Twenty's user's secrets (their key policy included) and the image."""
     return [
         *(
             Need.call(
                 task,
-                f"inject {secret} (DR's replica) into DR's bootstrap task",
+                f"inject {secret} into the bootstrap task{which}",
                 "secretsmanager",
                 region,
                 "GetSecretValue",
@@ -107,7 +92,7 @@ def _dr_bootstrap_task_needs(names: Names) -> list[Need]:
         ),
         Need.call(
             task,
-            f"pull the platform image from {names.repository} in DR",
+            f"pull the platform image from {names.repository} in {region}",
             "ecr",
             region,
             "BatchGetImage",
