@@ -37,8 +37,9 @@ from crm_platform.drill.run import ScenarioReport
 from crm_platform.ops import restore, restore_service
 
 NOTES = [
-    "restore-dr: DR's vault is modelled like the primary's (copies of the primary's "
-    "snapshot points, in AWS Backup's response shapes); the replica is unusable (the bad "
+    "restore-dr: DR's vault is modelled like the primary's, not emulated (copies of the "
+    "primary's snapshot points, in AWS Backup's response shapes); the replica is unusable "
+    "(the bad "
     "write replicated to it), not deleted; the forced failover runs the failover's step "
     "list as its step role; the SQL task finds a standalone database once the restored "
     "instance holds the replica's name",
