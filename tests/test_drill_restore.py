@@ -113,6 +113,7 @@ def test_a_restore_in_dr_fails_over_onto_the_restored_instance_as_the_operator_r
     assert failed_over["executions"] == ["SUCCEEDED"]
     assert failed_over["input"][0]["force"] is True
     assert failed_over["failover steps done"] == [s.name for s in steps.STEPS]
+    assert {f"failover: {s.name}" for s in steps.STEPS} <= {b["label"] for b in found.bars}
     # restored from DR's vault (a copy: no point in time), the logins reset in DR first
     assert by_step["restore_instance"]["observed"]["regions"] == ["ap-southeast-1"]
     assert by_step["reset_logins"]["observed"]["in"] == ["ap-southeast-1"]
@@ -124,9 +125,7 @@ def test_a_restore_in_dr_fails_over_onto_the_restored_instance_as_the_operator_r
 def test_removing_any_dr_restore_steps_effect_turns_the_verdict_to_fail(
     disabled: str, assembly: Assembly, prod_settings: Settings
 ) -> None:
-    sabotaged = tuple(
-        _no_effect(s) if s.name == disabled else s for s in restore_service.DR_STEPS
-    )
+    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in restore_service.DR_STEPS)
     report = drill(
         assembly, prod_settings, "restore-dr", enforce_authorization=False,
         restore_steps=sabotaged, quantiles=("p50",),

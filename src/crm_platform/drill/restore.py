@@ -263,7 +263,7 @@ class RestoreRehearsal(Rehearsal):
     @property
     def region(self) -> str:
         """The region the restore runs in (its vault, its database)."""
-        return self.dr if self.scenario.restore_region == "dr" else self.primary
+        return str(self.dr if self.scenario.restore_region == "dr" else self.primary)
 
     def lose(self) -> None:
         """What is lost when the damage is seen, besides the data (drill/restore_dr.py)."""

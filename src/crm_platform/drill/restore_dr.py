@@ -73,14 +73,18 @@ class DrRestoreRehearsal(RestoreRehearsal):
         vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
         other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.2.0/24")["Subnet"]["SubnetId"]
         prefix = self.names.prefix
-        rds.create_db_subnet_group(DBSubnetGroupName=f"{prefix}-replica-subnets",
-                                   DBSubnetGroupDescription="drill", SubnetIds=[subnet, other])  # fmt: skip
-        rds.create_db_parameter_group(DBParameterGroupName=f"{prefix}-replica-parameters",
-                                      DBParameterGroupFamily="postgres17", Description="drill")  # fmt: skip
-        rds.modify_db_instance(DBInstanceIdentifier=self.names.db_replica,
-                               DBSubnetGroupName=f"{prefix}-replica-subnets",
-                               DBParameterGroupName=f"{prefix}-replica-parameters",
-                               ApplyImmediately=True)  # fmt: skip
+        subnets, parameters = f"{prefix}-replica-subnets", f"{prefix}-replica-parameters"
+        rds.create_db_subnet_group(
+            DBSubnetGroupName=subnets, DBSubnetGroupDescription="drill", SubnetIds=[subnet, other]
+        )
+        rds.create_db_parameter_group(
+            DBParameterGroupName=parameters, DBParameterGroupFamily="postgres17",
+            Description="drill",
+        )  # fmt: skip
+        rds.modify_db_instance(
+            DBInstanceIdentifier=self.names.db_replica, DBSubnetGroupName=subnets,
+            DBParameterGroupName=parameters, ApplyImmediately=True,
+        )  # fmt: skip
 
     def lose(self) -> None:
         """The primary region stops answering (as in ``regional-outage``); the replica
@@ -99,13 +103,15 @@ class DrRestoreRehearsal(RestoreRehearsal):
         def at(seconds: float) -> datetime:
             return datetime.fromtimestamp(seconds, UTC)
 
+        snapshots = f"arn:aws:rds:{region}:{account}:snapshot:awsbackup"
+
         def point(n: int) -> dict[str, Any]:
             made = now - 8 * 3600 - n * COPIES_EVERY
             return {
                 "BackupVaultName": vault, "ResourceArn": names.db_instance_arn,
                 "ResourceType": "RDS", "Status": "COMPLETED", "EncryptionKeyArn": key,
                 "IsEncrypted": True, "CreationDate": at(made), "CompletionDate": at(made + 900),
-                "RecoveryPointArn": f"arn:aws:rds:{region}:{account}:snapshot:awsbackup:copyjob-{n}",
+                "RecoveryPointArn": f"{snapshots}:copyjob-{n}",
             }  # fmt: skip
 
         self.backup.points = [point(n) for n in (2, 0, 1)]
@@ -127,6 +133,19 @@ class DrRestoreRehearsal(RestoreRehearsal):
             return super().execute(execution)
         finally:
             self.failover_reports, self.step_reports = self.step_reports, mine
+
+    def restore_report(self, status: str, failure: str, wall: float) -> ScenarioReport:
+        """The restore's report, its timeline with the failover's steps (under ``fail_over``)."""
+        found = super().restore_report(status, failure, wall)
+        serving, t0 = self.serving_again(), self.outage_at
+        for r in self.failover_reports:
+            if r.started is not None and r.ended is not None:
+                found.bars.append({
+                    "label": f"failover: {r.name}", "start": round(r.started - t0, 1),
+                    "end": round(r.ended - t0, 1), "kind": "step", "status": r.status,
+                    "critical": r.ended <= serving + 1e-6, "note": r.note,
+                })  # fmt: skip
+        return found
 
     def serving_again(self) -> float:
         """Traffic on DR (Route 53 and DNS after the switch) with a healthy DR server."""
@@ -187,7 +206,8 @@ def dr_effect_checks(r: DrRestoreRehearsal) -> list[Check]:
         "backup plan's tag",
         "validate_restored",
         "available and encrypted" in str(validated.get("verdict", ""))
-        and tags.get(restore.REQUEST_TAG) == request and tags.get(key) == value,
+        and tags.get(restore.REQUEST_TAG) == request
+        and tags.get(key) == value,
         {"verdict": validated.get("verdict"), "tags": tags},
     )
     named_at = [t for t, _p in _calls(r, "ModifyDBInstance", NewDBInstanceIdentifier=replica)]
@@ -297,8 +317,8 @@ def _failover_checks(r: DrRestoreRehearsal, started_at: list[float], endpoint: A
     sizes = planned(r.settings, "primary")
     want = {names.server_service: sizes.server.desired, names.worker_service: sizes.worker.desired}
     cluster = names.ecs_cluster(dr)
-    desired = {s["serviceName"]: s["desiredCount"] for s in r.world.raw("ecs", dr).describe_services(
-        cluster=cluster, services=list(want))["services"]}  # fmt: skip
+    found = r.world.raw("ecs", dr).describe_services(cluster=cluster, services=list(want))
+    desired = {s["serviceName"]: s["desiredCount"] for s in found["services"]}
     sm = r.world.raw("secretsmanager", dr)
     standalone = {n: not sm.describe_secret(SecretId=n).get("PrimaryRegion")
                   or sm.describe_secret(SecretId=n)["PrimaryRegion"] == dr
@@ -321,12 +341,20 @@ def _failover_checks(r: DrRestoreRehearsal, started_at: list[float], endpoint: A
             "standalone naming the restored endpoint",
             "fail_over",
             ok,
-            {"starts": len(starts), "input": given, "executions": [e.status for e in executions],
-             "failover steps done": done, "state": state, "traffic to dr": r.aws.traffic_to_dr(),
-             "desired": desired, "wanted": want, "standalone": standalone, "host": host,
-             "serving at": None if healthy == INFINITY else round(healthy - r.outage_at, 1),
-             "started at": started_at},
+            {
+                "starts": len(starts),
+                "input": given,
+                "executions": [e.status for e in executions],
+                "failover steps done": done,
+                "state": state,
+                "traffic to dr": r.aws.traffic_to_dr(),
+                "desired": desired,
+                "wanted": want,
+                "standalone": standalone,
+                "host": host,
+                "serving at": None if healthy == INFINITY else round(healthy - r.outage_at, 1),
+                "started at": started_at,
+            },
             "modelled",
-        )  # fmt: skip
+        )
     ]
-
