@@ -1,5 +1,6 @@
-"""The drill's restore scenarios (drill/restore.py): ``restore --execute`` from a recovery
-point to a serving database, in the emulator, as the operator role, every call authorized.
+"""The drill's restore scenarios (drill/restore.py, drill/restore_dr.py): ``restore
+--execute`` from a recovery point to a serving database, in the emulator, as the operator
+role, every call authorized; in DR (``restore-dr``) on to the forced failover's end.
 
 Each step's effect has a check; removing any one step's effect turns its check and the
 verdict to FAIL (the sabotage below), so a passing verdict means every effect was seen.
@@ -78,6 +79,56 @@ def test_removing_any_restore_steps_effect_turns_the_verdict_to_fail(
     report = drill(
         assembly, prod_settings, "restore-latest", enforce_authorization=False,
         restore_steps=sabotaged,
+    )  # fmt: skip
+    (found,) = report.scenarios
+    assert not found.passed
+    named = [c for c in found.checks if c["step"] == disabled]
+    reached = any(c["name"] == "the restore reached service" and c["ok"] for c in found.checks)
+    assert (named and not all(c["ok"] for c in named)) or not reached, failing(found)
+
+
+# --- restore-dr: the primary region and the replica lost (drill/restore_dr.py) ---------------
+# In DR ``stop_writes`` has no effect by design: DR runs no service before the failover
+# (pilot light), so removing it changes nothing there is to see.
+DR_WITH_EFFECT = [s.name for s in restore_service.DR_STEPS if s.name != "stop_writes"]
+
+
+@pytest.fixture(scope="module")
+def dr_enforced(assembly: Assembly, prod_settings: Settings) -> DrillReport:
+    return drill(assembly, prod_settings, "restore-dr", quantiles=("p50",))
+
+
+def test_a_restore_in_dr_fails_over_onto_the_restored_instance_as_the_operator_role(
+    dr_enforced: DrillReport,
+) -> None:
+    (found,) = dr_enforced.scenarios
+    assert found.passed, failing(found) + [str(d) for d in found.denied]
+    assert not found.denied and dr_enforced.authorization == "enforced"
+    assert [s["name"] for s in found.steps] == [s.name for s in restore_service.DR_STEPS]
+    assert all(s["status"] == "done" for s in found.steps)
+    by_step = {c["step"]: c for c in found.checks}
+    assert set(DR_WITH_EFFECT) <= set(by_step)
+    # the failover it started ran every one of its steps, forced, to its end
+    failed_over = by_step["fail_over"]["observed"]
+    assert failed_over["executions"] == ["SUCCEEDED"]
+    assert failed_over["input"][0]["force"] is True
+    assert failed_over["failover steps done"] == [s.name for s in steps.STEPS]
+    assert {f"failover: {s.name}" for s in steps.STEPS} <= {b["label"] for b in found.bars}
+    # restored from DR's vault (a copy: no point in time), the logins reset in DR first
+    assert by_step["restore_instance"]["observed"]["regions"] == ["ap-southeast-1"]
+    assert by_step["reset_logins"]["observed"]["in"] == ["ap-southeast-1"]
+    assert any("restore-dr" in n and "not emulated" in n for n in dr_enforced.notes)
+    assert found.rpo is not None and found.rpo["seconds"] > 0
+
+
+@pytest.mark.parametrize("disabled", DR_WITH_EFFECT)
+def test_removing_any_dr_restore_steps_effect_turns_the_verdict_to_fail(
+    disabled: str, assembly: Assembly, prod_settings: Settings
+) -> None:
+    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in restore_service.DR_STEPS)
+    report = drill(
+        assembly, prod_settings, "restore-dr", enforce_authorization=False,
+        restore_steps=sabotaged, quantiles=("p50",),
     )  # fmt: skip
     (found,) = report.scenarios
     assert not found.passed

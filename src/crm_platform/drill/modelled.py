@@ -171,6 +171,9 @@ class ModelledAws:
         # The original region's database as a failback models it (drill/failback.py):
         # (purpose, at) -> the SQL task's answer there; None: a primary, as before the outage.
         self.primary_sql: Callable[[str, float], dict[str, Any]] | None = None
+        # A restore from DR's vault (drill/restore_dr.py): from this time a restored,
+        # standalone instance holds the replica's name, so DR's database is no replica.
+        self.restored_serving_at = INFINITY
 
     # --- the hooks ------------------------------------------------------------------------
     def before(self, call: Call, _principal: Any) -> dict[str, Any] | None:
@@ -353,6 +356,8 @@ class ModelledAws:
 
     def in_recovery(self, at: float) -> bool:
         """The DR database until its promotion is done (a replica is a hot standby)."""
+        if at >= self.restored_serving_at:
+            return False
         promotion = self.promotions.get(self.replica)
         return promotion is None or at < promotion.done
 

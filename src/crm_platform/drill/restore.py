@@ -52,8 +52,9 @@ NOTES = [
     "RDS keeps a renamed instance 'renaming' for rds.rename",
 ]
 MODELLED = frozenset(
-    {"restore_instance", "rename_aside", "take_serving_name", "reset_logins", "wait_healthy"}
-)
+    {"restore_instance", "rename_aside", "take_serving_name", "reset_logins", "wait_healthy",
+     "fail_over"}
+)  # fmt: skip
 DAMAGE_BEFORE_DETECTION = 1200  # the bad write happened 20 minutes before anyone saw it
 
 
@@ -159,7 +160,7 @@ class ModelledBackup:
             raise _error("ResourceNotFoundException", f"{point} not found", call.operation)
         reference = (
             r.world.raw("rds", call.region).describe_db_instances(
-                DBInstanceIdentifier=r.names.db_instance
+                DBInstanceIdentifier=restore.reference_instance(r.names, call.region)
             )["DBInstances"][0]
             if r.original
             else {}
@@ -205,6 +206,11 @@ class ModelledBackup:
         if new:
             done = self.now() + self.rehearsal.seconds("rds.rename")
             self.renames[str(new)] = done
+            aws = self.rehearsal.aws
+            if str(new) == aws.replica and call.region == aws.dr_region:
+                # A restored instance takes the replica's name (drill/restore_dr.py): from
+                # then DR's endpoint answers with a standalone database.
+                aws.restored_serving_at = done
             self.rehearsal.aws.events.append(
                 Event(f"rename {db} -> {new}", self.now(), done, "modelled: the new name's DNS")
             )
@@ -254,13 +260,22 @@ class RestoreRehearsal(Rehearsal):
 
         self.world.hooks.before, self.world.hooks.after = before, after
 
+    @property
+    def region(self) -> str:
+        """The region the restore runs in (its vault, its database)."""
+        return str(self.dr if self.scenario.restore_region == "dr" else self.primary)
+
+    def lose(self) -> None:
+        """What is lost when the damage is seen, besides the data (drill/restore_dr.py)."""
+
     def restore(self, wall: float) -> ScenarioReport:
         """The damage is seen; the operator restores and puts the restored instance into
         service with the CLI's code."""
         names = self.names
-        self.original = self.describe(names.db_instance) or {}
+        self.original = self.describe(restore.reference_instance(names, self.region)) or {}
         self.clock.sleep(60)
         self.outage_at = self.clock.now()  # the damage is seen
+        self.lose()
         damaged_at = self.outage_at - DAMAGE_BEFORE_DETECTION
         self.seed_recovery_points()
         self.clock.sleep(self.seconds("operator.decision"))
@@ -273,7 +288,7 @@ class RestoreRehearsal(Rehearsal):
         client = self.world.clients(self.operator)
         status, failure = "FAILED", ""
         try:
-            plan = restore.plan(names, client, point=chosen, region=names.primary_region,
+            plan = restore.plan(names, client, point=chosen, region=self.region,
                                 retention_days=self.settings.backup.retention_days,
                                 multi_az=self.settings.database.multi_az, now=now)  # fmt: skip
             self.plan = plan
@@ -300,7 +315,7 @@ class RestoreRehearsal(Rehearsal):
 
     # --- the platform as AWS has it --------------------------------------------------------
     def describe(self, identifier: str) -> dict[str, Any] | None:
-        return restore.describe(self.world.raw("rds", self.primary), identifier)
+        return restore.describe(self.world.raw("rds", self.region), identifier)
 
     def place_primary(self) -> None:
         place_primary(self)
@@ -340,7 +355,7 @@ class RestoreRehearsal(Rehearsal):
     def restore_report(self, status: str, failure: str, wall: float) -> ScenarioReport:
         checks = self.outcome(status, failure)
         if status == "SUCCEEDED" or self.step_reports:
-            checks += effect_checks(self)
+            checks += self.effect_checks()
         denied = [
             {"at": round(r.at - self.outage_at, 1), "principal": r.principal,
              "call": r.call.describe(), "missing": r.denied}
@@ -380,12 +395,17 @@ class RestoreRehearsal(Rehearsal):
             expected=self.scenario.describe_expected(), quantile=self.quantile,
             passed=all(c.ok for c in checks) and not denied, seconds=round(wall, 2),
             steps=steps_out, bars=bars, checks=[asdict(c) for c in checks], denied=denied,
-            rto=None,
-            rpo={"seconds": None if self.chosen == "latest" else DAMAGE_BEFORE_DETECTION + 60,
-                 "reading": f"restored to {self.chosen}: the writes after that point are not "
-                            "in the restored database (kept in the replaced instance)"},
+            rto=None, rpo=self.rpo(),
             starts=self.starts, failure=failure, permissions=self._permissions(),
         )  # fmt: skip
+
+    def effect_checks(self) -> list[Check]:
+        return effect_checks(self)
+
+    def rpo(self) -> dict[str, Any]:
+        return {"seconds": None if self.chosen == "latest" else DAMAGE_BEFORE_DETECTION + 60,
+                "reading": f"restored to {self.chosen}: the writes after that point are not "
+                           "in the restored database (kept in the replaced instance)"}  # fmt: skip
 
     def serving_again(self) -> float:
         healthy = next((r for r in self.step_reports

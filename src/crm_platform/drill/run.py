@@ -824,10 +824,14 @@ def run_drill(
     )  # fmt: skip
     from crm_platform.drill import failback as failback_drill  # they build on this module
     from crm_platform.drill import restore as restore_drill
+    from crm_platform.drill import restore_dr as restore_dr_drill
 
     for scenario in scenarios:
         at: tuple[Quantile, ...] = quantiles if scenario.measures_rto else ("p50",)
-        kind = restore_drill.RestoreRehearsal if scenario.kind == "restore" else Rehearsal
+        kind: type[Rehearsal] = Rehearsal
+        if scenario.kind == "restore":
+            kind = (restore_dr_drill.DrRestoreRehearsal if scenario.restore_region == "dr"
+                    else restore_drill.RestoreRehearsal)  # fmt: skip
         for quantile in at:
             progress(f"scenario {scenario.name} ({quantile}): {scenario.summary}")
             with emulator.emulator():  # a fresh, empty emulator for each
@@ -839,6 +843,8 @@ def run_drill(
     notes = list(EMULATOR_NOTES)
     if any(s.kind in ("restore", "sequence") for s in scenarios):
         notes += restore_drill.NOTES
+    if any(s.kind == "restore" and s.restore_region == "dr" for s in scenarios):
+        notes += restore_dr_drill.NOTES
     if any(s.kind in ("failback", "sequence") for s in scenarios):
         notes += failback_drill.NOTES
     return DrillReport(

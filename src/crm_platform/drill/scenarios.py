@@ -43,6 +43,9 @@ class Scenario:
     # then ``failback --execute``; sequence: that, then a restore, on one emulator.
     kind: Literal["failover", "restore", "failback", "sequence"] = "failover"
     restore_point: Literal["latest", "time"] = "latest"
+    # Where the restore runs: "dr" restores from DR's vault with the primary region and
+    # the DR replica both lost (drill/restore_dr.py), then the failover's state machine.
+    restore_region: Literal["primary", "dr"] = "primary"
 
     def describe_expected(self) -> str:
         e = self.expected
@@ -56,6 +59,13 @@ class Scenario:
             if self.kind == "sequence":
                 text += "; then a restore of the latest point reaches service"
             return text
+        if self.kind == "restore" and self.restore_region == "dr":
+            return (
+                "with the primary region and the DR replica lost, a new instance restored "
+                "from DR's vault, validated, serving under the replica's name (the unusable "
+                "replica kept aside and fenced), the logins reset from DR's secrets, then "
+                "the forced failover onto it completes"
+            )
         if self.kind == "restore":
             return (
                 "a new instance restored from the chosen point, validated, serving under the "
@@ -168,6 +178,17 @@ SCENARIOS: dict[str, Scenario] = {
             measures_rto=False,
             kind="restore",
             restore_point="time",
+        ),
+        Scenario(
+            "restore-dr",
+            "the primary region is lost and the DR replica is unusable (the bad write "
+            "replicated to it); restore the newest point of DR's vault and fail over onto it",
+            "unreachable",
+            Expected(fence="unfenced"),
+            measures_rto=False,
+            kind="restore",
+            restore_point="latest",
+            restore_region="dr",
         ),
         # issue 19, item 4: the way back (drill/failback.py)
         Scenario(
