@@ -88,8 +88,9 @@ def test_removing_any_restore_steps_effect_turns_the_verdict_to_fail(
 
 
 # --- restore-dr: the primary region and the replica lost (drill/restore_dr.py) ---------------
-# In DR ``stop_writes`` has no effect by design: DR runs no service before the failover
-# (pilot light), so removing it changes nothing there is to see.
+# In DR ``stop_writes`` has nothing to stop at pilot light (the drill's posture: DR runs
+# no service before the failover), so removing it changes nothing there is to see; a warm
+# standby's stop is tested in tests/test_restore.py.
 DR_WITH_EFFECT = [s.name for s in restore_service.DR_STEPS if s.name != "stop_writes"]
 
 

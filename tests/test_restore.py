@@ -660,6 +660,41 @@ def test_in_dr_the_restored_instance_becomes_the_dr_database_and_the_failover_ru
     assert outcome.detail["status"] == "SUCCEEDED"
 
 
+def test_in_dr_a_warm_standby_server_is_stopped_before_the_rename(
+    aws: None, prod_settings: Settings
+) -> None:
+    """A warm standby's DR server runs against the replica: the DR restore stops it (bounds
+    first) before the replica's name moves to the restored instance; at pilot light there
+    is nothing to stop and the step changes nothing."""
+    names = Names.of(prod_settings)
+    ecs = boto3.client("ecs", region_name=DR)
+    scaling = boto3.client("application-autoscaling", region_name=DR)
+    cluster = names.ecs_cluster(DR)
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(family="t", containerDefinitions=[
+        {"name": "c", "image": "i", "memory": 512}])  # fmt: skip
+    for service, desired in ((names.server_service, 1), (names.worker_service, 0)):
+        ecs.create_service(cluster=cluster, serviceName=service, taskDefinition="t",
+                           desiredCount=desired)  # fmt: skip
+    config = {
+        "serving_side": "dr", "serving": names.db_replica, "request": "r-1",
+        "clusters": {"dr": cluster}, "dr_region": DR,
+        "services": {"server": {"name": names.server_service},
+                     "worker": {"name": names.worker_service}},
+    }  # fmt: skip
+    ctx = restore_service.Context(
+        config=config,
+        client=lambda service, region: boto3.client(service, region_name=region),  # type: ignore[call-overload]
+        now=lambda: 0.0,
+    )
+    restore_service.stop_writes(ctx)
+    found = ecs.describe_services(cluster=cluster, services=[names.server_service])["services"]
+    assert found[0]["desiredCount"] == 0
+    (target,) = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert target["ResourceId"] == f"service/{cluster}/{names.server_service}"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 0)
+
+
 # --- reset_logins: the secrets' passwords on the restored instance ---------------------------
 class _Logins:
     """RDS, Secrets Manager and ECS as reset_logins sees them: a master-password reset

@@ -246,8 +246,26 @@ def into_service_needs(names: Names) -> list[Need]:
                                  "targetgroup/server/1"),
         *_reset_logins_needs(names, who, primary),
         *_reset_logins_needs(names, who, names.dr_region),
+        *_dr_stop_writes_needs(names, who),
     ]  # fmt: skip
     return found
+
+
+def _dr_stop_writes_needs(names: Names, who: Who) -> list[Need]:
+    """stop_writes in a restore from DR's vault: DR's services read, and a warm standby's
+    server held at zero (bounds first) before the replica's name moves."""
+    dr = names.dr_region
+    cluster = names.ecs_cluster(dr)
+    services = [names.server_service, names.worker_service]
+    return [
+        Need.call(who, "restore: read DR's services", "ecs", dr, "DescribeServices",
+                  cluster=cluster, services=services),
+        Need.call(who, "restore: stop DR's warm-standby server", "ecs", dr, "UpdateService",
+                  cluster=cluster, service=names.server_service, desiredCount=0),
+        Need.call(who, "restore: DR's scaling bounds to zero", "application-autoscaling", dr,
+                  "RegisterScalableTarget", ServiceNamespace="ecs",
+                  ResourceId=f"service/{cluster}/{names.server_service}"),
+    ]  # fmt: skip
 
 
 def _reset_logins_needs(names: Names, who: Who, region: str) -> list[Need]:

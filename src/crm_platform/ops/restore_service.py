@@ -224,10 +224,13 @@ def protect_restored(ctx: Context) -> Outcome:
 
 def stop_writes(ctx: Context) -> Outcome:
     """The region's services to zero (scaling bounds first, or scaling starts them again),
-    and wait until no task runs: nothing writes to the old instance while it is renamed."""
+    and wait until no task runs: nothing writes to the old instance while it is renamed.
+
+    In DR too: at pilot light DR runs no service before the failover (nothing to do), but
+    a warm standby runs its server against the replica, which would otherwise meet the
+    restored instance under the replica's endpoint before the failover raises it again
+    (``start_services`` sets both bounds and the count from the templates' sizes)."""
     c = ctx.config
-    if c["serving_side"] == "dr":
-        return Outcome(True, {"services": "DR runs none before the failover"})
     if _in_service(ctx) is not None:
         return Outcome(True, {"services": "in service already: not stopped again"})
     cluster = c["clusters"]["dr"]
