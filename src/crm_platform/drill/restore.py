@@ -425,6 +425,64 @@ def _calls(r: RestoreRehearsal, operation: str, **where: Any) -> list[tuple[floa
     ]  # fmt: skip
 
 
+def validated_check(r: RestoreRehearsal, tags: dict[str, str], request: str | None) -> Check:
+    """validate_restored's effect, in either region: the restore test's verdict, and the
+    request's and the backup plan's tags on the restored instance."""
+    key, value = r.names.backup_selection_tag
+    validated = next((s.detail for s in r.step_reports if s.name == "validate_restored"), {})
+    return Check(
+        "validated (available, encrypted, placement) and tagged with the request and the "
+        "backup plan's tag",
+        "validate_restored",
+        "available and encrypted" in str(validated.get("verdict", ""))
+        and tags.get(restore.REQUEST_TAG) == request
+        and tags.get(key) == value,
+        {"verdict": validated.get("verdict"), "tags": tags},
+        "emulated",
+    )
+
+
+def aside_checks(
+    r: RestoreRehearsal, region: str, aside_id: str, aside: dict[str, Any], what: str
+) -> list[Check]:
+    """rename_aside's and fence_aside's effects, in either region: ``what`` (the replaced
+    instance) kept under its request's name, and closed in its VPC's default group with
+    deletion protection on.
+
+    moto derives DbiResourceId from the identifier: the instances are told apart by their
+    creation time and the request's tag (only the restored one carries it).
+    """
+    aside_tags = {t["Key"]: t["Value"] for t in aside.get("TagList", [])}
+    ec2 = r.world.raw("ec2", region)
+    groups = [g["VpcSecurityGroupId"] for g in aside.get("VpcSecurityGroups", [])]
+    found = ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"] if groups else []
+    return [
+        Check(
+            f"{what} kept aside under its request's name (same instance, not deleted, not "
+            "this restore's)",
+            "rename_aside",
+            bool(aside)
+            and aside.get("InstanceCreateTime") == r.original.get("InstanceCreateTime")
+            and restore.REQUEST_TAG not in aside_tags,
+            {"aside": aside_id, "created": aside.get("InstanceCreateTime"),
+             "original created": r.original.get("InstanceCreateTime")},
+            "modelled",
+        ),
+        Check(
+            f"{what} fenced: only its VPC's default group (no rules from other groups), "
+            "deletion protection on",
+            "fence_aside",
+            len(found) == 1 and found[0]["GroupName"] == "default"
+            and not any(pair for perm in found[0].get("IpPermissions", [])
+                        for pair in perm.get("UserIdGroupPairs", [])
+                        if pair.get("GroupId") != found[0]["GroupId"])
+            and aside.get("DeletionProtection") is True,
+            {"groups": [(g["GroupId"], g["GroupName"]) for g in found],
+             "deletion protection": aside.get("DeletionProtection")},
+        ),
+    ]  # fmt: skip
+
+
 def effect_checks(r: RestoreRehearsal) -> list[Check]:
     """One check per step's effect, read back from the emulator and the call log."""
     names, checks = r.names, []
@@ -457,17 +515,7 @@ def effect_checks(r: RestoreRehearsal) -> list[Check]:
         "modelled",
     )  # fmt: skip
     tags = {t["Key"]: t["Value"] for t in serving.get("TagList", [])}
-    key, value = names.backup_selection_tag
-    validated = next((s.detail for s in r.step_reports if s.name == "validate_restored"), {})
-    check(
-        "validated (available, encrypted, placement) and tagged with the request and the "
-        "backup plan's tag",
-        "validate_restored",
-        "available and encrypted" in str(validated.get("verdict", ""))
-        and tags.get(restore.REQUEST_TAG) == (p.request_id if p else None)
-        and tags.get(key) == value,
-        {"verdict": validated.get("verdict"), "tags": tags},
-    )
+    checks.append(validated_check(r, tags, p.request_id if p else None))
     check(
         "the serving database has deletion protection and the configured backup retention",
         "protect_restored",
@@ -487,33 +535,7 @@ def effect_checks(r: RestoreRehearsal) -> list[Check]:
         {"stopped at": stopped, "renamed at": renamed_aside},
         "modelled",
     )
-    # moto derives DbiResourceId from the identifier: the instances are told apart by
-    # their creation time and the request's tag (only the restored one carries it).
-    aside_tags = {t["Key"]: t["Value"] for t in aside.get("TagList", [])}
-    check(
-        "the old instance kept aside under its request's name (same instance, not deleted)",
-        "rename_aside",
-        bool(aside) and aside.get("InstanceCreateTime") == r.original.get("InstanceCreateTime")
-        and restore.REQUEST_TAG not in aside_tags,
-        {"aside": aside_id, "created": aside.get("InstanceCreateTime"),
-         "original created": r.original.get("InstanceCreateTime")},
-        "modelled",
-    )  # fmt: skip
-    ec2 = r.world.raw("ec2", r.primary)
-    groups = [g["VpcSecurityGroupId"] for g in aside.get("VpcSecurityGroups", [])]
-    found = ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"] if groups else []
-    check(
-        "the old instance fenced: only the VPC's default group (no rules from the tasks), "
-        "deletion protection on",
-        "fence_aside",
-        len(found) == 1 and found[0]["GroupName"] == "default"
-        and not any(pair for perm in found[0].get("IpPermissions", [])
-                    for pair in perm.get("UserIdGroupPairs", [])
-                    if pair.get("GroupId") != found[0]["GroupId"])
-        and aside.get("DeletionProtection") is True,
-        {"groups": [(g["GroupId"], g["GroupName"]) for g in found],
-         "deletion protection": aside.get("DeletionProtection")},
-    )  # fmt: skip
+    checks += aside_checks(r, r.primary, aside_id, aside, "the old instance")
     restored_arn = job.arn if job else ""
     check(
         "the restored instance serves under the platform's identifier, at the same endpoint",

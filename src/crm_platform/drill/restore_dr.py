@@ -32,7 +32,7 @@ from typing import Any
 from crm_platform.capacity import planned
 from crm_platform.drill.checks import Check
 from crm_platform.drill.modelled import INFINITY, Execution
-from crm_platform.drill.restore import RestoreRehearsal, _calls
+from crm_platform.drill.restore import RestoreRehearsal, _calls, aside_checks, validated_check
 from crm_platform.drill.run import ScenarioReport
 from crm_platform.ops import restore, restore_service
 
@@ -199,17 +199,7 @@ def dr_effect_checks(r: DrRestoreRehearsal) -> list[Check]:
          "regions": [c.call.region for c in started]},
         "modelled",
     )  # fmt: skip
-    key, value = names.backup_selection_tag
-    validated = next((s.detail for s in r.step_reports if s.name == "validate_restored"), {})
-    check(
-        "validated (available, encrypted, placement) and tagged with the request and the "
-        "backup plan's tag",
-        "validate_restored",
-        "available and encrypted" in str(validated.get("verdict", ""))
-        and tags.get(restore.REQUEST_TAG) == request
-        and tags.get(key) == value,
-        {"verdict": validated.get("verdict"), "tags": tags},
-    )
+    checks.append(validated_check(r, tags, request))
     named_at = [t for t, _p in _calls(r, "ModifyDBInstance", NewDBInstanceIdentifier=replica)]
     protected_at = [t for t, _p in _calls(r, "ModifyDBInstance", DBInstanceIdentifier=restored_id,
                                           DeletionProtection=True)]  # fmt: skip
@@ -223,32 +213,7 @@ def dr_effect_checks(r: DrRestoreRehearsal) -> list[Check]:
         >= r.settings.database.backup_retention_days,
         {"protected at": protected_at, "named at": named_at},
     )  # fmt: skip
-    aside_tags = {t["Key"]: t["Value"] for t in aside.get("TagList", [])}
-    check(
-        "the unusable replica kept aside under its request's name (same instance, not "
-        "deleted, not this restore's)",
-        "rename_aside",
-        bool(aside) and aside.get("InstanceCreateTime") == r.original.get("InstanceCreateTime")
-        and restore.REQUEST_TAG not in aside_tags,
-        {"aside": aside_id, "created": aside.get("InstanceCreateTime"),
-         "replica created": r.original.get("InstanceCreateTime")},
-        "modelled",
-    )  # fmt: skip
-    ec2 = r.world.raw("ec2", dr)
-    groups = [g["VpcSecurityGroupId"] for g in aside.get("VpcSecurityGroups", [])]
-    found = ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"] if groups else []
-    check(
-        "the replica aside fenced: only DR's VPC default group (no rules), deletion "
-        "protection on",
-        "fence_aside",
-        len(found) == 1 and found[0]["GroupName"] == "default"
-        and not any(pair for perm in found[0].get("IpPermissions", [])
-                    for pair in perm.get("UserIdGroupPairs", [])
-                    if pair.get("GroupId") != found[0]["GroupId"])
-        and aside.get("DeletionProtection") is True,
-        {"groups": [(g["GroupId"], g["GroupName"]) for g in found],
-         "deletion protection": aside.get("DeletionProtection")},
-    )  # fmt: skip
+    checks += aside_checks(r, dr, aside_id, aside, "the unusable replica")
     endpoint = (serving.get("Endpoint") or {}).get("Address")
     check(
         "the restored instance serves under the replica's name, at the replica's endpoint",
