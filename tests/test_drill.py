@@ -24,6 +24,7 @@ from crm_platform.failover.runtime import steps
 from crm_platform.naming import Names
 from crm_platform.settings import Settings
 from tests.conftest import CONFIG, Assembly
+from tests.sabotage import each_step_removed
 
 ISSUE_17 = "issue 17 (regional failover that survives a real outage)"
 pytestmark = pytest.mark.slow
@@ -208,24 +209,37 @@ def test_a_denied_call_fails_its_step_and_names_what_is_missing(
 
 
 # --- a check for every effect -------------------------------------------------------------------
-def _no_effect(step: steps.Step) -> steps.Step:
-    return replace(step, run=lambda _ctx: steps.Outcome(True, {}), poll=False)
+# The fence is only seen where the primary answers; the wait for healthy targets only where
+# the services start after the promotion (a run resumed after it).
+SABOTAGE_SCENARIO = {"fence_primary": "partial-outage", "wait_healthy": "crash-resume"}
+
+
+@pytest.fixture(scope="module")
+def sabotaged(assembly: Assembly, prod_settings: Settings) -> dict[str, DrillReport]:
+    """Each step's effect removed in turn, in the scenario that shows it (tests/sabotage.py:
+    one run per scenario, forked where each step is first called)."""
+    chosen: dict[str, list[str]] = {}
+    for step in steps.STEPS:
+        chosen.setdefault(SABOTAGE_SCENARIO.get(step.name, "regional-outage"), []).append(step.name)
+    found: dict[str, DrillReport] = {}
+    for name, disabled in chosen.items():
+
+        def run(step_list: tuple[steps.Step, ...], name: str = name) -> DrillReport:
+            return drill(
+                assembly, prod_settings, name, enforce_authorization=False,
+                step_list=step_list, quantiles=("p50",),
+            )  # fmt: skip
+
+        found |= each_step_removed(run, steps.STEPS, disabled)
+    return found
 
 
 @pytest.mark.parametrize("disabled", [s.name for s in steps.STEPS])
 def test_removing_any_steps_effect_turns_the_verdict_to_fail(
-    disabled: str, assembly: Assembly, prod_settings: Settings
+    disabled: str, sabotaged: dict[str, DrillReport]
 ) -> None:
-    # The fence is only seen where the primary answers; the wait for healthy targets only
-    # where the services start after the promotion (a run resumed after it).
-    chosen = {"fence_primary": "partial-outage", "wait_healthy": "crash-resume"}.get(
-        disabled, "regional-outage"
-    )
-    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in steps.STEPS)
-    report = drill(
-        assembly, prod_settings, chosen, enforce_authorization=False, step_list=sabotaged,
-        quantiles=("p50",),
-    )  # fmt: skip
+    chosen = SABOTAGE_SCENARIO.get(disabled, "regional-outage")
+    report = sabotaged[disabled]
     assert [s.quantile for s in report.scenarios] == ["p50"]
     found = scenario(report, chosen)
     assert not found.passed

@@ -11,7 +11,6 @@ effect turns the verdict to FAIL.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from crm_platform.failover.runtime import failback, steps
 from crm_platform.naming import Names
 from crm_platform.settings import Settings
 from tests.conftest import Assembly
+from tests.sabotage import each_step_removed, no_effect
 
 pytestmark = pytest.mark.slow
 
@@ -67,20 +67,18 @@ def test_as_the_operator_the_sequence_passes_with_every_call_authorized(
     assert any(n.startswith("failback:") for n in enforced.notes)
 
 
-def test_the_sequence_returns_the_platform_to_its_templates(
-    assembly: Assembly, prod_settings: Settings
-) -> None:
-    report = drill(
-        assembly, prod_settings, "failover-failback-restore", enforce_authorization=False
-    )
-    assert [s.scenario.rsplit(": ", 1)[1] for s in report.scenarios] == [
+def test_the_sequence_returns_the_platform_to_its_templates(enforced: DrillReport) -> None:
+    """Read from the operator's run above: with every call authorized (no denial), the run
+    without the authorization model would make the same calls and reach the same state."""
+    assert [s.scenario.rsplit(": ", 1)[1] for s in enforced.scenarios] == [
         "failover",
         "failback",
         "restore-latest",
     ]
-    for s in report.scenarios:
+    for s in enforced.scenarios:
         assert s.passed, (s.scenario, failing(s))
-    back = part(report, "failback")
+        assert s.denied == [], s.scenario
+    back = part(enforced, "failback")
     assert back.drift == []
     assert [s["name"] for s in back.steps] == [s.name for s in failback.FAILBACK_STEPS]
     by_name = {s["name"]: s for s in back.steps}
@@ -90,22 +88,50 @@ def test_the_sequence_returns_the_platform_to_its_templates(
     assert back.rpo is not None and back.rpo["seconds"] == 0.0
 
 
-def _no_effect(step: steps.Step) -> steps.Step:
-    return replace(step, run=lambda _ctx: steps.Outcome(True, {}), poll=False)
-
-
 SABOTAGED = [s.name for s in failback.FAILBACK_STEPS]
+
+
+@pytest.fixture(scope="module")
+def sabotaged(assembly: Assembly, prod_settings: Settings) -> dict[str, DrillReport]:
+    """The failback scenario with each step's effect removed in turn (tests/sabotage.py:
+    one run, forked where each step is first called)."""
+
+    def run(step_list: tuple[steps.Step, ...]) -> DrillReport:
+        return drill(
+            assembly, prod_settings, "failback", enforce_authorization=False,
+            failback_steps=step_list,
+        )  # fmt: skip
+
+    return each_step_removed(run, failback.FAILBACK_STEPS, SABOTAGED)
 
 
 @pytest.mark.parametrize("disabled", SABOTAGED)
 def test_removing_a_failback_steps_effect_turns_the_verdict_to_fail(
-    disabled: str, assembly: Assembly, prod_settings: Settings
+    disabled: str, sabotaged: dict[str, DrillReport]
 ) -> None:
-    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in failback.FAILBACK_STEPS)
-    report = drill(
-        assembly, prod_settings, "failback", enforce_authorization=False, failback_steps=sabotaged
-    )
-    back = part(report, "failback")
+    back = part(sabotaged[disabled], "failback")
     assert not back.passed
     named = [c for c in back.checks if c["step"] == disabled]
     assert named and not all(c["ok"] for c in named), failing(back)
+
+
+def test_a_forked_sabotage_is_the_run_from_scratch(
+    assembly: Assembly, prod_settings: Settings, sabotaged: dict[str, DrillReport]
+) -> None:
+    """The fork (tests/sabotage.py) changes nothing the sabotage tests read: the same
+    step, removed in a run from the start, ends with the same verdict, the same checks
+    and the same step outcomes."""
+    disabled = "copy_attachments"
+    step_list = tuple(no_effect(s) if s.name == disabled else s for s in failback.FAILBACK_STEPS)
+    scratch = part(
+        drill(
+            assembly, prod_settings, "failback", enforce_authorization=False,
+            failback_steps=step_list,
+        ),
+        "failback",
+    )  # fmt: skip
+    forked = part(sabotaged[disabled], "failback")
+    assert (forked.passed, forked.checks) == (scratch.passed, scratch.checks)
+    assert [(s["name"], s["status"], s["start"], s["end"]) for s in forked.steps] == [
+        (s["name"], s["status"], s["start"], s["end"]) for s in scratch.steps
+    ]

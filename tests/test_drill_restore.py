@@ -8,7 +8,6 @@ verdict to FAIL (the sabotage below), so a passing verdict means every effect wa
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from crm_platform.naming import Names
 from crm_platform.ops import restore_service
 from crm_platform.settings import Settings
 from tests.conftest import Assembly
+from tests.sabotage import each_step_removed
 
 pytestmark = pytest.mark.slow
 RESTORES = ("restore-latest", "restore-point-in-time")
@@ -65,22 +65,25 @@ def test_the_point_in_time_restore_asks_for_the_time_before_the_damage(
     assert restored["observed"]["metadata"]["UseLatestRestorableTime"] == "true"
 
 
-def _no_effect(step: steps.Step) -> steps.Step:
-    return replace(step, run=lambda _ctx: steps.Outcome(True, {}), poll=False)
+@pytest.fixture(scope="module")
+def sabotaged(assembly: Assembly, prod_settings: Settings) -> dict[str, DrillReport]:
+    """restore-latest with each step's effect removed in turn (tests/sabotage.py)."""
+
+    def run(step_list: tuple[steps.Step, ...]) -> DrillReport:
+        return drill(
+            assembly, prod_settings, "restore-latest", enforce_authorization=False,
+            restore_steps=step_list,
+        )  # fmt: skip
+
+    names = [s.name for s in restore_service.PRIMARY_STEPS]
+    return each_step_removed(run, restore_service.PRIMARY_STEPS, names)
 
 
 @pytest.mark.parametrize("disabled", [s.name for s in restore_service.PRIMARY_STEPS])
 def test_removing_any_restore_steps_effect_turns_the_verdict_to_fail(
-    disabled: str, assembly: Assembly, prod_settings: Settings
+    disabled: str, sabotaged: dict[str, DrillReport]
 ) -> None:
-    sabotaged = tuple(
-        _no_effect(s) if s.name == disabled else s for s in restore_service.PRIMARY_STEPS
-    )
-    report = drill(
-        assembly, prod_settings, "restore-latest", enforce_authorization=False,
-        restore_steps=sabotaged,
-    )  # fmt: skip
-    (found,) = report.scenarios
+    (found,) = sabotaged[disabled].scenarios
     assert not found.passed
     named = [c for c in found.checks if c["step"] == disabled]
     reached = any(c["name"] == "the restore reached service" and c["ok"] for c in found.checks)
@@ -122,16 +125,24 @@ def test_a_restore_in_dr_fails_over_onto_the_restored_instance_as_the_operator_r
     assert found.rpo is not None and found.rpo["seconds"] > 0
 
 
+@pytest.fixture(scope="module")
+def dr_sabotaged(assembly: Assembly, prod_settings: Settings) -> dict[str, DrillReport]:
+    """restore-dr with each step's effect removed in turn (tests/sabotage.py)."""
+
+    def run(step_list: tuple[steps.Step, ...]) -> DrillReport:
+        return drill(
+            assembly, prod_settings, "restore-dr", enforce_authorization=False,
+            restore_steps=step_list, quantiles=("p50",),
+        )  # fmt: skip
+
+    return each_step_removed(run, restore_service.DR_STEPS, DR_WITH_EFFECT)
+
+
 @pytest.mark.parametrize("disabled", DR_WITH_EFFECT)
 def test_removing_any_dr_restore_steps_effect_turns_the_verdict_to_fail(
-    disabled: str, assembly: Assembly, prod_settings: Settings
+    disabled: str, dr_sabotaged: dict[str, DrillReport]
 ) -> None:
-    sabotaged = tuple(_no_effect(s) if s.name == disabled else s for s in restore_service.DR_STEPS)
-    report = drill(
-        assembly, prod_settings, "restore-dr", enforce_authorization=False,
-        restore_steps=sabotaged, quantiles=("p50",),
-    )  # fmt: skip
-    (found,) = report.scenarios
+    (found,) = dr_sabotaged[disabled].scenarios
     assert not found.passed
     named = [c for c in found.checks if c["step"] == disabled]
     reached = any(c["name"] == "the restore reached service" and c["ok"] for c in found.checks)
