@@ -1,8 +1,10 @@
 """Median wall time of the test suite with ``pytest -n 2``, a fresh pytest process each run.
 
-Usage: python benchmarks/suite_time.py [--runs N] [--workers W] [-- PYTEST_ARGS...]
+Usage: python benchmarks/suite_time.py [--runs N] [--workers W] [--module-times]
+                                        [-- PYTEST_ARGS...]
   e.g. python benchmarks/suite_time.py                       the whole suite, median of 3
        python benchmarks/suite_time.py --runs 1 -- tests/test_compute.py   one file, once
+       python benchmarks/suite_time.py --runs 1 --module-times   and each file's seconds
 
 Each run is a cold pytest: the run-wide assembly cache (tests/assembly_cache.py) lives in
 the run's own temporary folder, so every run synthesizes once, as a developer's or CI's
@@ -16,10 +18,12 @@ run still counts: this measures time, and says so.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,13 +45,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", default="2", help="pytest-xdist -n value")
+    parser.add_argument(
+        "--module-times",
+        action="store_true",
+        help="also print each test file's summed seconds (the last run; tests/schedule.py)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="after --: paths or options for pytest")
     args = parser.parse_args()
     times, cpu_times = [], []
+    per_file = Path(tempfile.mkdtemp(prefix="suite-time-")) / "module-times.json"
+    extra = [f"--module-times={per_file}"] if args.module_times else []
     for run in range(1, args.runs + 1):
         command = [
             sys.executable, "-m", "pytest", "-q", "-n", args.workers,
-            "-p", "no:cacheprovider", *args.pytest_args,
+            "-p", "no:cacheprovider", *extra, *args.pytest_args,
         ]  # fmt: skip
         before = _children_cpu()
         started = time.perf_counter()
@@ -64,6 +75,9 @@ def main() -> int:
         for line in proc.stdout.splitlines():  # which tests failed, so a flaky one is seen
             if line.startswith(("FAILED ", "ERROR ")):
                 print(f"  {line}", flush=True)
+    if args.module_times and per_file.exists():
+        for name, seconds in json.loads(per_file.read_text()).items():
+            print(f"  {seconds:7.1f} s  {name}")
     scope = " ".join(args.pytest_args) or "whole suite"
     median, cpu = statistics.median(times), statistics.median(cpu_times)
     print(

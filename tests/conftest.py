@@ -26,6 +26,9 @@ from crm_platform.settings import Settings, load_settings
 from crm_platform.toolchain.synth import SynthResult, summarize_assembly, synthesize
 from tests.assembly_cache import cache_key, shared_assembly
 
+# The order xdist hands out the test files (tests/schedule.py) and --module-times.
+pytest_plugins = ["tests.schedule"]
+
 # moto's EC2 loads about 4,000 default AMIs into every region it is first asked about, on
 # every fresh emulator (about 0.7 s a region); no test and no drill step reads an AMI.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
