@@ -131,6 +131,7 @@ class World:
         # (drill/emulator_state.py).
         stacks = _stacks(assembly.outdir)
         templates = {name: stack.template for name, stack in stacks.items()}
+        self.templates = templates
         self.up = emulator_state.once(
             "every resource",
             templates,
