@@ -7,7 +7,7 @@ cache folder under the run's shared temporary root while holding a file lock; th
 wait on the lock and then read the same folder.
 
 The cache is trusted only when its key matches: a digest of every file under ``src/``,
-every configuration file, the versions of the packages that shape the templates, and
+every configuration file, the two project files the pipeline ships as an asset, the versions of the packages that shape the templates, and
 this module's format number. It is written last, after the templates, with the digest of
 every file of the assembly, and checked again on every reuse, so a cache from other
 sources, a half-written one, or one whose files changed since is synthesized again,
@@ -69,14 +69,20 @@ def versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
     return found
 
 
-def cache_key(environment: str, source: Path, config: Path) -> str:
-    """The key an assembly of ``environment`` built from these inputs is stored under."""
+def cache_key(environment: str, source: Path, config: Path, shipped: Iterable[Path] = ()) -> str:
+    """The key an assembly of ``environment`` built from these inputs is stored under;
+    ``shipped``: single files the templates depend on (the pipeline's trusted source ships
+    pyproject.toml and README.md as an asset, pipeline/trusted_source.py)."""
+    files = hashlib.sha256()
+    for path in shipped:
+        files.update(f"{path.name} ".encode() + path.read_bytes() + b"\0")
     parts = {
         "format": FORMAT,
         "environment": environment,
         "python": sys.version.split()[0],
         "packages": versions(),
         "tree": tree_digest([source, config]),
+        "files": files.hexdigest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -6,8 +6,8 @@ the run's temporary root, holding a file lock; the other workers wait and reuse 
 dependency versions, and a mismatch is synthesized again, never read).
 
 A few tests synthesize again on purpose, because the second synthesis is what they
-prove: a cold process with no credentials (test_platform), plain `cdk synth` writing the
-same templates (test_cdk_cli), staging through the same code (test_platform), and every
+prove: plain `cdk synth` in a cold process with no credentials writing the same templates
+(test_cdk_cli), staging through the same code (test_platform), and every
 acknowledgement being necessary (test_acknowledgements, prod and staging).
 """
 
@@ -36,6 +36,7 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
 SOURCE = ROOT / "src"
+SHIPPED = (ROOT / "pyproject.toml", ROOT / "README.md")  # in the trusted-source asset
 
 
 @dataclass
@@ -86,7 +87,7 @@ def cached_assembly(settings: Settings, tmp_path_factory: pytest.TempPathFactory
         result = synthesize(settings, outdir)
         assert result.ok, f"unacknowledged findings: {result.findings}"
 
-    key = cache_key(settings.environment, SOURCE, CONFIG)
+    key = cache_key(settings.environment, SOURCE, CONFIG, SHIPPED)
     folder = run_root(tmp_path_factory) / f"assembly-cache-{settings.environment}"
     outdir, _made = shared_assembly(folder, key, synthesize_into)
     # Only ok assemblies are ever cached, so no findings; read-only from here on.

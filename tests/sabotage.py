@@ -13,8 +13,9 @@ steps before k are identical, and the drill is deterministic on its virtual cloc
 runner's jitter is seeded; moto's random identifiers do not change a verdict).
 ``tests/test_drill_failback.py`` checks one forked report against a from-scratch run.
 
-Where ``os.fork`` does not exist (Windows), or for a single step (the baseline would be a
-run more), each step runs from scratch instead.
+Only on Linux: elsewhere (Windows has no ``fork``; on macOS a forked process may not use
+some of the system's own libraries, https://docs.python.org/3/library/os.html#os.fork),
+and for a single step (the baseline would be a run more), each step runs from scratch.
 
 Hazards, and why they do not apply here: a forked child holds only the forking thread
 (xdist's execnet thread is gone; the child never talks to it), it never calls into the
@@ -28,8 +29,10 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -54,7 +57,7 @@ def each_step_removed(
     unknown = set(wanted) - {s.name for s in step_list}
     if unknown:
         raise ValueError(f"not in the step list: {sorted(unknown)}")
-    if len(wanted) < 2 or not hasattr(os, "fork"):  # a fork saves nothing for one step
+    if len(wanted) < 2 or not sys.platform.startswith("linux"):  # one step: nothing saved
         return {
             n: drill(tuple(no_effect(s) if s.name == n else s for s in step_list)) for n in wanted
         }
@@ -105,7 +108,11 @@ class _Forks:
     def _fork(self, name: str) -> None:
         while len(self.children) >= MAX_CHILDREN:
             self._reap_one()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a process with threads forks (xdist's execnet thread):
+            # the child uses no thread and no lock of theirs, and leaves with os._exit.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:
             self.sabotaged = name
             self.children.clear()  # the parent's children are not this process's to reap

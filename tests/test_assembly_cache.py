@@ -60,6 +60,17 @@ def test_a_new_file_a_renamed_file_and_the_configuration_change_the_key(tmp_path
     assert len(keys) == 5
 
 
+def test_a_shipped_project_file_changes_the_key(tmp_path: Path) -> None:
+    """README.md and pyproject.toml are in the pipeline's trusted-source asset."""
+    source, config = _inputs(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# crm\n")
+    before = cache_key("prod", source, config, [readme])
+    assert cache_key("prod", source, config, [readme]) == before
+    readme.write_text("# crm, edited\n")
+    assert cache_key("prod", source, config, [readme]) != before
+
+
 def test_a_dependency_version_changes_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,6 +59,9 @@ def test_cdk_lists_stacks_in_deployment_order(
 def test_plain_cdk_synth_produces_the_same_templates(
     cdk: list[str], assembly: Assembly, tmp_path: Path
 ) -> None:
+    """A cold process with every AWS credential source pointed at nothing (``_env``)
+    synthesizes every stack, byte for byte what the suite's in-process synthesis (the
+    CLI's ``toolchain.synth.synthesize``) wrote: synthesis needs no credentials."""
     out = tmp_path / "cdk.out"
     proc = subprocess.run(
         [*cdk, "synth", "--quiet", "--output", str(out), "-c", "env=prod"],
@@ -69,5 +72,8 @@ def test_plain_cdk_synth_produces_the_same_templates(
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    written = sorted(p.name for p in out.glob("*.template.json"))
+    assert written == sorted(p.name for p in assembly.outdir.glob("*.template.json"))
+    assert len(written) == len(assembly.result.stacks) == 8
     for template in assembly.outdir.glob("*.template.json"):
         assert json.loads((out / template.name).read_text()) == json.loads(template.read_text())
