@@ -83,6 +83,7 @@ class _Forks:
         except BaseException:
             if self.sabotaged is not None:  # a child never returns into the caller's code
                 self._leave(None, traceback.format_exc())
+            self._end()
             raise
         if self.sabotaged is not None:
             self._leave(report, "")
@@ -91,7 +92,13 @@ class _Forks:
                 self._reap_one()
             return {name: self._result(name) for name in sorted(self.names)}
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self._end()
+
+    def _end(self) -> None:
+        """The parent's end, however the run ended: no child left unreaped, no files."""
+        while self.children:
+            self._reap_one()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def _wrap(self, step: steps.Step) -> steps.Step:
         def run(ctx: steps.Context) -> steps.Outcome:
