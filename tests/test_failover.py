@@ -169,10 +169,14 @@ def world(assembly: Assembly, prod_settings: Settings) -> World:
 
 def counting(world: World, service: str, failures: dict[str, tuple[int, str]]) -> Any:
     """A client factory that counts calls of ``service``'s methods in ``failures`` and fails
-    the first N of each with the given error code."""
+    the first N of each with the given error code (one wrapped client per service and
+    region: a run asks for a client per call)."""
+    made: dict[tuple[str, str], Any] = {}
 
     def factory(svc: str, region: str) -> Any:
-        real = fresh_client(svc, region)
+        if (svc, region) in made:
+            return made[(svc, region)]
+        real = made[(svc, region)] = fresh_client(svc, region)
         if svc == service:
             for method, (fail_first, code) in failures.items():
                 original = getattr(real, method)
